@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * ksmmod: Kernel Samepage Merging as a loadable module.
+ *
+ * User API of the misc device /dev/ksmmod. Every command takes a pointer to
+ * one of the structures below. The rules (Documentation/driver-api/ioctl.rst,
+ * Documentation/process/botching-up-ioctls.rst):
+ *
+ * - Fields are __u32/__u64 (__s64 where a value can be negative), naturally
+ *   aligned, with explicit padding; every structure is a multiple of 8 bytes.
+ * - Every structure starts with @size, the number of bytes the caller passes.
+ *   Structures only ever grow at the end. An older, smaller structure is
+ *   accepted (missing fields read as zero); a newer, larger one is accepted
+ *   only if every byte the module does not know is zero (else -E2BIG).
+ *   Output is written up to min(@size, the module's size), and @size is set
+ *   to the number of bytes written. Because structures grow, the module
+ *   matches commands on their type, number and direction only: the size
+ *   bits of the command number are ignored, @size is what counts.
+ * - Reserved and padding fields must be zero (else -EINVAL); unknown flag or
+ *   mask bits are -EINVAL; unknown commands are -ENOTTY.
+ * - A command that fails changes nothing.
+ * - Opening the device needs its file mode (0600 root); changing anything
+ *   needs CAP_SYS_ADMIN (else -EPERM).
+ *
+ * Start with KSMMOD_IOC_API: it reports the API version, the feature bits and
+ * the commands this module supports.
+ *
+ * The ioctl type 0xBA is unused in Documentation/userspace-api/ioctl/
+ * ioctl-number.rst of Linux 6.1 and 6.12; it would be registered there if
+ * ksmmod were merged.
+ */
+#ifndef _UAPI_LINUX_KSMMOD_H
+#define _UAPI_LINUX_KSMMOD_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define KSMMOD_DEVICE_NAME	"ksmmod"
+#define KSMMOD_IOC_TYPE		0xBA
+
+/* Current API version, returned by KSMMOD_IOC_API. */
+#define KSMMOD_API_VERSION	1
+
+/* Feature bits returned in ksmmod_api.features. */
+#define KSMMOD_FEATURE_PARAMS		(1ULL << 0)	/* GET/SET_PARAMS */
+#define KSMMOD_FEATURE_STATS		(1ULL << 1)	/* GET_STATS */
+#define KSMMOD_FEATURES_ALL		(KSMMOD_FEATURE_PARAMS | KSMMOD_FEATURE_STATS)
+
+#define KSMMOD_VERSION_LEN	32
+#define KSMMOD_RELEASE_LEN	72	/* >= __NEW_UTS_LEN + 1, multiple of 8 */
+
+/**
+ * struct ksmmod_api - version and feature handshake (KSMMOD_IOC_API)
+ * @size: in: sizeof(struct ksmmod_api) as the caller knows it.
+ * @api_version: in: the API version the caller was built for (must be
+ *	non-zero); out: KSMMOD_API_VERSION of the module.
+ * @flags: in: must be zero.
+ * @pad: must be zero.
+ * @features: out: KSMMOD_FEATURE_* bits.
+ * @ioctls: out: bit N set when the command with _IOC_NR() == N is supported.
+ * @module_version: out: NUL-terminated module version string.
+ * @kernel_release: out: NUL-terminated release of the running kernel.
+ * @reserved: must be zero.
+ */
+struct ksmmod_api {
+	__u32 size;
+	__u32 api_version;
+	__u32 flags;
+	__u32 pad;
+	__u64 features;
+	__u64 ioctls;
+	char module_version[KSMMOD_VERSION_LEN];
+	char kernel_release[KSMMOD_RELEASE_LEN];
+	__u64 reserved[4];
+};
+
+/* Values of ksmmod_params.run, as /sys/kernel/mm/ksm/run. */
+#define KSMMOD_RUN_STOP		0	/* stop scanning, keep merged pages */
+#define KSMMOD_RUN_MERGE	1	/* scan and merge */
+#define KSMMOD_RUN_UNMERGE	2	/* stop and unmerge every merged page */
+
+/* Bits of ksmmod_params.mask: which fields SET_PARAMS changes. */
+#define KSMMOD_PARAM_RUN				(1ULL << 0)
+#define KSMMOD_PARAM_PAGES_TO_SCAN			(1ULL << 1)
+#define KSMMOD_PARAM_SLEEP_MILLISECS			(1ULL << 2)
+#define KSMMOD_PARAM_MAX_PAGE_SHARING			(1ULL << 3)
+#define KSMMOD_PARAM_STABLE_NODE_CHAINS_PRUNE_MILLISECS	(1ULL << 4)
+#define KSMMOD_PARAM_MERGE_ACROSS_NODES			(1ULL << 5)
+#define KSMMOD_PARAM_USE_ZERO_PAGES			(1ULL << 6)
+#define KSMMOD_PARAM_ALL				((1ULL << 7) - 1)
+
+/**
+ * struct ksmmod_params - tunables (KSMMOD_IOC_GET_PARAMS / KSMMOD_IOC_SET_PARAMS)
+ *
+ * Names, defaults and ranges are those of /sys/kernel/mm/ksm.
+ *
+ * @size: in: sizeof(struct ksmmod_params) as the caller knows it.
+ * @flags: in: must be zero.
+ * @mask: SET: KSMMOD_PARAM_* bits of the fields to change (at least one; the
+ *	others are ignored). All named fields are checked first and then
+ *	applied together, so a rejected SET changes nothing; -EBUSY is judged
+ *	against the state before the call (set run=2 in an earlier call to
+ *	unmerge first). GET: in: ignored; out: the bits of every field the
+ *	module has.
+ * @run: KSMMOD_RUN_*; default 0.
+ * @pages_to_scan: pages per scan batch; default 100, 0..U32_MAX.
+ * @sleep_millisecs: sleep between batches; default 20, 0..U32_MAX.
+ * @max_page_sharing: maximum mappings of one merged page; default 256,
+ *	2..S32_MAX; -EBUSY while pages are merged.
+ * @stable_node_chains_prune_millisecs: how often stale dups of stable node
+ *	chains are pruned; default 2000, 0..U32_MAX.
+ * @merge_across_nodes: 1 merge pages of all NUMA nodes, 0 only within a
+ *	node; default 1; -EBUSY while pages are merged.
+ * @use_zero_pages: 1 map empty pages to the zero page; default 0.
+ * @pad: must be zero.
+ * @reserved: must be zero.
+ */
+struct ksmmod_params {
+	__u32 size;
+	__u32 flags;
+	__u64 mask;
+	__u32 run;
+	__u32 pages_to_scan;
+	__u32 sleep_millisecs;
+	__u32 max_page_sharing;
+	__u32 stable_node_chains_prune_millisecs;
+	__u32 merge_across_nodes;
+	__u32 use_zero_pages;
+	__u32 pad;
+	__u64 reserved[8];
+};
+
+/**
+ * struct ksmmod_stats - counters (KSMMOD_IOC_GET_STATS)
+ *
+ * Same meaning as the files of the same name in /sys/kernel/mm/ksm.
+ *
+ * @size: in: sizeof(struct ksmmod_stats) as the caller knows it.
+ * @flags: in: must be zero.
+ * @pages_shared: merged pages in the stable tree (each backs >= 1 mapping).
+ * @pages_sharing: extra mappings of merged pages: the pages saved.
+ * @pages_unshared: pages checked but unique, in the unstable tree.
+ * @pages_volatile: pages that change too fast to be put in a tree.
+ * @pages_scanned: pages looked at by the scanner, all scans.
+ * @pages_skipped: pages skipped by smart scanning.
+ * @full_scans: full scans of all registered memory completed.
+ * @stable_node_chains: stable tree entries that are chains of dups.
+ * @stable_node_dups: merged pages that are dups in a chain.
+ * @ksm_zero_pages: empty pages mapped to the zero page (use_zero_pages).
+ * @rmap_items: tracked pages (reverse-map items).
+ * @general_profit: bytes saved minus metadata (can be negative).
+ * @reserved: out: zero.
+ */
+struct ksmmod_stats {
+	__u32 size;
+	__u32 flags;
+	__u64 pages_shared;
+	__u64 pages_sharing;
+	__u64 pages_unshared;
+	__u64 pages_volatile;
+	__u64 pages_scanned;
+	__u64 pages_skipped;
+	__u64 full_scans;
+	__u64 stable_node_chains;
+	__u64 stable_node_dups;
+	__u64 ksm_zero_pages;
+	__u64 rmap_items;
+	__s64 general_profit;
+	__u64 reserved[8];
+};
+
+/* Command numbers (_IOC_NR). */
+#define KSMMOD_NR_API		0x00
+#define KSMMOD_NR_GET_PARAMS	0x01
+#define KSMMOD_NR_SET_PARAMS	0x02
+#define KSMMOD_NR_GET_STATS	0x03
+
+#define KSMMOD_IOC_API		_IOWR(KSMMOD_IOC_TYPE, KSMMOD_NR_API, struct ksmmod_api)
+#define KSMMOD_IOC_GET_PARAMS	_IOWR(KSMMOD_IOC_TYPE, KSMMOD_NR_GET_PARAMS, struct ksmmod_params)
+#define KSMMOD_IOC_SET_PARAMS	_IOW(KSMMOD_IOC_TYPE, KSMMOD_NR_SET_PARAMS, struct ksmmod_params)
+#define KSMMOD_IOC_GET_STATS	_IOWR(KSMMOD_IOC_TYPE, KSMMOD_NR_GET_STATS, struct ksmmod_stats)
+
+/* Smallest @size each command accepts (the first version of its struct). */
+#define KSMMOD_API_SIZE_VER0	168
+#define KSMMOD_PARAMS_SIZE_VER0	112
+#define KSMMOD_STATS_SIZE_VER0	168
+
+#endif /* _UAPI_LINUX_KSMMOD_H */
