@@ -1,0 +1,18 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build-time probes of the headers ksmmod is built against. Each probe looks for
+# a declaration in the target kernel's headers ($(srctree), which for Debian's
+# split header packages is linux-headers-<abi>-common) and, if found, defines a
+# KSMMOD_HAVE_* macro. include/ksmmod/compat.h is the only place that reads them:
+# code elsewhere never tests kernel versions.
+
+ksmmod_probe = $(if $(shell grep -qsE '$(2)' $(srctree)/$(1) && echo y),-D$(3))
+
+KSMMOD_COMPAT_FLAGS := \
+	$(call ksmmod_probe,include/linux/pagewalk.h,folio_walk_start,KSMMOD_HAVE_FOLIO_WALK) \
+	$(call ksmmod_probe,include/linux/rmap.h,void folio_add_anon_rmap_ptes,KSMMOD_HAVE_FOLIO_RMAP_PTES) \
+	$(call ksmmod_probe,include/linux/mm.h,__pte_offset_map_lock,KSMMOD_HAVE_PTE_OFFSET_MAP_LOCK_FN) \
+	$(call ksmmod_probe,include/linux/huge_mm.h,split_huge_page_to_list_to_order,KSMMOD_HAVE_SPLIT_TO_ORDER) \
+	$(call ksmmod_probe,include/linux/mmu_notifier.h,__mmu_notifier_change_pte,KSMMOD_HAVE_MMU_NOTIFIER_CHANGE_PTE) \
+	$(call ksmmod_probe,include/linux/mmu_notifier.h,bool only_end,KSMMOD_HAVE_RANGE_END_ONLY_END) \
+	$(call ksmmod_probe,include/linux/mm.h,void vm_flags_set,KSMMOD_HAVE_VM_FLAGS_SET)

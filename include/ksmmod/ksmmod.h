@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ksmmod internal interfaces shared between the module's source files.
+ */
+#ifndef _KSMMOD_KSMMOD_H
+#define _KSMMOD_KSMMOD_H
+
+#include <linux/mutex.h>
+#include <linux/types.h>
+#include <uapi/linux/ksmmod.h>
+
+/* Defaults and limits of the tunables: those of /sys/kernel/mm/ksm. */
+#define KSMMOD_DEFAULT_PAGES_TO_SCAN		100
+#define KSMMOD_DEFAULT_SLEEP_MILLISECS		20
+#define KSMMOD_DEFAULT_MAX_PAGE_SHARING		256
+#define KSMMOD_MIN_MAX_PAGE_SHARING		2
+#define KSMMOD_DEFAULT_CHAINS_PRUNE_MILLISECS	2000
+
+/**
+ * struct ksmmod_tunables - the current values of the tunables
+ * @run: KSMMOD_RUN_*
+ * @pages_to_scan: pages per scan batch
+ * @sleep_millisecs: sleep between batches
+ * @max_page_sharing: maximum mappings of one merged page
+ * @stable_node_chains_prune_millisecs: stale dup pruning interval
+ * @merge_across_nodes: merge pages of different NUMA nodes
+ * @use_zero_pages: map empty pages to the zero page
+ *
+ * Readers that need a consistent set take ksmmod_params_lock; a single field
+ * may be read with READ_ONCE().
+ */
+struct ksmmod_tunables {
+	u32 run;
+	u32 pages_to_scan;
+	u32 sleep_millisecs;
+	u32 max_page_sharing;
+	u32 stable_node_chains_prune_millisecs;
+	u32 merge_across_nodes;
+	u32 use_zero_pages;
+};
+
+extern struct ksmmod_tunables ksmmod_tunables;
+extern struct mutex ksmmod_params_lock;
+
+/* params.c */
+void ksmmod_params_get(struct ksmmod_params *p);
+int ksmmod_params_set(const struct ksmmod_params *p);
+
+/* stats.c */
+void ksmmod_stats_get(struct ksmmod_stats *s);
+bool ksmmod_pages_merged(void);
+
+/* dev.c */
+int ksmmod_dev_init(void);
+void ksmmod_dev_exit(void);
+
+/* debugfs.c */
+void ksmmod_debugfs_init(void);
+void ksmmod_debugfs_exit(void);
+
+#endif /* _KSMMOD_KSMMOD_H */

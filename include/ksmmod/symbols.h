@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ksmmod symbol layer: calling kernel functions that are not exported.
+ *
+ * Every non-exported function ksmmod uses is listed once, in KSMMOD_SYMBOLS()
+ * below (and KSMMOD_SYMBOLS_COMPAT() in compat.h for those that differ between
+ * kernels). For each entry X(ret, name, (params), declared):
+ *
+ * - src/symbols.c resolves its address at load time; a missing or unsafe
+ *   symbol makes the load fail with a message naming it;
+ * - kcall_<name>(params) calls it. kcall_<name> is a four-byte thunk in
+ *   src/symbols.c that pushes the resolved address and returns into it, so
+ *   the function is entered by RET, never by an indirect CALL or JMP (see the
+ *   IBT notes in src/symbols.c);
+ * - when @declared is 1, the build checks that (params) and ret match the
+ *   kernel's own declaration in the public headers.
+ */
+#ifndef _KSMMOD_SYMBOLS_H
+#define _KSMMOD_SYMBOLS_H
+
+#include <linux/types.h>
+#include "ksmmod/compat.h"
+
+/* Functions all supported kernels have, with the same prototype. */
+#define KSMMOD_SYMBOLS_COMMON(X)					\
+	X(unsigned long, kallsyms_lookup_name, (const char *name), 1)	\
+	X(bool, page_vma_mapped_walk, (struct page_vma_mapped_walk *pvmw), 1) \
+	X(pte_t, ptep_clear_flush, (struct vm_area_struct *vma,		\
+	  unsigned long address, pte_t *ptep), 1)				\
+	X(int, __mmu_notifier_invalidate_range_start,				\
+	  (struct mmu_notifier_range *r), 1)					\
+	/* mm/internal.h, same in 6.1 and 6.12 */				\
+	X(pmd_t *, mm_find_pmd, (struct mm_struct *mm, unsigned long address), 0) \
+	X(void, __put_anon_vma, (struct anon_vma *anon_vma), 1)		\
+	X(void, lru_add_drain_all, (void), 1)				\
+	X(bool, folio_free_swap, (struct folio *folio), 1)
+
+#define KSMMOD_SYMBOLS(X)						\
+	KSMMOD_SYMBOLS_COMMON(X)						\
+	KSMMOD_SYMBOLS_COMPAT(X)
+
+#define KSMMOD_KCALL_DECLARE(ret, sym, params, declared) ret kcall_##sym params;
+KSMMOD_SYMBOLS(KSMMOD_KCALL_DECLARE)
+#undef KSMMOD_KCALL_DECLARE
+
+int ksmmod_symbols_init(void);
+
+/**
+ * ksmmod_symbols_show() - describe the resolved symbol table
+ * @m: seq_file to print to, one line per symbol
+ *
+ * Return: 0.
+ */
+struct seq_file;
+int ksmmod_symbols_show(struct seq_file *m, void *unused);
+
+#endif /* _KSMMOD_SYMBOLS_H */

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksmmod control device: /dev/ksmmod and its ioctls (include/uapi/linux/ksmmod.h).
+ *
+ * Commands are dispatched on their type and number; the size encoded in the
+ * command is not trusted. Each argument structure carries its own @size: a
+ * smaller (older) structure is zero-extended, a larger (newer) one is accepted
+ * if the bytes this module does not know are zero (copy_struct_from_user()).
+ * Output is written up to the smaller of the two sizes, with @size set to the
+ * number of bytes written.
+ */
+#include <linux/capability.h>
+#include <linux/compat.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/uaccess.h>
+#include <linux/utsname.h>
+
+#include "ksmmod/ksmmod.h"
+
+/* Largest @size accepted: a sanity bound on how much user memory is scanned. */
+#define KSMMOD_MAX_ARG_SIZE	PAGE_SIZE
+
+/**
+ * ksmmod_copy_in() - read a growable argument structure from user space
+ * @karg: kernel copy, @ksize bytes
+ * @ksize: size of the structure this module knows
+ * @ver0: smallest size accepted (the first version of the structure)
+ * @uarg: user pointer
+ * @usize: set to the size the caller declared in its @size field
+ *
+ * Return: 0, -EFAULT for a bad pointer, -EINVAL for a size below @ver0,
+ * -E2BIG for a larger structure with unknown non-zero bytes.
+ */
+static int ksmmod_copy_in(void *karg, size_t ksize, size_t ver0,
+			  const void __user *uarg, u32 *usize)
+{
+	u32 size;
+
+	if (get_user(size, (const u32 __user *)uarg))
+		return -EFAULT;
+	if (size < ver0)
+		return -EINVAL;
+	if (size > KSMMOD_MAX_ARG_SIZE)
+		return -E2BIG;
+	*usize = size;
+	return copy_struct_from_user(karg, ksize, uarg, size);
+}
+
+/**
+ * ksmmod_copy_out() - write a growable argument structure back to user space
+ * @uarg: user pointer
+ * @usize: size the caller declared
+ * @karg: kernel copy; its first u32 (@size) is set to the bytes written
+ * @ksize: size of the structure this module knows
+ *
+ * Return: 0 or -EFAULT.
+ */
+static int ksmmod_copy_out(void __user *uarg, u32 usize, void *karg, size_t ksize)
+{
+	u32 n = min_t(u32, usize, ksize);
+
+	*(u32 *)karg = n;
+	return copy_to_user(uarg, karg, n) ? -EFAULT : 0;
+}
+
+static bool ksmmod_all_zero(const void *p, size_t n)
+{
+	return !memchr_inv(p, 0, n);
+}
+
+/**
+ * ksmmod_ioc_api() - KSMMOD_IOC_API: version and feature handshake
+ * @uarg: struct ksmmod_api
+ *
+ * Return: 0 or a negative errno.
+ */
+static long ksmmod_ioc_api(void __user *uarg)
+{
+	struct ksmmod_api a;
+	u32 usize;
+	int err;
+
+	err = ksmmod_copy_in(&a, sizeof(a), KSMMOD_API_SIZE_VER0, uarg, &usize);
+	if (err)
+		return err;
+	if (!a.api_version || a.flags || a.pad || !ksmmod_all_zero(a.reserved, sizeof(a.reserved)))
+		return -EINVAL;
+
+	memset(&a, 0, sizeof(a));
+	a.api_version = KSMMOD_API_VERSION;
+	a.features = KSMMOD_FEATURES_ALL;
+	a.ioctls = BIT_ULL(KSMMOD_NR_API) | BIT_ULL(KSMMOD_NR_GET_PARAMS) |
+		   BIT_ULL(KSMMOD_NR_SET_PARAMS) | BIT_ULL(KSMMOD_NR_GET_STATS);
+	strscpy(a.module_version, KSMMOD_VERSION, sizeof(a.module_version));
+	strscpy(a.kernel_release, init_utsname()->release, sizeof(a.kernel_release));
+	return ksmmod_copy_out(uarg, usize, &a, sizeof(a));
+}
+
+/**
+ * ksmmod_ioc_get_params() - KSMMOD_IOC_GET_PARAMS
+ * @uarg: struct ksmmod_params
+ *
+ * Return: 0 or a negative errno.
+ */
+static long ksmmod_ioc_get_params(void __user *uarg)
+{
+	struct ksmmod_params p;
+	u32 usize;
+	int err;
+
+	err = ksmmod_copy_in(&p, sizeof(p), KSMMOD_PARAMS_SIZE_VER0, uarg, &usize);
+	if (err)
+		return err;
+	if (p.flags)
+		return -EINVAL;
+
+	memset(&p, 0, sizeof(p));
+	ksmmod_params_get(&p);
+	return ksmmod_copy_out(uarg, usize, &p, sizeof(p));
+}
+
+/**
+ * ksmmod_ioc_set_params() - KSMMOD_IOC_SET_PARAMS (CAP_SYS_ADMIN)
+ * @uarg: struct ksmmod_params with @mask naming the fields to change
+ *
+ * Return: 0, -EPERM without CAP_SYS_ADMIN, -EINVAL for bad fields, -EBUSY
+ * for a stable-tree tunable while pages are merged, or a copy error. On any
+ * error nothing changes.
+ */
+static long ksmmod_ioc_set_params(void __user *uarg)
+{
+	struct ksmmod_params p;
+	u32 usize;
+	int err;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	err = ksmmod_copy_in(&p, sizeof(p), KSMMOD_PARAMS_SIZE_VER0, uarg, &usize);
+	if (err)
+		return err;
+	if (p.flags || p.pad || !ksmmod_all_zero(p.reserved, sizeof(p.reserved)))
+		return -EINVAL;
+	return ksmmod_params_set(&p);
+}
+
+/**
+ * ksmmod_ioc_get_stats() - KSMMOD_IOC_GET_STATS
+ * @uarg: struct ksmmod_stats
+ *
+ * Return: 0 or a negative errno.
+ */
+static long ksmmod_ioc_get_stats(void __user *uarg)
+{
+	struct ksmmod_stats s;
+	u32 usize;
+	int err;
+
+	err = ksmmod_copy_in(&s, sizeof(s), KSMMOD_STATS_SIZE_VER0, uarg, &usize);
+	if (err)
+		return err;
+	if (s.flags)
+		return -EINVAL;
+
+	memset(&s, 0, sizeof(s));
+	ksmmod_stats_get(&s);
+	return ksmmod_copy_out(uarg, usize, &s, sizeof(s));
+}
+
+/**
+ * struct ksmmod_ioctl_desc - one command
+ * @dir: required _IOC_DIR() of the command
+ * @handler: implementation
+ */
+struct ksmmod_ioctl_desc {
+	unsigned int dir;
+	long (*handler)(void __user *uarg);
+};
+
+static const struct ksmmod_ioctl_desc ksmmod_ioctls[] = {
+	[KSMMOD_NR_API] = { _IOC_READ | _IOC_WRITE, ksmmod_ioc_api },
+	[KSMMOD_NR_GET_PARAMS] = { _IOC_READ | _IOC_WRITE, ksmmod_ioc_get_params },
+	[KSMMOD_NR_SET_PARAMS] = { _IOC_WRITE, ksmmod_ioc_set_params },
+	[KSMMOD_NR_GET_STATS] = { _IOC_READ | _IOC_WRITE, ksmmod_ioc_get_stats },
+};
+
+static long ksmmod_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	unsigned int nr = _IOC_NR(cmd);
+
+	if (_IOC_TYPE(cmd) != KSMMOD_IOC_TYPE || nr >= ARRAY_SIZE(ksmmod_ioctls) ||
+	    !ksmmod_ioctls[nr].handler || _IOC_DIR(cmd) != ksmmod_ioctls[nr].dir)
+		return -ENOTTY;
+	return ksmmod_ioctls[nr].handler((void __user *)arg);
+}
+
+static const struct file_operations ksmmod_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = ksmmod_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice ksmmod_miscdev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = KSMMOD_DEVICE_NAME,
+	.fops = &ksmmod_fops,
+	.mode = 0600,
+};
+
+int ksmmod_dev_init(void)
+{
+	return misc_register(&ksmmod_miscdev);
+}
+
+void ksmmod_dev_exit(void)
+{
+	misc_deregister(&ksmmod_miscdev);
+}

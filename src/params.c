@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksmmod tunables: defaults, ranges and atomic updates.
+ *
+ * Names, defaults and ranges follow /sys/kernel/mm/ksm (mm/ksm.c), so that an
+ * administrator's knowledge carries over. An update names the fields it
+ * changes in a mask; all of them are validated before any is applied, so a
+ * rejected update changes nothing.
+ */
+#include <linux/limits.h>
+#include <linux/mutex.h>
+
+#include "ksmmod/ksmmod.h"
+
+DEFINE_MUTEX(ksmmod_params_lock);
+
+struct ksmmod_tunables ksmmod_tunables = {
+	.run = KSMMOD_RUN_STOP,
+	.pages_to_scan = KSMMOD_DEFAULT_PAGES_TO_SCAN,
+	.sleep_millisecs = KSMMOD_DEFAULT_SLEEP_MILLISECS,
+	.max_page_sharing = KSMMOD_DEFAULT_MAX_PAGE_SHARING,
+	.stable_node_chains_prune_millisecs = KSMMOD_DEFAULT_CHAINS_PRUNE_MILLISECS,
+	.merge_across_nodes = 1,
+	.use_zero_pages = 0,
+};
+
+/**
+ * ksmmod_params_get() - read all tunables
+ * @p: filled with the current values and the mask of known fields; @p->size
+ *     and @p->flags are left to the caller
+ */
+void ksmmod_params_get(struct ksmmod_params *p)
+{
+	mutex_lock(&ksmmod_params_lock);
+	p->mask = KSMMOD_PARAM_ALL;
+	p->run = ksmmod_tunables.run;
+	p->pages_to_scan = ksmmod_tunables.pages_to_scan;
+	p->sleep_millisecs = ksmmod_tunables.sleep_millisecs;
+	p->max_page_sharing = ksmmod_tunables.max_page_sharing;
+	p->stable_node_chains_prune_millisecs =
+		ksmmod_tunables.stable_node_chains_prune_millisecs;
+	p->merge_across_nodes = ksmmod_tunables.merge_across_nodes;
+	p->use_zero_pages = ksmmod_tunables.use_zero_pages;
+	mutex_unlock(&ksmmod_params_lock);
+}
+
+/**
+ * ksmmod_params_validate() - check the fields named in @p->mask
+ * @p: requested update
+ *
+ * Return: 0, -EINVAL for a value out of range or an empty/unknown mask.
+ */
+static int ksmmod_params_validate(const struct ksmmod_params *p)
+{
+	u64 m = p->mask;
+
+	if (!m || (m & ~KSMMOD_PARAM_ALL))
+		return -EINVAL;
+	if ((m & KSMMOD_PARAM_RUN) && p->run > KSMMOD_RUN_UNMERGE)
+		return -EINVAL;
+	if ((m & KSMMOD_PARAM_MAX_PAGE_SHARING) &&
+	    (p->max_page_sharing < KSMMOD_MIN_MAX_PAGE_SHARING ||
+	     p->max_page_sharing > INT_MAX))
+		return -EINVAL;
+	if ((m & KSMMOD_PARAM_MERGE_ACROSS_NODES) && p->merge_across_nodes > 1)
+		return -EINVAL;
+	if ((m & KSMMOD_PARAM_USE_ZERO_PAGES) && p->use_zero_pages > 1)
+		return -EINVAL;
+	/* pages_to_scan, sleep_millisecs, chains_prune: any u32, as in KSM. */
+	return 0;
+}
+
+/**
+ * ksmmod_params_set() - change the tunables named in @p->mask
+ * @p: requested update (already checked for reserved fields by the caller)
+ *
+ * max_page_sharing and merge_across_nodes shape the stable tree: like KSM,
+ * they can only change while no page is merged (-EBUSY). Setting a field to
+ * its current value always succeeds.
+ *
+ * Return: 0 or a negative errno; on error nothing changed.
+ */
+int ksmmod_params_set(const struct ksmmod_params *p)
+{
+	struct ksmmod_tunables *t = &ksmmod_tunables;
+	int err;
+
+	err = ksmmod_params_validate(p);
+	if (err)
+		return err;
+
+	mutex_lock(&ksmmod_params_lock);
+	if ((((p->mask & KSMMOD_PARAM_MAX_PAGE_SHARING) &&
+	      p->max_page_sharing != t->max_page_sharing) ||
+	     ((p->mask & KSMMOD_PARAM_MERGE_ACROSS_NODES) &&
+	      p->merge_across_nodes != t->merge_across_nodes)) &&
+	    ksmmod_pages_merged()) {
+		err = -EBUSY;
+		goto out;
+	}
+
+	if (p->mask & KSMMOD_PARAM_PAGES_TO_SCAN)
+		WRITE_ONCE(t->pages_to_scan, p->pages_to_scan);
+	if (p->mask & KSMMOD_PARAM_SLEEP_MILLISECS)
+		WRITE_ONCE(t->sleep_millisecs, p->sleep_millisecs);
+	if (p->mask & KSMMOD_PARAM_MAX_PAGE_SHARING)
+		WRITE_ONCE(t->max_page_sharing, p->max_page_sharing);
+	if (p->mask & KSMMOD_PARAM_STABLE_NODE_CHAINS_PRUNE_MILLISECS)
+		WRITE_ONCE(t->stable_node_chains_prune_millisecs,
+			   p->stable_node_chains_prune_millisecs);
+	if (p->mask & KSMMOD_PARAM_MERGE_ACROSS_NODES)
+		WRITE_ONCE(t->merge_across_nodes, p->merge_across_nodes);
+	if (p->mask & KSMMOD_PARAM_USE_ZERO_PAGES)
+		WRITE_ONCE(t->use_zero_pages, p->use_zero_pages);
+	/* Last, so a scanner woken by it sees the other new values. */
+	if (p->mask & KSMMOD_PARAM_RUN)
+		WRITE_ONCE(t->run, p->run);
+out:
+	mutex_unlock(&ksmmod_params_lock);
+	return err;
+}
