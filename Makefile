@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# ksmmod: Kernel Samepage Merging as a loadable module.
+#
+#   make                      build ksmmod.ko for the running kernel
+#   make KERNELRELEASE=<rel>  ... for another installed kernel (or KDIR=<build dir>)
+#   make module-debug         build with -DDEBUG (pr_debug messages)
+#   make ksmctl               build the CLI (tools/ksmctl/ksmctl)
+#   make check                the test suite: boots Debian's 6.1 and 6.12 kernels in QEMU
+#                             (KERNELS="6.12" to run one); run as root on Debian 12
+#   make demo                 boot the 6.12 guest, load the module, show `ksmctl status`
+#   make dkms-install         install the source with DKMS and build it for this kernel
+#   make dkms-remove          remove it from DKMS again
+#   make style                checkpatch.pl (from the linux-source package)
+
+KERNELRELEASE ?= $(shell uname -r)
+KDIR ?= /lib/modules/$(KERNELRELEASE)/build
+VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
+
+all: module
+
+module:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+module-debug:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) KSMMOD_DEBUG=y modules
+
+ksmctl:
+	$(MAKE) -C tools/ksmctl
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
+	$(MAKE) -C tools/ksmctl clean
+	rm -rf build
+
+check:
+	scripts/check.sh
+
+demo:
+	scripts/demo.sh
+
+dkms-install:
+	rm -rf /usr/src/ksmmod-$(VERSION)
+	mkdir -p /usr/src/ksmmod-$(VERSION)
+	cp -r Kbuild compat.mk dkms.conf src include /usr/src/ksmmod-$(VERSION)/
+	dkms add -m ksmmod -v $(VERSION)
+	dkms build -m ksmmod -v $(VERSION) -k $(KERNELRELEASE)
+	dkms install -m ksmmod -v $(VERSION) -k $(KERNELRELEASE)
+
+dkms-remove:
+	dkms remove -m ksmmod -v $(VERSION) --all || true
+	rm -rf /usr/src/ksmmod-$(VERSION)
+
+style:
+	scripts/style.sh
+
+.PHONY: all module module-debug ksmctl clean check demo dkms-install dkms-remove style

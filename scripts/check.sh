@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# check.sh — `make check`: build ksmmod for each Debian 12 test kernel, boot it
+# under qemu with the guest tests, and build it through DKMS on the host.
+#
+#   scripts/check.sh            (run as root on Debian 12)
+#
+# Env: KERNELS="6.1 6.12"   series to test
+#      KSMMOD_SRC=DIR        module source tree (default: this repo; for harness tests)
+#      KSMMOD_CMDLINE="..."  extra guest kernel cmdline (e.g. ksmmod.tests=10-*)
+#      KSMMOD_CACHE, KSMMOD_ACCEL, KSMMOD_GUEST_MEM, KSMMOD_GUEST_TIMEOUT: see scripts/
+# Logs: build/logs/<krel>/ (build.log, console.log, results.ktap, summary.txt), build/logs/dkms-*.log
+# Last line: "N passed, N failed, N skipped"; exit status 1 if anything failed.
+set -euo pipefail
+
+T0=$(date +%s)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SRC=$(cd "${KSMMOD_SRC:-$ROOT}" && pwd)
+BUILD=$ROOT/build
+LOGS=$BUILD/logs
+S=$ROOT/scripts
+JOBS=$(nproc)
+
+PASS=0 FAIL=0 SKIP=0
+RESULTS=()
+say() { echo "check: $*"; }
+host_result() { # pass|fail|skip label [reason]
+	local verdict=$1 label=$2 reason=${3:-}
+	case "$verdict" in
+	pass) PASS=$((PASS + 1)) ;;
+	fail) FAIL=$((FAIL + 1)) ;;
+	skip) SKIP=$((SKIP + 1)) ;;
+	esac
+	RESULTS+=("$(printf '%-4s %s%s' "$verdict" "$label" "${reason:+ ($reason)}")")
+	say "$verdict $label${reason:+: $reason}"
+}
+
+[ "$(id -u)" = 0 ] || { echo "check: must run as root (apt, dkms, /usr/src)" >&2; exit 2; }
+
+say "source $SRC, kernels: ${KERNELS:-6.1 6.12}"
+"$S/kernels.sh" deps
+
+mkdir -p "$LOGS"
+rm -f "$LOGS/accel" # KVM probe verdict is per run
+
+# --- guest programs (kernel independent, built once) -----------------------------
+GUEST=$BUILD/guest
+rm -rf "$GUEST"
+mkdir -p "$GUEST"
+say "building guest tests and ksmctl"
+if ! make -C "$SRC/test/guest" OUT="$GUEST" -j"$JOBS" >"$LOGS/guest-build.log" 2>&1; then
+	cat "$LOGS/guest-build.log"
+	host_result fail "host:guest-tests-build" "see build/logs/guest-build.log"
+fi
+if ! make -C "$SRC/tools/ksmctl" OUT="$GUEST" -j"$JOBS" >"$LOGS/ksmctl-build.log" 2>&1; then
+	cat "$LOGS/ksmctl-build.log"
+	host_result fail "host:ksmctl-build" "see build/logs/ksmctl-build.log"
+fi
+
+# --- per kernel: fetch, build W=1, boot, summarise ---------------------------------
+KRELS=()
+for series in ${KERNELS:-6.1 6.12}; do
+	say "=== kernel series $series ==="
+	if ! krel=$("$S/kernels.sh" fetch "$series" | tail -n1) || [ -z "$krel" ]; then
+		host_result fail "host:fetch:$series" "scripts/kernels.sh fetch $series failed"
+		continue
+	fi
+	KRELS+=("$krel")
+	klog=$LOGS/$krel
+	rm -rf "$klog"
+	mkdir -p "$klog"
+
+	# out-of-tree build in build/<krel>
+	bdir=$BUILD/$krel
+	ko=$bdir/ksmmod.ko
+	say "building module for $krel (W=1)"
+	brc=0
+	"$S/build-module.sh" "$krel" "$bdir" "$klog/build.log" "$SRC" || brc=$?
+	case $brc in
+	0) host_result pass "host:build-W=1:$krel" ;;
+	3) host_result fail "host:build-W=1:$krel" "$(grep -c 'warning:' "$klog/build.log") warning(s)" ;;
+	*)
+		host_result fail "host:build-W=1:$krel" "build failed, see ${klog#"$ROOT"/}/build.log"
+		say "guest run for $krel not attempted"
+		continue
+		;;
+	esac
+
+	# initramfs + boot
+	initrd=$BUILD/initramfs-$krel.cpio.gz
+	"$S/mkinitramfs.sh" "$initrd" "$ko" "$GUEST"
+	grc=0
+	# shellcheck disable=SC2086
+	"$S/run-guest.sh" "$krel" "$initrd" "$klog" ${KSMMOD_CMDLINE:-} || grc=$?
+	[ $grc -eq 0 ] || say "qemu exit $grc for $krel"
+	"$S/ktap-summary.sh" "$klog" "guest:$krel" | tee "$klog/summary.txt"
+	read -r _ p f s < <(tail -n1 "$klog/summary.txt")
+	PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + s))
+	RESULTS+=("$(printf '%-4s guest:%s %s passed, %s failed, %s skipped, boot %ss (%s)' \
+		"$([ "$f" = 0 ] && echo pass || echo fail)" "$krel" "$p" "$f" "$s" \
+		"$(cat "$klog/boot-seconds" 2>/dev/null || echo ?)" "$(cat "$klog/accel" 2>/dev/null || echo ?)")")
+done
+
+# --- DKMS on the host ------------------------------------------------------------
+DKMS_VER=""
+dkms_cleanup() {
+	if [ -n "$DKMS_VER" ]; then
+		dkms remove -m ksmmod -v "$DKMS_VER" --all >/dev/null 2>&1 || true
+		rm -rf "/usr/src/ksmmod-$DKMS_VER"
+		DKMS_VER=""
+	fi
+}
+trap dkms_cleanup EXIT
+
+say "=== DKMS ==="
+ver=""
+[ -f "$SRC/dkms.conf" ] && ver=$(sed -n 's/^PACKAGE_VERSION=["'\'']\{0,1\}\([^"'\'' ]*\).*/\1/p' "$SRC/dkms.conf" | head -n1)
+if [ -z "$ver" ]; then
+	for krel in "${KRELS[@]}"; do
+		host_result fail "host:dkms:$krel" "no dkms.conf with PACKAGE_VERSION"
+	done
+else
+	DKMS_VER=$ver
+	dkms remove -m ksmmod -v "$ver" --all >/dev/null 2>&1 || true # leftovers
+	rm -rf "/usr/src/ksmmod-$ver"
+	mkdir -p "/usr/src/ksmmod-$ver"
+	tar -C "$SRC" --exclude=./build --exclude=./.git -cf - . | tar -C "/usr/src/ksmmod-$ver" -xf -
+	if ! dkms add -m ksmmod -v "$ver" >"$LOGS/dkms-add.log" 2>&1; then
+		cat "$LOGS/dkms-add.log"
+		for krel in "${KRELS[@]}"; do host_result fail "host:dkms:$krel" "dkms add failed"; done
+	else
+		for krel in "${KRELS[@]}"; do
+			if dkms build -m ksmmod -v "$ver" -k "$krel" >"$LOGS/dkms-$krel.log" 2>&1; then
+				host_result pass "host:dkms:$krel"
+			else
+				tail -n 30 "$LOGS/dkms-$krel.log"
+				mlog=/var/lib/dkms/ksmmod/$ver/build/make.log
+				[ -f "$mlog" ] && cp "$mlog" "$LOGS/dkms-$krel.make.log" && tail -n 30 "$mlog"
+				host_result fail "host:dkms:$krel" "see build/logs/dkms-$krel.log"
+			fi
+		done
+	fi
+	dkms_cleanup
+fi
+
+# --- summary ---------------------------------------------------------------------
+T1=$(date +%s)
+echo
+say "=== summary ==="
+for r in "${RESULTS[@]}"; do echo "  $r"; done
+echo "wall time: $((T1 - T0))s"
+echo "$PASS passed, $FAIL failed, $SKIP skipped"
+[ "$FAIL" -eq 0 ]

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by ksmmod's in-guest tests: loading the module, talking to
+ * /dev/ksmmod, reading the kernel log.
+ */
+#ifndef KSMMOD_KSMTEST_H
+#define KSMMOD_KSMTEST_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <linux/ksmmod.h>
+
+#include "ktap.h"
+
+#define KSMMOD_KO	"/ksmmod.ko"
+#define KSMMOD_DEV	"/dev/ksmmod"
+
+/* finit_module(2) of /ksmmod.ko with @params; returns 0 or -errno. */
+static inline int ksmt_load(const char *params)
+{
+	int fd = open(KSMMOD_KO, O_RDONLY | O_CLOEXEC);
+	int ret, err;
+
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, params ? params : "", 0);
+	err = errno;
+	close(fd);
+	return ret ? -err : 0;
+}
+
+/* delete_module(2); returns 0 or -errno. */
+static inline int ksmt_unload(void)
+{
+	return syscall(SYS_delete_module, "ksmmod", O_NONBLOCK) ? -errno : 0;
+}
+
+static inline bool ksmt_loaded(void)
+{
+	return access("/sys/module/ksmmod", F_OK) == 0;
+}
+
+/* Load the module unless it is loaded; bail out if that fails. */
+static inline void ksmt_ensure_loaded(void)
+{
+	int err;
+
+	if (ksmt_loaded())
+		return;
+	err = ksmt_load(NULL);
+	if (err)
+		ktap_exit_fail_msg("cannot load %s: %s", KSMMOD_KO, strerror(-err));
+}
+
+static inline int ksmt_open(void)
+{
+	int fd = open(KSMMOD_DEV, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		ktap_exit_fail_msg("open %s: %s", KSMMOD_DEV, strerror(errno));
+	return fd;
+}
+
+/* ioctl returning 0 or -errno. */
+static inline int ksmt_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+static inline int ksmt_get_params(int fd, struct ksmmod_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->size = sizeof(*p);
+	return ksmt_ioctl(fd, KSMMOD_IOC_GET_PARAMS, p);
+}
+
+static inline int ksmt_get_stats(int fd, struct ksmmod_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->size = sizeof(*s);
+	return ksmt_ioctl(fd, KSMMOD_IOC_GET_STATS, s);
+}
+
+/* Set one or more tunables: @mask selects the fields of @p to apply. */
+static inline int ksmt_set_params(int fd, struct ksmmod_params *p, __u64 mask)
+{
+	p->size = sizeof(*p);
+	p->flags = 0;
+	p->mask = mask;
+	return ksmt_ioctl(fd, KSMMOD_IOC_SET_PARAMS, p);
+}
+
+/* Read a whole (small) file into @buf; returns bytes read or -errno. */
+static inline ssize_t ksmt_read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n, total = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (total < (ssize_t)size - 1 && (n = read(fd, buf + total, size - 1 - total)) > 0)
+		total += n;
+	close(fd);
+	buf[total] = '\0';
+	return total;
+}
+
+/* Kernel log reader: records printed after ksmt_kmsg_open(). */
+static inline int ksmt_kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+/* True if a record read from @fd (since open) contains @needle. */
+static inline bool ksmt_kmsg_contains(int fd, const char *needle)
+{
+	char rec[2048];
+	bool found = false;
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;	/* overwritten records: keep reading */
+		if (n <= 0)
+			break;
+		rec[n] = '\0';
+		if (strstr(rec, needle)) {
+			printf("# kmsg: %s", strchr(rec, ';') ? strchr(rec, ';') + 1 : rec);
+			found = true;
+		}
+	}
+	return found;
+}
+
+static inline const char *ksmt_release(void)
+{
+	static struct utsname u;
+
+	if (!u.release[0])
+		uname(&u);
+	return u.release;
+}
+
+/* True on a 6.12 (or later) kernel, false on 6.1. */
+static inline bool ksmt_kernel_at_least(int major, int minor)
+{
+	int ma = 0, mi = 0;
+
+	sscanf(ksmt_release(), "%d.%d", &ma, &mi);
+	return ma > major || (ma == major && mi >= minor);
+}
+
+#endif /* KSMMOD_KSMTEST_H */
