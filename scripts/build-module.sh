@@ -5,7 +5,9 @@
 #
 # Copies the module sources (Kbuild, *.mk, dkms.conf, src/, include/) from SRC
 # (default: this repo) to BUILDDIR, so that builds for several kernels do not
-# share objects, and runs kbuild against /lib/modules/KREL/build. The build
+# share objects, and runs kbuild against /lib/modules/KREL/build (installed
+# headers) or, for kernels built by this project (the debug lane),
+# $KSMMOD_CACHE/kernels/KREL/build. The build
 # output goes to LOG. Exit status: 0 built without warnings, 1 build failed,
 # 3 built but with warnings (printed). The module is BUILDDIR/ksmmod.ko.
 set -euo pipefail
@@ -22,8 +24,10 @@ for item in Kbuild dkms.conf src include; do
 done
 for mk in "$SRC"/*.mk; do [ -e "$mk" ] && cp -a "$mk" "$bdir/"; done
 
+kdir=/lib/modules/$krel/build
+[ -d "$kdir" ] || kdir=${KSMMOD_CACHE:-/var/cache/ksmmod}/kernels/$krel/build
 rc=0
-make -C "/lib/modules/$krel/build" M="$bdir" W=1 -j"$(nproc)" modules >"$log" 2>&1 || rc=$?
+make -C "$kdir" M="$bdir" W=1 -j"$(nproc)" modules >"$log" 2>&1 || rc=$?
 if [ $rc -ne 0 ] || [ ! -f "$bdir/ksmmod.ko" ]; then
 	tail -n 40 "$log" >&2
 	exit 1

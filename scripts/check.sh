@@ -4,7 +4,8 @@
 #
 #   scripts/check.sh            (run as root on Debian 12)
 #
-# Env: KERNELS="6.1 6.12"   series to test
+# Env: KERNELS="6.1 6.12 debug"  lanes to run: Debian stock kernel series, and
+#                            "debug" (6.12 with KASAN/lockdep/DEBUG_VM, scripts/debug-kernel.sh)
 #      KSMMOD_SRC=DIR        module source tree (default: this repo; for harness tests)
 #      KSMMOD_CMDLINE="..."  extra guest kernel cmdline (e.g. ksmmod.tests=10-*)
 #      KSMMOD_CACHE, KSMMOD_ACCEL, KSMMOD_GUEST_MEM, KSMMOD_GUEST_TIMEOUT: see scripts/
@@ -36,7 +37,8 @@ host_result() { # pass|fail|skip label [reason]
 
 [ "$(id -u)" = 0 ] || { echo "check: must run as root (apt, dkms, /usr/src)" >&2; exit 2; }
 
-say "source $SRC, kernels: ${KERNELS:-6.1 6.12}"
+LANES=${KERNELS:-6.1 6.12 debug}
+say "source $SRC, lanes: $LANES"
 "$S/kernels.sh" deps
 
 mkdir -p "$LOGS"
@@ -57,14 +59,21 @@ if ! make -C "$SRC/tools/ksmctl" OUT="$GUEST" -j"$JOBS" >"$LOGS/ksmctl-build.log
 fi
 
 # --- per kernel: fetch, build W=1, boot, summarise ---------------------------------
-KRELS=()
-for series in ${KERNELS:-6.1 6.12}; do
-	say "=== kernel series $series ==="
-	if ! krel=$("$S/kernels.sh" fetch "$series" | tail -n1) || [ -z "$krel" ]; then
-		host_result fail "host:fetch:$series" "scripts/kernels.sh fetch $series failed"
-		continue
+KRELS=() # stock kernels, for DKMS
+for series in $LANES; do
+	say "=== kernel lane $series ==="
+	if [ "$series" = debug ]; then
+		if ! krel=$("$S/debug-kernel.sh" | tail -n1) || [ -z "$krel" ]; then
+			host_result fail "host:debug-kernel" "scripts/debug-kernel.sh failed"
+			continue
+		fi
+	else
+		if ! krel=$("$S/kernels.sh" fetch "$series" | tail -n1) || [ -z "$krel" ]; then
+			host_result fail "host:fetch:$series" "scripts/kernels.sh fetch $series failed"
+			continue
+		fi
+		KRELS+=("$krel")
 	fi
-	KRELS+=("$krel")
 	klog=$LOGS/$krel
 	rm -rf "$klog"
 	mkdir -p "$klog"
