@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ksmmod's stable nodes and rmap items, binary-compatible with mm/ksm.c.
+ *
+ * DOC: Why the layout is fixed
+ *
+ * A page merged by ksmmod is a real kernel KSM page: folio->mapping holds
+ * (stable node | PAGE_MAPPING_KSM). The kernel then reads our structures
+ * without calling us:
+ *
+ * - rmap_walk_ksm() (reclaim, migration, compaction) and, on 6.12,
+ *   collect_procs_ksm() (memory failure) walk stable_node->hlist and read
+ *   each rmap item's anon_vma, mm and address;
+ * - folio_migrate_ksm() (6.12) / ksm_migrate_page() (6.1) rewrite
+ *   stable_node->kpfn when the page moves;
+ * - ksm_might_need_to_copy() tests the node pointer for NULL.
+ *
+ * So those fields sit exactly where mm/ksm.c's struct ksm_stable_node and
+ * struct ksm_rmap_item have them (identical in Debian's 6.1 and 6.12,
+ * CONFIG_NUMA=y); the build asserts it below, and a guest test compares the
+ * offsets with the running kernel's BTF. Everything else in the 64 bytes is
+ * ours to use.
+ */
+#ifndef _KSMMOD_LAYOUT_H
+#define _KSMMOD_LAYOUT_H
+
+#include <linux/build_bug.h>
+#include <linux/list.h>
+#include <linux/rbtree.h>
+#include <linux/stddef.h>
+#include <linux/types.h>
+
+struct anon_vma;
+struct mm_struct;
+
+/**
+ * struct ksmmod_stable_node - a merged page (or a chain of them) in the stable tree
+ * @node: link in the stable tree (regular nodes and chains)
+ * @hash: the stable tree key: content hash of the page (xxh64)
+ * @head: dups: the chain this dup belongs to
+ * @hlist_dup: dups: link in the chain's @hlist
+ * @list: nodes waiting for pruning or migration
+ * @hlist: regular nodes and dups: the rmap items mapping this page;
+ *	chains: their dups. Read by the kernel's rmap walkers.
+ * @kpfn: regular nodes and dups: pfn of the KSM page; written by the
+ *	kernel's migration code (hence the keyhole re-check on every lookup)
+ * @chain_prune_time: chains: jiffies of the last pruning of stale dups
+ * @rmap_hlist_len: number of rmap items on @hlist, or KSMMOD_STABLE_NODE_CHAIN
+ * @nid: NUMA node of the tree this node is in
+ */
+struct ksmmod_stable_node {
+	union {
+		struct {
+			struct rb_node node;
+			u64 hash;
+		};
+		struct {
+			struct list_head *head;
+			struct {
+				struct hlist_node hlist_dup;
+				struct list_head list;
+			};
+		};
+	};
+	struct hlist_head hlist;
+	union {
+		unsigned long kpfn;
+		unsigned long chain_prune_time;
+	};
+	int rmap_hlist_len;
+	int nid;
+};
+
+/* rmap_hlist_len of a chain, as mm/ksm.c's STABLE_NODE_CHAIN. */
+#define KSMMOD_STABLE_NODE_CHAIN	-1024
+
+/**
+ * struct ksmmod_rmap_item - one tracked page of one mm
+ * @rmap_list: next item of the same mm, in address order
+ * @anon_vma: when stable: the anon_vma of the mapping (referenced); read by
+ *	the kernel's rmap walkers
+ * @nid: when in the unstable tree: the NUMA node of that tree
+ * @mm: the mm (read by the rmap walkers)
+ * @address: user address; the low bits hold flags (the rmap walkers mask
+ *	them off with PAGE_MASK)
+ * @checksum: content hash (xxh64) of the page at the last scan; also the
+ *	unstable tree key
+ * @node: link in the unstable tree
+ * @head: when stable: the stable node this item is listed on
+ * @hlist: when stable: link in @head->hlist (walked by the kernel)
+ */
+struct ksmmod_rmap_item {
+	struct ksmmod_rmap_item *rmap_list;
+	union {
+		struct anon_vma *anon_vma;
+		int nid;
+	};
+	struct mm_struct *mm;
+	unsigned long address;
+	u64 checksum;
+	union {
+		struct rb_node node;
+		struct {
+			struct ksmmod_stable_node *head;
+			struct hlist_node hlist;
+		};
+	};
+};
+
+/*
+ * Offsets and sizes the kernel relies on (mm/ksm.c, Linux 6.1 and 6.12,
+ * x86-64, CONFIG_NUMA=y), checked with pahole against Debian's 6.12 vmlinux.
+ */
+#define KSMMOD_LAYOUT_ASSERT(type, member, off)				\
+	static_assert(offsetof(struct type, member) == (off),			\
+		      #type "." #member " must be at " #off " as in mm/ksm.c")
+
+KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, node, 0);
+KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, hash, 24);
+KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, head, 0);
+KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, hlist_dup, 8);
+KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, list, 24);
+KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, hlist, 40);
+KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, kpfn, 48);
+KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, chain_prune_time, 48);
+KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, rmap_hlist_len, 56);
+KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, nid, 60);
+static_assert(sizeof(struct ksmmod_stable_node) == 64);
+
+KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, rmap_list, 0);
+KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, anon_vma, 8);
+KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, nid, 8);
+KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, mm, 16);
+KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, address, 24);
+KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, node, 40);
+KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, head, 40);
+KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, hlist, 48);
+static_assert(sizeof(struct ksmmod_rmap_item) == 64);
+
+/**
+ * struct ksmmod_layout_field - one kernel-visible field, for the layout test
+ * @kstruct: the mm/ksm.c struct name
+ * @member: the member name in mm/ksm.c
+ * @offset: its offset in ksmmod's struct
+ * @size: its size in ksmmod's struct
+ */
+struct ksmmod_layout_field {
+	const char *kstruct;
+	const char *member;
+	unsigned int offset;
+	unsigned int size;
+};
+
+#define KSMMOD_LAYOUT_FIELD(kname, type, m)					\
+	{ #kname, #m, offsetof(struct type, m), sizeof_field(struct type, m) }
+
+/* The fields the kernel reads or writes from outside ksmmod. */
+#define KSMMOD_LAYOUT_FIELDS {							\
+	KSMMOD_LAYOUT_FIELD(ksm_stable_node, ksmmod_stable_node, hlist),	\
+	KSMMOD_LAYOUT_FIELD(ksm_stable_node, ksmmod_stable_node, kpfn),	\
+	KSMMOD_LAYOUT_FIELD(ksm_stable_node, ksmmod_stable_node, rmap_hlist_len), \
+	KSMMOD_LAYOUT_FIELD(ksm_stable_node, ksmmod_stable_node, nid),	\
+	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, rmap_list),	\
+	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, anon_vma),	\
+	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, mm),		\
+	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, address),	\
+	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, head),		\
+	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, hlist),		\
+}
+
+#endif /* _KSMMOD_LAYOUT_H */
