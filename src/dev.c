@@ -13,11 +13,13 @@
 #include <linux/compat.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/uaccess.h>
 #include <linux/utsname.h>
 
 #include "ksmmod/ksmmod.h"
+#include "ksmmod/registry.h"
 
 /* Largest @size accepted: a sanity bound on how much user memory is scanned. */
 #define KSMMOD_MAX_ARG_SIZE	PAGE_SIZE
@@ -70,6 +72,8 @@ static bool ksmmod_all_zero(const void *p, size_t n)
 	return !memchr_inv(p, 0, n);
 }
 
+static u64 ksmmod_ioctl_mask(void);
+
 /**
  * ksmmod_ioc_api() - KSMMOD_IOC_API: version and feature handshake
  * @uarg: struct ksmmod_api
@@ -91,8 +95,7 @@ static long ksmmod_ioc_api(void __user *uarg)
 	memset(&a, 0, sizeof(a));
 	a.api_version = KSMMOD_API_VERSION;
 	a.features = KSMMOD_FEATURES_ALL;
-	a.ioctls = BIT_ULL(KSMMOD_NR_API) | BIT_ULL(KSMMOD_NR_GET_PARAMS) |
-		   BIT_ULL(KSMMOD_NR_SET_PARAMS) | BIT_ULL(KSMMOD_NR_GET_STATS);
+	a.ioctls = ksmmod_ioctl_mask();
 	strscpy(a.module_version, KSMMOD_VERSION, sizeof(a.module_version));
 	strscpy(a.kernel_release, init_utsname()->release, sizeof(a.kernel_release));
 	return ksmmod_copy_out(uarg, usize, &a, sizeof(a));
@@ -169,6 +172,101 @@ static long ksmmod_ioc_get_stats(void __user *uarg)
 }
 
 /**
+ * ksmmod_range_bounds() - check a MERGE/UNMERGE_RANGE argument
+ * @r: the argument
+ * @start: set to the first address
+ * @end: set to the end address (== @start for an empty range)
+ *
+ * Return: 0, -EINVAL (reserved fields, unaligned start, overflow), -ENOMEM
+ * (beyond the user address space, which is never mapped).
+ */
+static int ksmmod_range_bounds(const struct ksmmod_range *r, unsigned long *start,
+			       unsigned long *end)
+{
+	u64 len = PAGE_ALIGN(r->length);
+
+	if (r->flags || r->pad || !ksmmod_all_zero(r->reserved, sizeof(r->reserved)))
+		return -EINVAL;
+	if (r->start & ~PAGE_MASK)
+		return -EINVAL;
+	if (len < r->length || r->start + len < r->start)
+		return -EINVAL;
+	if (r->start + len > TASK_SIZE_MAX)
+		return -ENOMEM;
+	*start = r->start;
+	*end = r->start + len;
+	return 0;
+}
+
+/**
+ * ksmmod_ioc_range() - KSMMOD_IOC_MERGE_RANGE and KSMMOD_IOC_UNMERGE_RANGE
+ * @uarg: struct ksmmod_range
+ * @merge: MERGE_RANGE (else UNMERGE_RANGE)
+ *
+ * Return: 0 or a negative errno (see struct ksmmod_range).
+ */
+static long ksmmod_ioc_range(void __user *uarg, bool merge)
+{
+	unsigned long start, end;
+	struct ksmmod_range r;
+	u32 usize;
+	int err;
+
+	err = ksmmod_copy_in(&r, sizeof(r), KSMMOD_RANGE_SIZE_VER0, uarg, &usize);
+	if (err)
+		return err;
+	err = ksmmod_range_bounds(&r, &start, &end);
+	if (err || start == end)
+		return err;
+	if (merge)
+		return ksmmod_register(r.pidfd, start, end, false);
+	return ksmmod_unregister(r.pidfd, start, end, false);
+}
+
+static long ksmmod_ioc_merge_range(void __user *uarg)
+{
+	return ksmmod_ioc_range(uarg, true);
+}
+
+static long ksmmod_ioc_unmerge_range(void __user *uarg)
+{
+	return ksmmod_ioc_range(uarg, false);
+}
+
+/**
+ * ksmmod_ioc_process() - KSMMOD_IOC_ADD_PROCESS and KSMMOD_IOC_REMOVE_PROCESS
+ * @uarg: struct ksmmod_process
+ * @add: ADD_PROCESS (else REMOVE_PROCESS)
+ *
+ * Return: 0 or a negative errno (see struct ksmmod_process).
+ */
+static long ksmmod_ioc_process(void __user *uarg, bool add)
+{
+	struct ksmmod_process p;
+	u32 usize;
+	int err;
+
+	err = ksmmod_copy_in(&p, sizeof(p), KSMMOD_PROCESS_SIZE_VER0, uarg, &usize);
+	if (err)
+		return err;
+	if (p.flags || p.pad || !ksmmod_all_zero(p.reserved, sizeof(p.reserved)))
+		return -EINVAL;
+	if (add)
+		return ksmmod_register(p.pidfd, 0, TASK_SIZE_MAX, true);
+	return ksmmod_unregister(p.pidfd, 0, TASK_SIZE_MAX, true);
+}
+
+static long ksmmod_ioc_add_process(void __user *uarg)
+{
+	return ksmmod_ioc_process(uarg, true);
+}
+
+static long ksmmod_ioc_remove_process(void __user *uarg)
+{
+	return ksmmod_ioc_process(uarg, false);
+}
+
+/**
  * struct ksmmod_ioctl_desc - one command
  * @dir: required _IOC_DIR() of the command
  * @handler: implementation
@@ -183,7 +281,23 @@ static const struct ksmmod_ioctl_desc ksmmod_ioctls[] = {
 	[KSMMOD_NR_GET_PARAMS] = { _IOC_READ | _IOC_WRITE, ksmmod_ioc_get_params },
 	[KSMMOD_NR_SET_PARAMS] = { _IOC_WRITE, ksmmod_ioc_set_params },
 	[KSMMOD_NR_GET_STATS] = { _IOC_READ | _IOC_WRITE, ksmmod_ioc_get_stats },
+	[KSMMOD_NR_MERGE_RANGE] = { _IOC_WRITE, ksmmod_ioc_merge_range },
+	[KSMMOD_NR_UNMERGE_RANGE] = { _IOC_WRITE, ksmmod_ioc_unmerge_range },
+	[KSMMOD_NR_ADD_PROCESS] = { _IOC_WRITE, ksmmod_ioc_add_process },
+	[KSMMOD_NR_REMOVE_PROCESS] = { _IOC_WRITE, ksmmod_ioc_remove_process },
 };
+
+/* Bit N set for every command number N this module implements. */
+static u64 ksmmod_ioctl_mask(void)
+{
+	u64 mask = 0;
+	size_t nr;
+
+	for (nr = 0; nr < ARRAY_SIZE(ksmmod_ioctls); nr++)
+		if (ksmmod_ioctls[nr].handler)
+			mask |= BIT_ULL(nr);
+	return mask;
+}
 
 static long ksmmod_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {

@@ -11,6 +11,12 @@
  *   kernel functions (resolved at load, called through IBT-safe thunks);
  * - params.c: the tunables, with /sys/kernel/mm/ksm names and ranges;
  * - stats.c: the counters;
+ * - registry.c: the processes and address ranges registered for merging;
+ * - scan.c: the ksmmodd thread that walks registered memory and decides;
+ * - stable.c, unstable.c: the two content-keyed trees;
+ * - rmap.c: rmap items and stable nodes (layout.h: their kernel-compatible
+ *   layout) and the keyhole lookup of a node's page;
+ * - merge.c: write-protecting, replacing PTEs, breaking merges;
  * - dev.c: /dev/ksmmod and its ioctls, the control API;
  * - debugfs.c: developer views (the resolved-symbol table).
  *
@@ -21,7 +27,9 @@
 #include <linux/module.h>
 #include <linux/utsname.h>
 
+#include "ksmmod/core.h"
 #include "ksmmod/ksmmod.h"
+#include "ksmmod/registry.h"
 #include "ksmmod/symbols.h"
 
 static int __init ksmmod_init(void)
@@ -31,6 +39,16 @@ static int __init ksmmod_init(void)
 	err = ksmmod_symbols_init();
 	if (err)
 		goto fail;
+
+	err = ksmmod_rmap_init();
+	if (err)
+		goto fail;
+	err = ksmmod_registry_init();
+	if (err)
+		goto fail_rmap;
+	err = ksmmod_scan_init();
+	if (err)
+		goto fail_registry;
 
 	ksmmod_debugfs_init();
 
@@ -45,15 +63,40 @@ static int __init ksmmod_init(void)
 
 fail_debugfs:
 	ksmmod_debugfs_exit();
+	ksmmod_scan_exit();
+fail_registry:
+	ksmmod_registry_exit();
+fail_rmap:
+	ksmmod_rmap_exit(false);
 fail:
 	pr_err("not loaded on kernel %s (error %d)\n", init_utsname()->release, err);
 	return err;
 }
 
+/*
+ * DOC: Unload
+ *
+ * No folio may point into freed module memory after rmmod. So unload first
+ * stops ksmmodd, then unmerges every registered range and detaches every
+ * stable node from its page (a page still in the swap cache is then copied
+ * on swap-in, like any page whose KSM node is gone). A node whose page is
+ * still mapped by a process ksmmod does not know about (a child forked after
+ * the merge) cannot be detached: it, its rmap items and the caches holding
+ * them are deliberately leaked, with a message, rather than freed.
+ */
 static void __exit ksmmod_exit(void)
 {
+	unsigned long left;
+
 	ksmmod_dev_exit();
 	ksmmod_debugfs_exit();
+	ksmmod_scan_exit();
+	left = ksmmod_unmerge_all();
+	if (left)
+		pr_err("%lu merged pages are still mapped by processes ksmmod does not know; leaking their metadata so that they stay valid\n",
+		       left);
+	ksmmod_registry_exit();
+	ksmmod_rmap_exit(left);
 	pr_info("unloaded\n");
 }
 

@@ -78,6 +78,9 @@ static int ksmmod_params_validate(const struct ksmmod_params *p)
  * they can only change while no page is merged (-EBUSY). Setting a field to
  * its current value always succeeds.
  *
+ * Setting run to 2 unmerges every merged page before returning (the
+ * registrations stay), like writing 2 to /sys/kernel/mm/ksm/run.
+ *
  * Return: 0 or a negative errno; on error nothing changed.
  */
 int ksmmod_params_set(const struct ksmmod_params *p)
@@ -117,5 +120,16 @@ int ksmmod_params_set(const struct ksmmod_params *p)
 		WRITE_ONCE(t->run, p->run);
 out:
 	mutex_unlock(&ksmmod_params_lock);
-	return err;
+	if (err)
+		return err;
+	/* run=2 unmerges everything before returning, as /sys/kernel/mm/ksm/run does. */
+	if ((p->mask & KSMMOD_PARAM_RUN) && p->run == KSMMOD_RUN_UNMERGE) {
+		unsigned long left = ksmmod_unmerge_all();
+
+		if (left)
+			pr_warn("run=2: %lu merged pages are still mapped by processes ksmmod does not know (forked children?)\n",
+				left);
+	}
+	ksmmod_scan_wake();
+	return 0;
 }

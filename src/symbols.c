@@ -43,6 +43,8 @@
 #include <linux/kprobes.h>
 #include <linux/module.h>
 #include <linux/objtool.h>
+#include <linux/pid.h>
+#include <linux/ptrace.h>
 #include <linux/seq_file.h>
 #include <linux/uaccess.h>
 #include <linux/utsname.h>

@@ -5,6 +5,7 @@
 #ifndef _KSMMOD_KSMMOD_H
 #define _KSMMOD_KSMMOD_H
 
+#include <linux/atomic.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
 #include <uapi/linux/ksmmod.h>
@@ -47,8 +48,47 @@ void ksmmod_params_get(struct ksmmod_params *p);
 int ksmmod_params_set(const struct ksmmod_params *p);
 
 /* stats.c */
+
+/**
+ * struct ksmmod_counters - live counters (see struct ksmmod_stats)
+ * @pages_shared: merged pages in the stable tree
+ * @pages_sharing: extra mappings of merged pages
+ * @pages_unshared: pages in the unstable tree
+ * @pages_scanned: pages looked at, all scans
+ * @pages_skipped: pages skipped by smart scanning
+ * @full_scans: completed full scans
+ * @stable_node_chains: chains in the stable tree
+ * @stable_node_dups: dups in chains
+ * @ksm_zero_pages: pages mapped to the zero page
+ * @rmap_items: tracked pages
+ */
+struct ksmmod_counters {
+	atomic64_t pages_shared;
+	atomic64_t pages_sharing;
+	atomic64_t pages_unshared;
+	atomic64_t pages_scanned;
+	atomic64_t pages_skipped;
+	atomic64_t full_scans;
+	atomic64_t stable_node_chains;
+	atomic64_t stable_node_dups;
+	atomic64_t ksm_zero_pages;
+	atomic64_t rmap_items;
+};
+
+extern struct ksmmod_counters ksmmod_counters;
+
+#define ksmmod_count_inc(name)	atomic64_inc(&ksmmod_counters.name)
+#define ksmmod_count_dec(name)	atomic64_dec(&ksmmod_counters.name)
+
 void ksmmod_stats_get(struct ksmmod_stats *s);
 bool ksmmod_pages_merged(void);
+
+/* scan.c */
+extern struct mutex ksmmod_thread_mutex;
+int ksmmod_scan_init(void);
+void ksmmod_scan_exit(void);
+void ksmmod_scan_wake(void);
+int ksmmod_unmerge_all(void);
 
 /* dev.c */
 int ksmmod_dev_init(void);

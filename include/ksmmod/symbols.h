@@ -15,11 +15,13 @@
  * - when @declared is 1, the build checks that (params) and ret match the
  *   kernel's own declaration in the public headers.
  */
+/* Outside the guard: compat.h's wrappers need this file's declarations. */
+#include "ksmmod/compat.h"
+
 #ifndef _KSMMOD_SYMBOLS_H
 #define _KSMMOD_SYMBOLS_H
 
 #include <linux/types.h>
-#include "ksmmod/compat.h"
 
 /* Functions all supported kernels have, with the same prototype. */
 #define KSMMOD_SYMBOLS_COMMON(X)					\
@@ -33,7 +35,9 @@
 	X(pmd_t *, mm_find_pmd, (struct mm_struct *mm, unsigned long address), 0) \
 	X(void, __put_anon_vma, (struct anon_vma *anon_vma), 1)		\
 	X(void, lru_add_drain_all, (void), 1)				\
-	X(bool, folio_free_swap, (struct folio *folio), 1)
+	X(bool, folio_free_swap, (struct folio *folio), 1)		\
+	X(struct task_struct *, pidfd_get_task, (int pidfd, unsigned int *flags), 1) \
+	X(bool, ptrace_may_access, (struct task_struct *task, unsigned int mode), 1)
 
 #define KSMMOD_SYMBOLS(X)						\
 	KSMMOD_SYMBOLS_COMMON(X)						\

@@ -10,16 +10,17 @@
 static const char *const common[] = {
 	"kallsyms_lookup_name", "page_vma_mapped_walk", "ptep_clear_flush",
 	"__mmu_notifier_invalidate_range_start", "__mmu_notifier_invalidate_range_end",
-	"mm_find_pmd", "__put_anon_vma", "lru_add_drain_all", "folio_free_swap",
+	"mm_find_pmd", "__put_anon_vma", "lru_add_drain_all", "folio_free_swap", "pidfd_get_task",
+	"ptrace_may_access",
 };
 /* 6.1 (before the folio conversions). */
 static const char *const v6_1[] = {
-	"follow_page", "page_add_anon_rmap", "page_remove_rmap", "split_huge_page_to_list",
-	"__mmu_notifier_change_pte",
+	"follow_page", "folio_mapcount", "page_add_anon_rmap", "page_remove_rmap",
+	"split_huge_page_to_list", "__mmu_notifier_change_pte",
 };
 /* 6.12. */
 static const char *const v6_12[] = {
-	"folio_walk_start", "folio_add_anon_rmap_ptes", "folio_remove_rmap_ptes",
+	"folio_walk_start", "vma_pgtable_walk_end", "folio_add_anon_rmap_ptes", "folio_remove_rmap_ptes",
 	"__pte_offset_map_lock", "split_huge_page_to_list_to_order",
 };
 

@@ -1,13 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The ksmctl CLI against the real module: version, status, set, and its
- * error reporting (one line on stderr, non-zero exit, nothing changed).
+ * The ksmctl CLI against the real module: version, status, set, merge,
+ * unmerge, add, remove, and its error reporting (one line on stderr,
+ * non-zero exit, nothing changed).
  */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "ksmtest.h"
 
 #define KSMCTL "/bin/ksmctl"
+#define PLAN	20	/* results on every path, skip included */
+#define NPAGES	16
 
 static char out[16384], err_out[4096];
 
@@ -63,13 +70,64 @@ static long long raw_value(const char *name)
 	return p ? atoll(p + strlen(key)) : -1;
 }
 
+/* mm_slots from `ksmctl status --raw` (-1 if missing); clobbers out. */
+static long long slots(void)
+{
+	run((char *[]){ "ksmctl", "status", "--raw", NULL });
+	return raw_value("mm_slots");
+}
+
+/*
+ * Fork a child that maps NPAGES private anonymous pages, sends their address
+ * through a pipe and waits to be killed. Returns its pid; *@addr the address.
+ */
+static pid_t sleeper(uint64_t *addr)
+{
+	long psize = sysconf(_SC_PAGESIZE);
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p))
+		ktap_exit_fail_msg("pipe: %s", strerror(errno));
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		ktap_exit_fail_msg("fork: %s", strerror(errno));
+	if (pid == 0) {
+		char *mem = mmap(NULL, NPAGES * psize, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint64_t a = mem == MAP_FAILED ? 0 : (uintptr_t)mem;
+
+		if (a)
+			memset(mem, 0x5a, NPAGES * psize);
+		close(p[0]);
+		if (write(p[1], &a, sizeof(a)) != sizeof(a))
+			_exit(1);
+		close(p[1]);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	if (read(p[0], addr, sizeof(*addr)) != sizeof(*addr) || !*addr) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		ktap_exit_fail_msg("child %d did not map its memory", (int)pid);
+	}
+	close(p[0]);
+	return pid;
+}
+
 int main(void)
 {
-	int rc;
+	char pidstr[16], addrstr[32], addr1str[32], msg[sizeof(err_out)];
+	long long base, n;
+	uint64_t addr;
+	pid_t child;
+	int rc, rc2;
 
-	ktap_print_header(10);
+	ktap_print_header(PLAN);
 	if (access(KSMCTL, X_OK)) {
-		for (rc = 0; rc < 10; rc++)
+		for (rc = 0; rc < PLAN; rc++)
 			ktap_test_skip("ksmctl", "/bin/ksmctl is not in the initramfs");
 		return ktap_finished();
 	}
@@ -80,8 +138,9 @@ int main(void)
 			 "ksmctl version: exit %d, shows kernel release and module version", rc);
 	rc = run((char *[]){ "ksmctl", "status", NULL });
 	ktap_test_result(rc == 0 && strstr(out, "pages_sharing") && strstr(out, "max_page_sharing") &&
-			 strstr(out, "general_profit") && strstr(out, "KiB"),
-			 "ksmctl status: exit %d, shows parameters, counters and sizes", rc);
+			 strstr(out, "general_profit") && strstr(out, "KiB") &&
+			 strstr(out, "mm_slots") && strstr(out, "(processes)"),
+			 "ksmctl status: exit %d, shows parameters, counters (mm_slots too) and sizes", rc);
 	rc = run((char *[]){ "ksmctl", "set", "pages_to_scan=500", "sleep_millisecs=50", NULL });
 	ktap_test_result(rc == 0, "ksmctl set pages_to_scan=500 sleep_millisecs=50: exit %d", rc);
 	rc = run((char *[]){ "ksmctl", "status", "--raw", NULL });
@@ -105,6 +164,56 @@ int main(void)
 	rc = run((char *[]){ "ksmctl", "-d", "/dev/ksmmod-missing", "status", NULL });
 	ktap_test_result(rc != 0 && count_lines(err_out) == 1 && strstr(err_out, "loaded"),
 			 "missing device: exit %d, one line: %s", rc, err_out);
+
+	/* Registration of another process's memory, by pid. */
+	rc = run((char *[]){ "ksmctl", "version", NULL });
+	ktap_test_result(rc == 0 && strstr(out, "register") && strstr(out, "MERGE_RANGE") &&
+			 strstr(out, "UNMERGE_RANGE") && strstr(out, "ADD_PROCESS") &&
+			 strstr(out, "REMOVE_PROCESS"),
+			 "ksmctl version: exit %d, names feature register and the 4 registration ioctls", rc);
+	base = slots();		/* 45-register may leave a slot behind */
+	child = sleeper(&addr);
+	snprintf(pidstr, sizeof(pidstr), "%d", (int)child);
+	snprintf(addrstr, sizeof(addrstr), "0x%" PRIx64, addr);
+	snprintf(addr1str, sizeof(addr1str), "0x%" PRIx64, addr + 1);
+	ktap_print_msg("child %s, %d pages at %s, mm_slots before: %lld", pidstr, NPAGES, addrstr, base);
+
+	rc = run((char *[]){ "ksmctl", "merge", pidstr, addrstr, "64K", NULL });
+	ktap_test_result(rc == 0 && !out[0] && !err_out[0], "ksmctl merge %s %s 64K: exit %d, silent %s",
+			 pidstr, addrstr, rc, err_out);
+	n = slots();
+	ktap_test_result(base >= 0 && n == base + 1, "status --raw: mm_slots %lld -> %lld", base, n);
+	rc = run((char *[]){ "ksmctl", "remove", pidstr, NULL });
+	n = slots();
+	ktap_test_result(rc == 0 && n == base, "ksmctl remove %s: exit %d, mm_slots back to %lld",
+			 pidstr, rc, n);
+	rc = run((char *[]){ "ksmctl", "remove", pidstr, NULL });
+	ktap_test_result(rc == 1 && count_lines(err_out) == 1 && !strncmp(err_out, "ksmctl: ", 8) &&
+			 strstr(err_out, "no memory registered"),
+			 "remove again: exit %d, one error line: %s", rc, err_out);
+	rc = run((char *[]){ "ksmctl", "merge", pidstr, addr1str, "4096", NULL });
+	snprintf(msg, sizeof(msg), "%s", err_out);	/* slots() overwrites err_out */
+	n = slots();
+	ktap_test_result(rc == 1 && count_lines(msg) == 1 && strstr(msg, "aligned") && n == base,
+			 "merge of an unaligned ADDR: exit %d, one error line, mm_slots %lld: %s", rc, n, msg);
+	rc = run((char *[]){ "ksmctl", "merge", "999999", "0x1000", "4096", NULL });
+	ktap_test_result(rc == 1 && count_lines(err_out) == 1 && strstr(err_out, "no such process"),
+			 "merge of pid 999999: exit %d, one error line: %s", rc, err_out);
+	rc = run((char *[]){ "ksmctl", "merge", pidstr, addrstr, "0x10000", NULL });
+	rc2 = run((char *[]){ "ksmctl", "unmerge", pidstr, addrstr, "64K", NULL });
+	n = slots();
+	ktap_test_result(rc == 0 && rc2 == 0 && n == base,
+			 "merge then unmerge of the same range: exit %d/%d, mm_slots back to %lld", rc, rc2, n);
+	rc = run((char *[]){ "ksmctl", "add", pidstr, NULL });
+	n = slots();
+	rc2 = run((char *[]){ "ksmctl", "remove", pidstr, NULL });
+	ktap_test_result(rc == 0 && n == base + 1 && rc2 == 0 && slots() == base,
+			 "ksmctl add %s: exit %d, mm_slots %lld; remove: exit %d", pidstr, rc, n, rc2);
+	rc = run((char *[]){ "ksmctl", "merge", "0", addrstr, "4096", NULL });
+	ktap_test_result(rc == 2 && count_lines(err_out) == 1, "merge of pid 0: usage error, exit %d: %s",
+			 rc, err_out);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
 
 	rc = run((char *[]){ "ksmctl", "set", "pages_to_scan=100", "sleep_millisecs=20", NULL });
 	ktap_test_result(rc == 0, "defaults restored with ksmctl set");

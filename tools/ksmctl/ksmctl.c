@@ -5,6 +5,8 @@
  *   ksmctl [-d PATH] version
  *   ksmctl [-d PATH] status [--raw]
  *   ksmctl [-d PATH] set NAME=VALUE...
+ *   ksmctl [-d PATH] merge|unmerge PID ADDR LENGTH
+ *   ksmctl [-d PATH] add|remove PID
  *   ksmctl help
  *
  * Exit status: 0 success, 1 error, 2 usage error (bad command line).
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <linux/ksmmod.h>
@@ -32,10 +35,17 @@
 
 #define DEFAULT_DEVICE	"/dev/" KSMMOD_DEVICE_NAME
 
+/* pidfd_open(2), Linux 5.3; the same number on every architecture. */
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open	434
+#endif
+
 /* The UAPI promises these sizes; catch a header that breaks them. */
 _Static_assert(sizeof(struct ksmmod_api) == KSMMOD_API_SIZE_VER0, "ksmmod_api size");
 _Static_assert(sizeof(struct ksmmod_params) == KSMMOD_PARAMS_SIZE_VER0, "ksmmod_params size");
 _Static_assert(sizeof(struct ksmmod_stats) == KSMMOD_STATS_SIZE_VER0, "ksmmod_stats size");
+_Static_assert(sizeof(struct ksmmod_range) == KSMMOD_RANGE_SIZE_VER0, "ksmmod_range size");
+_Static_assert(sizeof(struct ksmmod_process) == KSMMOD_PROCESS_SIZE_VER0, "ksmmod_process size");
 
 static const char *device = DEFAULT_DEVICE;
 
@@ -74,12 +84,15 @@ struct stat_desc {
 	const char *name;
 	size_t offset;		/* of the __u64 field in struct ksmmod_stats */
 	bool pages;		/* value is a number of pages */
+	const char *unit;	/* else: what is counted, shown as "(unit)", or NULL */
 };
 
-#define STAT(_name, _pages) {						\
+#define STAT(_name, _pages) STAT_UNIT(_name, _pages, NULL)
+#define STAT_UNIT(_name, _pages, _unit) {				\
 	.name = #_name,							\
 	.offset = offsetof(struct ksmmod_stats, _name),			\
 	.pages = (_pages),						\
+	.unit = (_unit),						\
 }
 
 static const struct stat_desc stats[] = {
@@ -96,6 +109,11 @@ static const struct stat_desc stats[] = {
 	STAT(rmap_items, false),
 };
 
+/* Counters after general_profit, in the order of struct ksmmod_stats. */
+static const struct stat_desc stats_tail[] = {
+	STAT_UNIT(mm_slots, false, "processes"),
+};
+
 static const char * const run_names[] = {
 	[KSMMOD_RUN_STOP] = "stop",
 	[KSMMOD_RUN_MERGE] = "merge",
@@ -105,6 +123,7 @@ static const char * const run_names[] = {
 static const char * const feature_names[] = {
 	"params",	/* KSMMOD_FEATURE_PARAMS */
 	"stats",	/* KSMMOD_FEATURE_STATS */
+	"register",	/* KSMMOD_FEATURE_REGISTER */
 };
 
 static const char * const ioctl_names[] = {
@@ -112,6 +131,10 @@ static const char * const ioctl_names[] = {
 	[KSMMOD_NR_GET_PARAMS] = "GET_PARAMS",
 	[KSMMOD_NR_SET_PARAMS] = "SET_PARAMS",
 	[KSMMOD_NR_GET_STATS] = "GET_STATS",
+	[KSMMOD_NR_MERGE_RANGE] = "MERGE_RANGE",
+	[KSMMOD_NR_UNMERGE_RANGE] = "UNMERGE_RANGE",
+	[KSMMOD_NR_ADD_PROCESS] = "ADD_PROCESS",
+	[KSMMOD_NR_REMOVE_PROCESS] = "REMOVE_PROCESS",
 };
 
 /* Print "ksmctl: <message>" on stderr. */
@@ -141,7 +164,20 @@ static void usage(FILE *f)
 		"                       (--raw: 'name value' lines only)\n"
 		"  set NAME=VALUE...    change parameters, all or none\n"
 		"                       (run also accepts stop, merge, unmerge)\n"
+		"  merge PID ADDR LENGTH\n"
+		"                       make process PID's private anonymous memory in\n"
+		"                       ADDR..ADDR+LENGTH mergeable (like MADV_MERGEABLE)\n"
+		"  unmerge PID ADDR LENGTH\n"
+		"                       undo merge for that range: merged pages become\n"
+		"                       private copies again (like MADV_UNMERGEABLE)\n"
+		"  add PID              make all private anonymous memory process PID\n"
+		"                       has now mergeable\n"
+		"  remove PID           unmerge and forget all memory of process PID\n"
 		"  help                 show this help\n"
+		"\n"
+		"PID is a process id (> 0). ADDR and LENGTH are decimal or 0x-hex; ADDR\n"
+		"must be page aligned; LENGTH may end in K, M or G (KiB, MiB, GiB) and is\n"
+		"rounded up to whole pages.\n"
 		"\n"
 		"options:\n"
 		"  -d, --device PATH    device to use (default %s)\n"
@@ -338,6 +374,29 @@ static uint32_t *param_field(struct ksmmod_params *p, const struct param_desc *d
 	return (uint32_t *)((char *)p + d->offset);
 }
 
+/*
+ * Print counter @d of @s, if the module wrote it (an older module writes a
+ * shorter struct and sets @size to the bytes it wrote).
+ */
+static void print_stat(const struct ksmmod_stats *s, const struct stat_desc *d,
+		       bool raw, int width)
+{
+	uint64_t v = *(const __u64 *)((const char *)s + d->offset);
+	char buf[64];
+
+	if (s->size < d->offset + sizeof(__u64))
+		return;
+	if (raw)
+		printf("%s %" PRIu64 "\n", d->name, v);
+	else if (d->pages)
+		printf("%-*s  %" PRIu64 " (%s)\n", width, d->name, v,
+		       fmt_pages(buf, sizeof(buf), v));
+	else if (d->unit)
+		printf("%-*s  %" PRIu64 " (%s)\n", width, d->name, v, d->unit);
+	else
+		printf("%-*s  %" PRIu64 "\n", width, d->name, v);
+}
+
 /* "ksmctl status [--raw]": print every parameter and counter. */
 static int cmd_status(bool raw)
 {
@@ -373,6 +432,9 @@ static int cmd_status(bool raw)
 	for (size_t i = 0; i < ARRAY_SIZE(stats); i++)
 		if ((int)strlen(stats[i].name) > width)
 			width = (int)strlen(stats[i].name);
+	for (size_t i = 0; i < ARRAY_SIZE(stats_tail); i++)
+		if ((int)strlen(stats_tail[i].name) > width)
+			width = (int)strlen(stats_tail[i].name);
 
 	/* Parameters: only those the module reports in @mask. */
 	for (size_t i = 0; i < ARRAY_SIZE(params); i++) {
@@ -397,24 +459,16 @@ static int cmd_status(bool raw)
 	if (!raw)
 		printf("\n");
 
-	for (size_t i = 0; i < ARRAY_SIZE(stats); i++) {
-		const struct stat_desc *d = &stats[i];
-		uint64_t v = *(const __u64 *)((const char *)&s + d->offset);
-
-		if (raw)
-			printf("%s %" PRIu64 "\n", d->name, v);
-		else if (d->pages)
-			printf("%-*s  %" PRIu64 " (%s)\n", width, d->name, v,
-			       fmt_pages(buf, sizeof(buf), v));
-		else
-			printf("%-*s  %" PRIu64 "\n", width, d->name, v);
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(stats); i++)
+		print_stat(&s, &stats[i], raw, width);
 	if (raw)
 		printf("general_profit %" PRId64 "\n", (int64_t)s.general_profit);
 	else
 		printf("%-*s  %" PRId64 " (%s)\n", width, "general_profit",
 		       (int64_t)s.general_profit,
 		       fmt_size(buf, sizeof(buf), (long double)s.general_profit));
+	for (size_t i = 0; i < ARRAY_SIZE(stats_tail); i++)
+		print_stat(&s, &stats_tail[i], raw, width);
 	return EXIT_SUCCESS;
 }
 
@@ -570,6 +624,234 @@ static int cmd_set(int argc, char **argv)
 	return EXIT_SUCCESS;
 }
 
+/*
+ * Parse an unsigned 64-bit number: decimal, or hex after "0x"/"0X"; digits
+ * only (no sign, no blanks), at least one. With @suffix, one of K, M, G
+ * (or k, m, g) may follow: KiB, MiB, GiB. Returns 0, -EINVAL if @s is not
+ * such a number, -ERANGE if it does not fit in 64 bits.
+ */
+static int parse_u64(const char *s, bool suffix, uint64_t *out)
+{
+	unsigned int base = 10, shift = 0;
+	bool overflow = false;
+	uint64_t v = 0;
+	const char *p;
+
+	if ((s[0] == '0') && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (!*s)
+		return -EINVAL;
+	for (p = s; *p; p++) {
+		unsigned int digit;
+
+		if (*p >= '0' && *p <= '9')
+			digit = (unsigned int)(*p - '0');
+		else if (base == 16 && *p >= 'a' && *p <= 'f')
+			digit = (unsigned int)(*p - 'a' + 10);
+		else if (base == 16 && *p >= 'A' && *p <= 'F')
+			digit = (unsigned int)(*p - 'A' + 10);
+		else
+			break;
+		if (v > (UINT64_MAX - digit) / base)
+			overflow = true;	/* keep going: "99...9x" is -EINVAL */
+		v = v * base + digit;
+	}
+	if (p == s)
+		return -EINVAL;
+	if (*p && suffix && !p[1]) {
+		switch (*p) {
+		case 'K': case 'k': shift = 10; break;
+		case 'M': case 'm': shift = 20; break;
+		case 'G': case 'g': shift = 30; break;
+		default: return -EINVAL;
+		}
+	} else if (*p) {
+		return -EINVAL;
+	}
+	if (overflow || (shift && v > (UINT64_MAX >> shift)))
+		return -ERANGE;
+	*out = v << shift;
+	return 0;
+}
+
+/*
+ * Parse the PID argument of @cmd: a positive decimal process id. Returns 0,
+ * or the usage exit status after printing why.
+ */
+static int parse_pid(const char *cmd, const char *s, pid_t *out)
+{
+	uint32_t v;
+	int ret = parse_u32(s, &v);
+
+	if (ret == -EINVAL)
+		return usage_err("%s: PID '%s' is not a process id (a decimal number > 0)", cmd, s);
+	if (ret == -ERANGE || v > INT32_MAX)
+		return usage_err("%s: PID '%s' is out of range", cmd, s);
+	if (v == 0)
+		return usage_err("%s: PID must be > 0 (0 would be ksmctl itself, which exits at once)",
+				 cmd);
+	*out = (pid_t)v;
+	return 0;
+}
+
+/*
+ * pidfd_open(2) of @pid. Never returns descriptor 0: the module reads a
+ * pidfd of 0 as "the caller", which is ksmctl. Returns the pidfd, or -1
+ * after printing the error.
+ */
+static int open_pidfd(pid_t pid)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (pidfd == 0) {
+		/* stdin was closed: move it to a descriptor that means what it is. */
+		int fd = fcntl(pidfd, F_DUPFD_CLOEXEC, 1);
+
+		close(pidfd);
+		pidfd = fd;
+	}
+	if (pidfd >= 0)
+		return pidfd;
+
+	switch (errno) {
+	case ESRCH:
+		err_msg("process %d: no such process", (int)pid);
+		break;
+	case EINVAL:
+		err_msg("%d is not a process id (a thread id?)", (int)pid);
+		break;
+	case ENOSYS:
+		err_msg("pidfd_open: not supported by this kernel (Linux 5.3 or later needed)");
+		break;
+	default:
+		err_msg("pidfd_open(%d): %s", (int)pid, strerror(errno));
+		break;
+	}
+	return -1;
+}
+
+/* One of the registration commands. */
+struct reg_cmd {
+	const char *name;	/* on the command line */
+	unsigned long ioc;	/* KSMMOD_IOC_* */
+	const char *ioc_name;
+	bool range;		/* takes ADDR LENGTH: struct ksmmod_range */
+	bool registers;		/* adds memory (else removes it) */
+};
+
+static const struct reg_cmd reg_cmds[] = {
+	{ "merge", KSMMOD_IOC_MERGE_RANGE, "KSMMOD_IOC_MERGE_RANGE", true, true },
+	{ "unmerge", KSMMOD_IOC_UNMERGE_RANGE, "KSMMOD_IOC_UNMERGE_RANGE", true, false },
+	{ "add", KSMMOD_IOC_ADD_PROCESS, "KSMMOD_IOC_ADD_PROCESS", false, true },
+	{ "remove", KSMMOD_IOC_REMOVE_PROCESS, "KSMMOD_IOC_REMOVE_PROCESS", false, false },
+};
+
+/* Explain in one line why registration command @c on process @pid failed. */
+static void reg_err(const struct reg_cmd *c, pid_t pid)
+{
+	int p = (int)pid;
+
+	switch (errno) {
+	case ESRCH:
+		err_msg("process %d: no such process", p);
+		break;
+	case EPERM:
+		err_msg("not allowed to %s process %d's memory (need CAP_SYS_ADMIN or ptrace access)",
+			c->registers ? "register" : "unregister", p);
+		break;
+	case EBUSY:
+		/* User-visible string left unsplit (kernel style). */
+		err_msg("process %d uses the kernel's own KSM (MADV_MERGEABLE or PR_SET_MEMORY_MERGE); ksmmod does not take it over", p);
+		break;
+	case ENOMEM:
+		if (!c->range)
+			goto other;
+		err_msg("part of the range is not mapped in process %d", p);
+		break;
+	case EINVAL:
+		if (!c->range)
+			goto other;
+		err_msg("bad range (ADDR must be page aligned; ADDR+LENGTH must not overflow)");
+		break;
+	case ENOENT:
+		if (c->registers)
+			goto other;
+		err_msg("process %d has no memory registered with ksmmod", p);
+		break;
+	default:
+other:
+		ioctl_err(c->ioc_name);
+		break;
+	}
+}
+
+/*
+ * "ksmctl merge|unmerge PID ADDR LENGTH", "ksmctl add|remove PID": open a
+ * pidfd of PID and pass it to the module with one ioctl.
+ */
+static int cmd_register(const struct reg_cmd *c, int argc, char **argv)
+{
+	struct ksmmod_range r;
+	struct ksmmod_process pr;
+	uint64_t addr = 0, length = 0;
+	int nargs = c->range ? 3 : 1;
+	int fd, pidfd, ret;
+	pid_t pid = 0;
+	void *arg;
+
+	if (argc < nargs)
+		return usage_err("%s: expected %s", c->name,
+				 c->range ? "PID ADDR LENGTH" : "PID");
+	if (argc > nargs)
+		return usage_err("%s: unexpected argument '%s'", c->name, argv[nargs]);
+	ret = parse_pid(c->name, argv[0], &pid);
+	if (ret)
+		return ret;
+	if (c->range) {
+		ret = parse_u64(argv[1], false, &addr);
+		if (ret)
+			return usage_err("%s: ADDR '%s' %s", c->name, argv[1],
+					 ret == -ERANGE ? "does not fit in 64 bits" :
+					 "is not a number (decimal or 0x-hex)");
+		ret = parse_u64(argv[2], true, &length);
+		if (ret)
+			return usage_err("%s: LENGTH '%s' %s", c->name, argv[2],
+					 ret == -ERANGE ? "does not fit in 64 bits" :
+					 "is not a number (decimal or 0x-hex, optional K, M or G)");
+	}
+
+	fd = open_device(O_RDWR);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	pidfd = open_pidfd(pid);
+	if (pidfd < 0) {
+		close(fd);
+		return EXIT_FAILURE;
+	}
+
+	if (c->range) {
+		memset(&r, 0, sizeof(r));
+		r.size = sizeof(r);
+		r.pidfd = (__u32)pidfd;
+		r.start = addr;
+		r.length = length;
+		arg = &r;
+	} else {
+		memset(&pr, 0, sizeof(pr));
+		pr.size = sizeof(pr);
+		pr.pidfd = (__u32)pidfd;
+		arg = &pr;
+	}
+	ret = ioctl(fd, c->ioc, arg);
+	if (ret < 0)
+		reg_err(c, pid);
+	close(pidfd);
+	close(fd);
+	return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 static bool is_help(const char *s)
 {
 	return !strcmp(s, "help") || !strcmp(s, "-h") || !strcmp(s, "--help");
@@ -638,6 +920,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "set"))
 		return cmd_set(argc - i, argv + i);
+	for (size_t j = 0; j < ARRAY_SIZE(reg_cmds); j++)
+		if (!strcmp(cmd, reg_cmds[j].name))
+			return cmd_register(&reg_cmds[j], argc - i, argv + i);
 
 	return usage_err("unknown command '%s' (try 'ksmctl help')", cmd);
 }

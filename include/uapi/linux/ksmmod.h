@@ -44,7 +44,9 @@
 /* Feature bits returned in ksmmod_api.features. */
 #define KSMMOD_FEATURE_PARAMS		(1ULL << 0)	/* GET/SET_PARAMS */
 #define KSMMOD_FEATURE_STATS		(1ULL << 1)	/* GET_STATS */
-#define KSMMOD_FEATURES_ALL		(KSMMOD_FEATURE_PARAMS | KSMMOD_FEATURE_STATS)
+#define KSMMOD_FEATURE_REGISTER		(1ULL << 2)	/* MERGE/UNMERGE_RANGE, ADD/REMOVE_PROCESS */
+#define KSMMOD_FEATURES_ALL		(KSMMOD_FEATURE_PARAMS | KSMMOD_FEATURE_STATS | \
+					 KSMMOD_FEATURE_REGISTER)
 
 #define KSMMOD_VERSION_LEN	32
 #define KSMMOD_RELEASE_LEN	72	/* >= __NEW_UTS_LEN + 1, multiple of 8 */
@@ -149,6 +151,7 @@ struct ksmmod_params {
  * @ksm_zero_pages: empty pages mapped to the zero page (use_zero_pages).
  * @rmap_items: tracked pages (reverse-map items).
  * @general_profit: bytes saved minus metadata (can be negative).
+ * @mm_slots: processes (address spaces) with registered memory.
  * @reserved: out: zero.
  */
 struct ksmmod_stats {
@@ -166,7 +169,66 @@ struct ksmmod_stats {
 	__u64 ksm_zero_pages;
 	__u64 rmap_items;
 	__s64 general_profit;
-	__u64 reserved[8];
+	__u64 mm_slots;
+	__u64 reserved[7];
+};
+
+/**
+ * struct ksmmod_range - a range of a process's memory
+ *	(KSMMOD_IOC_MERGE_RANGE / KSMMOD_IOC_UNMERGE_RANGE)
+ *
+ * MERGE_RANGE makes the private anonymous memory in the range mergeable, like
+ * madvise(MADV_MERGEABLE) in that process; shared, file-backed, VM_PFNMAP,
+ * VM_IO, hugetlb and DAX mappings in the range are skipped. UNMERGE_RANGE
+ * undoes it, like madvise(MADV_UNMERGEABLE): every merged page in the range
+ * is a private copy again when it returns.
+ *
+ * Errors (nothing changes): EINVAL (unaligned @start, @start + @length
+ * overflows, non-zero flags/pad/reserved), ENOMEM (part of the range is not
+ * mapped), EBADF (@pidfd is not a pidfd), ESRCH (the process has exited),
+ * EPERM (neither CAP_SYS_ADMIN nor allowed to ptrace-attach to the process),
+ * EBUSY (the process uses the kernel's own KSM: MADV_MERGEABLE or
+ * PR_SET_MEMORY_MERGE), EINTR (a fatal signal).
+ *
+ * @size: in: sizeof(struct ksmmod_range) as the caller knows it.
+ * @flags: must be zero.
+ * @pidfd: a pidfd (pidfd_open(2)) of the process, or 0 for the caller.
+ * @pad: must be zero.
+ * @start: first address, page aligned.
+ * @length: bytes; rounded up to whole pages. 0 does nothing.
+ * @reserved: must be zero.
+ */
+struct ksmmod_range {
+	__u32 size;
+	__u32 flags;
+	__u32 pidfd;
+	__u32 pad;
+	__u64 start;
+	__u64 length;
+	__u64 reserved[4];
+};
+
+/**
+ * struct ksmmod_process - a whole process
+ *	(KSMMOD_IOC_ADD_PROCESS / KSMMOD_IOC_REMOVE_PROCESS)
+ *
+ * ADD_PROCESS makes every private anonymous mapping the process has now
+ * mergeable; REMOVE_PROCESS unmerges and forgets all of its memory. Errors
+ * as for struct ksmmod_range (ENOMEM does not apply; REMOVE_PROCESS of a
+ * process ksmmod does not know is ENOENT).
+ *
+ * @size: in: sizeof(struct ksmmod_process) as the caller knows it.
+ * @flags: must be zero.
+ * @pidfd: a pidfd of the process, or 0 for the caller.
+ * @pad: must be zero.
+ * @reserved: must be zero.
+ */
+struct ksmmod_process {
+	__u32 size;
+	__u32 flags;
+	__u32 pidfd;
+	__u32 pad;
+	__u64 reserved[4];
 };
 
 /* Command numbers (_IOC_NR). */
@@ -174,15 +236,25 @@ struct ksmmod_stats {
 #define KSMMOD_NR_GET_PARAMS	0x01
 #define KSMMOD_NR_SET_PARAMS	0x02
 #define KSMMOD_NR_GET_STATS	0x03
+#define KSMMOD_NR_MERGE_RANGE	0x04
+#define KSMMOD_NR_UNMERGE_RANGE	0x05
+#define KSMMOD_NR_ADD_PROCESS	0x06
+#define KSMMOD_NR_REMOVE_PROCESS	0x07
 
 #define KSMMOD_IOC_API		_IOWR(KSMMOD_IOC_TYPE, KSMMOD_NR_API, struct ksmmod_api)
 #define KSMMOD_IOC_GET_PARAMS	_IOWR(KSMMOD_IOC_TYPE, KSMMOD_NR_GET_PARAMS, struct ksmmod_params)
 #define KSMMOD_IOC_SET_PARAMS	_IOW(KSMMOD_IOC_TYPE, KSMMOD_NR_SET_PARAMS, struct ksmmod_params)
 #define KSMMOD_IOC_GET_STATS	_IOWR(KSMMOD_IOC_TYPE, KSMMOD_NR_GET_STATS, struct ksmmod_stats)
+#define KSMMOD_IOC_MERGE_RANGE	_IOW(KSMMOD_IOC_TYPE, KSMMOD_NR_MERGE_RANGE, struct ksmmod_range)
+#define KSMMOD_IOC_UNMERGE_RANGE	_IOW(KSMMOD_IOC_TYPE, KSMMOD_NR_UNMERGE_RANGE, struct ksmmod_range)
+#define KSMMOD_IOC_ADD_PROCESS	_IOW(KSMMOD_IOC_TYPE, KSMMOD_NR_ADD_PROCESS, struct ksmmod_process)
+#define KSMMOD_IOC_REMOVE_PROCESS	_IOW(KSMMOD_IOC_TYPE, KSMMOD_NR_REMOVE_PROCESS, struct ksmmod_process)
 
 /* Smallest @size each command accepts (the first version of its struct). */
 #define KSMMOD_API_SIZE_VER0	168
 #define KSMMOD_PARAMS_SIZE_VER0	112
 #define KSMMOD_STATS_SIZE_VER0	168
+#define KSMMOD_RANGE_SIZE_VER0	64
+#define KSMMOD_PROCESS_SIZE_VER0	48
 
 #endif /* _UAPI_LINUX_KSMMOD_H */

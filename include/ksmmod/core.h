@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ksmmod merging core: interfaces between the scanner (scan.c), the trees
+ * (stable.c, unstable.c), the rmap items and stable nodes (rmap.c) and the
+ * page-table work (merge.c).
+ *
+ * Everything here runs under ksmmod_thread_mutex: the scanner holds it for a
+ * batch, and registry changes, run=2 and module unload take it too, so tree
+ * and rmap-list updates never race with each other.
+ */
+#ifndef _KSMMOD_CORE_H
+#define _KSMMOD_CORE_H
+
+#include <linux/mm_types.h>
+
+#include "ksmmod/layout.h"
+
+struct ksmmod_mm_slot;
+
+/*
+ * Flags in the low bits of ksmmod_rmap_item.address (it is page aligned):
+ * the unstable tree generation (low byte of the scan sequence number) the
+ * item was inserted in, and which tree the item is in.
+ */
+#define KSMMOD_SEQNR_MASK	0x0ffUL
+#define KSMMOD_UNSTABLE_FLAG	0x100UL
+#define KSMMOD_STABLE_FLAG	0x200UL
+
+/* rmap.c */
+int ksmmod_rmap_init(void);
+void ksmmod_rmap_exit(bool leak);
+struct ksmmod_rmap_item *ksmmod_rmap_item_alloc(struct mm_struct *mm, unsigned long addr);
+void ksmmod_rmap_item_free(struct ksmmod_rmap_item *item);
+struct ksmmod_stable_node *ksmmod_stable_node_alloc(void);
+void ksmmod_stable_node_free(struct ksmmod_stable_node *node);
+void ksmmod_remove_rmap_item_from_tree(struct ksmmod_rmap_item *item);
+void ksmmod_remove_rmap_items_in(struct ksmmod_rmap_item **link, unsigned long start,
+				 unsigned long end);
+struct folio *ksmmod_get_ksm_folio(struct ksmmod_stable_node *node, bool lock);
+void ksmmod_stable_node_remove(struct ksmmod_stable_node *node);
+void ksmmod_stable_tree_append(struct ksmmod_rmap_item *item, struct ksmmod_stable_node *node);
+
+/**
+ * ksmmod_folio_stable_node() - the stable node a KSM folio points to
+ * @folio: a folio
+ *
+ * Return: the node (which may belong to the kernel's own KSM), or NULL.
+ */
+static inline struct ksmmod_stable_node *ksmmod_folio_stable_node(struct folio *folio)
+{
+	return folio_test_ksm(folio) ?
+	       (void *)((unsigned long)READ_ONCE(folio->mapping) & ~PAGE_MAPPING_FLAGS) : NULL;
+}
+
+/* Make @folio (locked) a KSM page owned by @node (NULL: not yet in the tree). */
+static inline void ksmmod_folio_set_stable_node(struct folio *folio,
+						struct ksmmod_stable_node *node)
+{
+	WRITE_ONCE(folio->mapping, (void *)((unsigned long)node | PAGE_MAPPING_KSM));
+}
+
+/* stable.c */
+extern struct rb_root ksmmod_stable_root;
+struct page *ksmmod_stable_tree_search(struct page *page, u64 hash);
+struct ksmmod_stable_node *ksmmod_stable_tree_insert(struct page *kpage, u64 hash);
+unsigned long ksmmod_remove_all_stable_nodes(void);
+
+/* unstable.c */
+extern unsigned long ksmmod_scan_seqnr;
+void ksmmod_unstable_tree_reset(void);
+void ksmmod_unstable_tree_erase(struct ksmmod_rmap_item *item);
+struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_item *item,
+							    struct page *page,
+							    struct page **tree_pagep);
+
+/* merge.c */
+u64 ksmmod_page_hash(struct page *page);
+int ksmmod_memcmp_pages(struct page *a, struct page *b);
+struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned long addr);
+struct page *ksmmod_get_mergeable_page(struct ksmmod_rmap_item *item);
+int ksmmod_try_to_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
+				      struct page *kpage);
+struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct page *page,
+					   struct ksmmod_rmap_item *tree_item,
+					   struct page *tree_page);
+void ksmmod_break_cow(struct ksmmod_rmap_item *item);
+int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end);
+
+#endif /* _KSMMOD_CORE_H */

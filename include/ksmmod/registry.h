@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ksmmod registry: processes and address ranges registered for merging
+ * (src/registry.c).
+ */
+#ifndef _KSMMOD_REGISTRY_H
+#define _KSMMOD_REGISTRY_H
+
+#include <linux/list.h>
+#include <linux/types.h>
+
+struct ksmmod_rmap_item;
+struct mm_struct;
+struct vm_area_struct;
+
+/**
+ * struct ksmmod_mm_slot - a process with registered memory
+ * @hash: link in the registry's hash table, keyed by @mm
+ * @link: link in the list of slots the scanner walks
+ * @mm: the address space (mmgrab()ed)
+ * @ranges: registered ranges, sorted, non-overlapping, page aligned
+ * @rmap_list: rmap items of the process's tracked pages, in address order
+ */
+struct ksmmod_mm_slot {
+	struct hlist_node hash;
+	struct list_head link;
+	struct mm_struct *mm;
+	struct list_head ranges;
+	struct ksmmod_rmap_item *rmap_list;
+};
+
+int ksmmod_registry_init(void);
+void ksmmod_registry_exit(void);
+int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whole);
+int ksmmod_unregister(u32 pidfd, unsigned long start, unsigned long end, bool whole);
+bool ksmmod_vma_eligible(struct vm_area_struct *vma);
+unsigned long ksmmod_registry_nr_slots(void);
+struct ksmmod_mm_slot *ksmmod_registry_next_slot(struct ksmmod_mm_slot *slot);
+bool ksmmod_registry_next_range(struct ksmmod_mm_slot *slot, unsigned long addr,
+				unsigned long *start, unsigned long *end);
+int ksmmod_registry_unmerge_slot(struct ksmmod_mm_slot *slot, unsigned long start,
+				 unsigned long end);
+void ksmmod_registry_free_slot(struct ksmmod_mm_slot *slot);
+
+/* scan.c */
+void ksmmod_scan_forget_slot(struct ksmmod_mm_slot *slot, bool freeing);
+
+#endif /* _KSMMOD_REGISTRY_H */

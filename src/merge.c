@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksmmod merge: the page-table work. Write-protecting a candidate page,
+ * replacing its PTE with the KSM page, and breaking a merge (copy on write).
+ *
+ * DOC: Merging one page
+ *
+ * With the page locked and mmap_lock held for read:
+ *
+ * 1. write_protect_page(): clear the PTE and flush the TLB, so that no GUP
+ *    (O_DIRECT, vmsplice, RDMA) can start on the page; then refuse the page
+ *    if anything besides its mappings (and the swap cache, and our own
+ *    reference) holds it: mapcount + 1 + swapcache == refcount. Clear
+ *    PageAnonExclusive (only possible with the PTE cleared), and put the PTE
+ *    back write-protected and clean. Secondary MMUs are told through the
+ *    mmu_notifier range around it.
+ * 2. For the first page of a pair, that page itself becomes the KSM page:
+ *    its folio->mapping is switched to a (for now NULL) stable node.
+ * 3. replace_page(): for every further page with identical contents
+ *    (compared under the lock, byte for byte), re-check that the PTE is still
+ *    the write-protected one from step 1, and point it to the KSM page.
+ *
+ * A write to a merged page faults, and the kernel's do_wp_page() copies KSM
+ * pages unconditionally: copy on write needs nothing from ksmmod.
+ */
+#include <linux/mm.h>
+#include <linux/mm_inline.h>
+#include <linux/mmu_notifier.h>
+#include <linux/pagemap.h>
+#include <linux/rmap.h>
+#include <linux/sched/mm.h>
+#include <linux/swap.h>
+#include <linux/xxhash.h>
+
+#include "ksmmod/core.h"
+#include "ksmmod/ksmmod.h"
+#include "ksmmod/registry.h"
+#include "ksmmod/symbols.h"
+
+/* Content hash of a page: the key of both trees. */
+u64 ksmmod_page_hash(struct page *page)
+{
+	void *addr = kmap_local_page(page);
+	u64 hash = xxh64(addr, PAGE_SIZE, 0);
+
+	kunmap_local(addr);
+	return hash;
+}
+
+/* memcmp() of two pages. */
+int ksmmod_memcmp_pages(struct page *a, struct page *b)
+{
+	void *pa = kmap_local_page(a);
+	void *pb = kmap_local_page(b);
+	int ret = memcmp(pa, pb, PAGE_SIZE);
+
+	kunmap_local(pb);
+	kunmap_local(pa);
+	return ret;
+}
+
+/**
+ * ksmmod_find_mergeable_vma() - the mapping at @addr, if ksmmod may merge there
+ * @mm: address space, mmap_lock held
+ * @addr: address
+ *
+ * Return: the vma, or NULL if @mm is exiting, nothing is mapped at @addr, or
+ * the mapping is not eligible (or has no anon_vma yet: no anonymous pages).
+ */
+struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned long addr)
+{
+	struct vm_area_struct *vma;
+
+	if (!atomic_read(&mm->mm_users))
+		return NULL;
+	vma = vma_lookup(mm, addr);
+	if (!vma || !(vma->vm_flags & VM_MERGEABLE) || !vma->anon_vma ||
+	    !ksmmod_vma_eligible(vma))
+		return NULL;
+	return vma;
+}
+
+/**
+ * ksmmod_get_mergeable_page() - the page an rmap item stands for, now
+ * @item: an rmap item
+ *
+ * Return: its order-0 anonymous page with a reference, or NULL.
+ */
+struct page *ksmmod_get_mergeable_page(struct ksmmod_rmap_item *item)
+{
+	unsigned long addr = item->address & PAGE_MASK;
+	struct mm_struct *mm = item->mm;
+	struct vm_area_struct *vma;
+	struct page *page = NULL;
+
+	mmap_read_lock(mm);
+	vma = ksmmod_find_mergeable_vma(mm, addr);
+	if (vma)
+		page = ksmmod_get_anon_page(vma, addr);
+	mmap_read_unlock(mm);
+	if (page && PageCompound(page)) {
+		put_page(page);
+		page = NULL;
+	}
+	return page;
+}
+
+/**
+ * ksmmod_write_protect_page() - step 1 of a merge (see DOC above)
+ * @vma: the mapping
+ * @folio: the (order-0, locked) folio mapped at @addr
+ * @addr: its address
+ * @orig_pte: set to the write-protected PTE now installed
+ *
+ * Return: 0, or -EFAULT if the page is not mapped there any more or is
+ * pinned.
+ */
+static int ksmmod_write_protect_page(struct vm_area_struct *vma, struct folio *folio,
+				     unsigned long addr, pte_t *orig_pte)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	/* DEFINE_FOLIO_VMA_WALK() for an order-0 anonymous folio. */
+	struct page_vma_mapped_walk pvmw = {
+		.pfn = folio_pfn(folio),
+		.nr_pages = 1,
+		.pgoff = folio->index,
+		.vma = vma,
+		.address = addr,
+	};
+	struct mmu_notifier_range range;
+	bool anon_exclusive;
+	int err = -EFAULT;
+	pte_t entry;
+	int swapped;
+
+	if (WARN_ON_ONCE(folio_test_large(folio)))
+		return err;
+
+	ksmmod_mn_range_init(&range, vma, addr, addr + PAGE_SIZE);
+	ksmmod_mn_range_start(&range);
+
+	if (!kcall_page_vma_mapped_walk(&pvmw))
+		goto out_mn;
+	if (WARN_ONCE(!pvmw.pte, "ksmmod: unexpected PMD mapping"))
+		goto out_unlock;
+
+	anon_exclusive = PageAnonExclusive(&folio->page);
+	entry = ptep_get(pvmw.pte);
+	if (pte_write(entry) || pte_dirty(entry) || anon_exclusive || mm_tlb_flush_pending(mm)) {
+		swapped = folio_test_swapcache(folio);
+		flush_cache_page(vma, addr, folio_pfn(folio));
+		/*
+		 * Clear the PTE and flush before counting references, so that
+		 * no lockless GUP can take a new one after the check.
+		 */
+		entry = kcall_ptep_clear_flush(vma, addr, pvmw.pte);
+		if (ksmmod_folio_mapcount(folio) + 1 + swapped != folio_ref_count(folio)) {
+			set_pte_at(mm, addr, pvmw.pte, entry);
+			goto out_unlock;
+		}
+		if (anon_exclusive && ksmmod_try_share_anon_rmap(folio, &folio->page)) {
+			set_pte_at(mm, addr, pvmw.pte, entry);
+			goto out_unlock;
+		}
+		if (pte_dirty(entry))
+			folio_mark_dirty(folio);
+		entry = pte_mkclean(entry);
+		if (pte_write(entry))
+			entry = pte_wrprotect(entry);
+		set_pte_at(mm, addr, pvmw.pte, entry);
+	}
+	*orig_pte = entry;
+	err = 0;
+
+out_unlock:
+	page_vma_mapped_walk_done(&pvmw);
+out_mn:
+	ksmmod_mn_range_end(&range);
+	return err;
+}
+
+/**
+ * ksmmod_replace_page() - step 3: map @kpage instead of @page at @addr
+ * @vma: the mapping
+ * @page: the page mapped there now (locked, write-protected by step 1)
+ * @kpage: the KSM page with the same contents (locked)
+ * @addr: the address
+ * @orig_pte: the PTE step 1 installed
+ *
+ * Return: 0, or -EFAULT if the PTE changed since step 1.
+ */
+static int ksmmod_replace_page(struct vm_area_struct *vma, struct page *page,
+			       struct page *kpage, unsigned long addr, pte_t orig_pte)
+{
+	struct folio *kfolio = page_folio(kpage);
+	struct mm_struct *mm = vma->vm_mm;
+	struct mmu_notifier_range range;
+	struct folio *folio;
+	int err = -EFAULT;
+	spinlock_t *ptl;
+	pmd_t *pmd, pmde;
+	pte_t *ptep;
+	pte_t newpte;
+
+	pmd = kcall_mm_find_pmd(mm, addr);
+	if (!pmd)
+		return err;
+	/* A huge PMD may be set up without the anon_vma lock: check both. */
+	pmde = READ_ONCE(*pmd);
+	barrier();
+	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
+		return err;
+
+	ksmmod_mn_range_init(&range, vma, addr, addr + PAGE_SIZE);
+	ksmmod_mn_range_start(&range);
+
+	ptep = ksmmod_pte_offset_map_lock(mm, pmd, addr, &ptl);
+	if (!ptep)
+		goto out_mn;
+	if (!pte_same(ptep_get(ptep), orig_pte)) {
+		pte_unmap_unlock(ptep, ptl);
+		goto out_mn;
+	}
+	VM_BUG_ON_PAGE(PageAnonExclusive(page), page);
+	VM_BUG_ON_PAGE(PageAnonExclusive(kpage), kpage);
+
+	folio_get(kfolio);
+	ksmmod_add_anon_rmap(kfolio, kpage, vma, addr);
+	newpte = mk_pte(kpage, vma->vm_page_prot);
+
+	flush_cache_page(vma, addr, pte_pfn(ptep_get(ptep)));
+	/* Read-only page replaced by a read-only page with the same contents. */
+	kcall_ptep_clear_flush(vma, addr, ptep);
+	ksmmod_set_pte_replace(mm, addr, ptep, newpte);
+
+	folio = page_folio(page);
+	ksmmod_remove_rmap(folio, page, vma);
+	if (!folio_mapped(folio))
+		kcall_folio_free_swap(folio);
+	folio_put(folio);
+
+	pte_unmap_unlock(ptep, ptl);
+	err = 0;
+out_mn:
+	ksmmod_mn_range_end(&range);
+	return err;
+}
+
+/**
+ * ksmmod_try_to_merge_one_page() - merge @page at @addr with @kpage
+ * @vma: the mapping, mmap_lock held
+ * @page: the page mapped at @addr (reference held)
+ * @addr: its address
+ * @kpage: a KSM page with (supposedly) the same contents, or NULL to make
+ *	@page itself the KSM page of a new pair
+ *
+ * Return: 0 on success, -EFAULT/-EBUSY otherwise (nothing changed).
+ */
+static int ksmmod_try_to_merge_one_page(struct vm_area_struct *vma, struct page *page,
+					unsigned long addr, struct page *kpage)
+{
+	struct folio *folio = page_folio(page);
+	pte_t orig_pte = __pte(0);
+	int err = -EFAULT;
+
+	if (page == kpage)	/* already merged with it: e.g. a forked child */
+		return 0;
+	if (!PageAnon(page) || folio_test_large(folio))
+		return err;
+	if (!folio_trylock(folio))
+		return -EBUSY;
+	if (ksmmod_write_protect_page(vma, folio, addr, &orig_pte) == 0) {
+		if (!kpage) {
+			/*
+			 * Upgrade the page from anonymous to KSM while it is
+			 * locked; ksmmod_stable_tree_insert() fills in the node.
+			 * A clean KSM page would be dropped by reclaim instead
+			 * of swapped: mark it dirty.
+			 */
+			ksmmod_folio_set_stable_node(folio, NULL);
+			folio_mark_accessed(folio);
+			if (!folio_test_dirty(folio))
+				folio_mark_dirty(folio);
+			err = 0;
+		} else if (!ksmmod_memcmp_pages(page, kpage)) {
+			err = ksmmod_replace_page(vma, page, kpage, addr, orig_pte);
+		}
+	}
+	folio_unlock(folio);
+	return err;
+}
+
+/**
+ * ksmmod_try_to_merge_with_ksm_page() - merge @item's @page with @kpage
+ * @item: rmap item of @page (in no tree)
+ * @page: the page (reference held)
+ * @kpage: the KSM page (reference held), or NULL to make @page a KSM page
+ *
+ * On success @item holds a reference on the mapping's anon_vma, ready for
+ * ksmmod_stable_tree_append().
+ *
+ * Return: 0 or a negative errno.
+ */
+int ksmmod_try_to_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
+				      struct page *kpage)
+{
+	unsigned long addr = item->address & PAGE_MASK;
+	struct mm_struct *mm = item->mm;
+	struct vm_area_struct *vma;
+	int err = -EFAULT;
+
+	mmap_read_lock(mm);
+	vma = ksmmod_find_mergeable_vma(mm, addr);
+	if (!vma)
+		goto out;
+	err = ksmmod_try_to_merge_one_page(vma, page, addr, kpage);
+	if (err)
+		goto out;
+	/* anon_vma shares its word with the unstable tree's nid: unlink first. */
+	ksmmod_remove_rmap_item_from_tree(item);
+	item->anon_vma = vma->anon_vma;
+	get_anon_vma(vma->anon_vma);
+out:
+	mmap_read_unlock(mm);
+	return err;
+}
+
+/**
+ * ksmmod_try_to_merge_two_pages() - merge two identical non-KSM pages
+ * @item: rmap item of @page
+ * @page: page found in the scan
+ * @tree_item: rmap item of @tree_page (from the unstable tree)
+ * @tree_page: its identical partner
+ *
+ * Return: the new KSM page (@page) or NULL.
+ */
+struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct page *page,
+					   struct ksmmod_rmap_item *tree_item,
+					   struct page *tree_page)
+{
+	int err;
+
+	err = ksmmod_try_to_merge_with_ksm_page(item, page, NULL);
+	if (!err) {
+		err = ksmmod_try_to_merge_with_ksm_page(tree_item, tree_page, page);
+		if (err)
+			ksmmod_break_cow(item);
+	}
+	return err ? NULL : page;
+}
+
+/**
+ * ksmmod_break_ksm() - make the page at @addr a private copy if it is a KSM page
+ * @vma: the mapping, mmap_lock held
+ * @addr: page-aligned address
+ *
+ * Return: 0, -ENOMEM, or -EINTR (fatal signal).
+ */
+static int ksmmod_break_ksm(struct vm_area_struct *vma, unsigned long addr)
+{
+	vm_fault_t ret = 0;
+
+	for (;;) {
+		struct page *page;
+		bool ksm;
+
+		cond_resched();
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		page = ksmmod_get_anon_page(vma, addr);
+		if (!page)
+			return 0;
+		ksm = PageKsm(page);
+		put_page(page);
+		if (!ksm)
+			return 0;
+		ret = handle_mm_fault(vma, addr, FAULT_FLAG_UNSHARE | FAULT_FLAG_REMOTE, NULL);
+		if (ret & VM_FAULT_OOM)
+			return -ENOMEM;
+		if (ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV))
+			return 0;	/* nothing mapped there any more */
+	}
+}
+
+/**
+ * ksmmod_break_cow() - undo the merge of @item's page (it stays merged elsewhere)
+ * @item: an rmap item (in no tree)
+ */
+void ksmmod_break_cow(struct ksmmod_rmap_item *item)
+{
+	unsigned long addr = item->address & PAGE_MASK;
+	struct mm_struct *mm = item->mm;
+	struct vm_area_struct *vma;
+
+	/* It holds an anon_vma reference from the merge attempt: drop it. */
+	ksmmod_put_anon_vma(item->anon_vma);
+	mmap_read_lock(mm);
+	vma = ksmmod_find_mergeable_vma(mm, addr);
+	if (vma)
+		ksmmod_break_ksm(vma, addr);
+	mmap_read_unlock(mm);
+}
+
+/**
+ * ksmmod_unmerge_range() - break every KSM page in [@start, @end) of @vma
+ * @vma: a mapping, mmap_lock held for read
+ * @start: first address (within @vma)
+ * @end: end address (within @vma)
+ *
+ * Return: 0 or a negative errno.
+ */
+int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end)
+{
+	unsigned long addr;
+	int err;
+
+	if (!vma->anon_vma)
+		return 0;
+	for (addr = start; addr < end; addr += PAGE_SIZE) {
+		err = ksmmod_break_ksm(vma, addr);
+		if (err)
+			return err;
+	}
+	return 0;
+}

@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksmmod registry: which processes and which of their memory ksmmod may merge.
+ *
+ * DOC: Registry
+ *
+ * Every process with registered memory has one &struct ksmmod_mm_slot, found
+ * by mm in a hash table and kept on a list the scanner walks round-robin. A
+ * slot holds a reference on the mm_struct (mmgrab, not mmget: it does not keep
+ * the address space alive) and the sorted, non-overlapping address ranges that
+ * were registered.
+ *
+ * Registration works like madvise(MADV_MERGEABLE): it covers the private
+ * anonymous mappings present in the range at that moment; shared, file-backed,
+ * VM_PFNMAP, VM_IO, hugetlb, DAX and similar mappings are skipped, as the
+ * kernel's KSM skips them. An mm that the kernel's own KSM manages
+ * (MMF_VM_MERGEABLE) is refused: the kernel's ksmd must never meet pages
+ * ksmmod merged, nor ksmmod the kernel's.
+ *
+ * Registration sets VM_MERGEABLE on the mappings it covers (as madvise
+ * does), so that mremap() breaks merged pages before moving them.
+ *
+ * Locking: changes take ksmmod_thread_mutex (so the scanner is between
+ * batches), then the target's mmap_lock, then ksmmod_registry_lock, which
+ * protects the hash, the list and every slot's ranges (readers that only
+ * count slots need nothing).
+ */
+#include <linux/capability.h>
+#include <linux/hashtable.h>
+#include <linux/mm.h>
+#include <linux/pid.h>
+#include <linux/ptrace.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+
+#include "ksmmod/core.h"
+#include "ksmmod/ksmmod.h"
+#include "ksmmod/registry.h"
+#include "ksmmod/symbols.h"
+
+/**
+ * struct ksmmod_range_node - one registered address range of a slot
+ * @link: in &ksmmod_mm_slot.ranges, sorted by address
+ * @start: first address
+ * @end: first address after the range
+ */
+struct ksmmod_range_node {
+	struct list_head link;
+	unsigned long start;
+	unsigned long end;
+};
+
+#define KSMMOD_MM_HASH_BITS	10
+
+static DEFINE_MUTEX(ksmmod_registry_lock);
+static DEFINE_HASHTABLE(ksmmod_mm_hash, KSMMOD_MM_HASH_BITS);
+static LIST_HEAD(ksmmod_mm_list);
+static unsigned long ksmmod_nr_slots;
+static struct kmem_cache *ksmmod_slot_cache;
+static struct kmem_cache *ksmmod_range_cache;
+
+static struct ksmmod_mm_slot *ksmmod_slot_lookup(struct mm_struct *mm)
+{
+	struct ksmmod_mm_slot *slot;
+
+	lockdep_assert_held(&ksmmod_registry_lock);
+	hash_for_each_possible(ksmmod_mm_hash, slot, hash, (unsigned long)mm)
+		if (slot->mm == mm)
+			return slot;
+	return NULL;
+}
+
+/**
+ * ksmmod_slot_free() - forget a process: its rmap items, ranges and slot
+ * @slot: the slot (ksmmod_thread_mutex held, ksmmod_registry_lock not)
+ *
+ * Merged pages are not broken here: callers unmerge first where that is
+ * wanted (an exited process has no mappings left to break).
+ */
+static void ksmmod_slot_free(struct ksmmod_mm_slot *slot)
+{
+	struct ksmmod_range_node *r, *tmp;
+
+	lockdep_assert_held(&ksmmod_thread_mutex);
+	ksmmod_scan_forget_slot(slot, true);
+	ksmmod_remove_rmap_items_in(&slot->rmap_list, 0, ULONG_MAX);
+	mutex_lock(&ksmmod_registry_lock);
+	list_for_each_entry_safe(r, tmp, &slot->ranges, link)
+		kmem_cache_free(ksmmod_range_cache, r);
+	hash_del(&slot->hash);
+	list_del(&slot->link);
+	WRITE_ONCE(ksmmod_nr_slots, ksmmod_nr_slots - 1);
+	mutex_unlock(&ksmmod_registry_lock);
+	mmdrop(slot->mm);
+	kmem_cache_free(ksmmod_slot_cache, slot);
+}
+
+/* The scanner found @slot's process gone. */
+void ksmmod_registry_free_slot(struct ksmmod_mm_slot *slot)
+{
+	ksmmod_slot_free(slot);
+}
+
+/**
+ * ksmmod_registry_next_slot() - the slot after @slot in scan order
+ * @slot: a slot, or NULL for the first one
+ *
+ * Called with ksmmod_thread_mutex held (the list only changes under it).
+ *
+ * Return: the next slot, or NULL after the last.
+ */
+struct ksmmod_mm_slot *ksmmod_registry_next_slot(struct ksmmod_mm_slot *slot)
+{
+	lockdep_assert_held(&ksmmod_thread_mutex);
+	if (!slot)
+		return list_first_entry_or_null(&ksmmod_mm_list, struct ksmmod_mm_slot, link);
+	if (list_is_last(&slot->link, &ksmmod_mm_list))
+		return NULL;
+	return list_next_entry(slot, link);
+}
+
+/**
+ * ksmmod_registry_next_range() - the registered memory of @slot from @addr on
+ * @slot: a slot (ksmmod_thread_mutex held)
+ * @addr: an address
+ * @start: set to the first registered address >= @addr
+ * @end: set to the end of the registered range containing @start
+ *
+ * Return: false if nothing is registered at or after @addr.
+ */
+bool ksmmod_registry_next_range(struct ksmmod_mm_slot *slot, unsigned long addr,
+				unsigned long *start, unsigned long *end)
+{
+	struct ksmmod_range_node *r;
+
+	lockdep_assert_held(&ksmmod_thread_mutex);
+	list_for_each_entry(r, &slot->ranges, link) {
+		if (r->end > addr) {
+			*start = max(r->start, addr);
+			*end = r->end;
+			return true;
+		}
+	}
+	return false;
+}
+
+/**
+ * ksmmod_registry_unmerge_slot() - break every merged page of @slot in [@start, @end)
+ * @slot: a slot; its mm's mmap_lock held for read, ksmmod_thread_mutex held
+ * @start: first address
+ * @end: end address
+ *
+ * Return: 0 or the first error (-ENOMEM, -EINTR).
+ */
+int ksmmod_registry_unmerge_slot(struct ksmmod_mm_slot *slot, unsigned long start,
+				 unsigned long end)
+{
+	unsigned long addr = start, s, e;
+	struct vm_area_struct *vma;
+	int err;
+
+	while (addr < end && ksmmod_registry_next_range(slot, addr, &s, &e) && s < end) {
+		VMA_ITERATOR(vmi, slot->mm, s);
+
+		e = min(e, end);
+		for_each_vma_range(vmi, vma, e) {
+			if (!ksmmod_vma_eligible(vma))
+				continue;
+			err = ksmmod_unmerge_range(vma, max(s, vma->vm_start), min(e, vma->vm_end));
+			if (err)
+				return err;
+		}
+		addr = e;
+	}
+	return 0;
+}
+
+/**
+ * ksmmod_vma_eligible() - whether ksmmod may merge pages of @vma
+ * @vma: a mapping
+ *
+ * Return: true for private anonymous mappings without special flags: the
+ * mappings the kernel's KSM would accept, minus private file mappings.
+ */
+bool ksmmod_vma_eligible(struct vm_area_struct *vma)
+{
+	if (vma->vm_flags & (VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | VM_DONTEXPAND |
+			     VM_HUGETLB | VM_MIXEDMAP | KSMMOD_VM_DROPPABLE))
+		return false;
+	if (vma_is_dax(vma) || vma->vm_file || !vma_is_anonymous(vma))
+		return false;
+	return true;
+}
+
+/**
+ * struct ksmmod_reg_ctx - preallocated memory for one registry update
+ * @slot: a new slot, used if the mm has none yet
+ * @ranges: spare range nodes, enough for any split or insertion of the update
+ */
+struct ksmmod_reg_ctx {
+	struct ksmmod_mm_slot *slot;
+	struct list_head ranges;
+};
+
+static void ksmmod_ctx_free(struct ksmmod_reg_ctx *ctx)
+{
+	struct ksmmod_range_node *r, *tmp;
+
+	if (ctx->slot)
+		kmem_cache_free(ksmmod_slot_cache, ctx->slot);
+	list_for_each_entry_safe(r, tmp, &ctx->ranges, link)
+		kmem_cache_free(ksmmod_range_cache, r);
+}
+
+/* Take a spare range node (the caller preallocated enough). */
+static struct ksmmod_range_node *ksmmod_ctx_range(struct ksmmod_reg_ctx *ctx,
+						  unsigned long start, unsigned long end)
+{
+	struct ksmmod_range_node *r;
+
+	r = list_first_entry(&ctx->ranges, struct ksmmod_range_node, link);
+	list_del(&r->link);
+	r->start = start;
+	r->end = end;
+	return r;
+}
+
+/* Preallocate a slot (if @slot) and @n range nodes: the update cannot fail. */
+static int ksmmod_ctx_alloc(struct ksmmod_reg_ctx *ctx, bool slot, unsigned int n)
+{
+	INIT_LIST_HEAD(&ctx->ranges);
+	ctx->slot = NULL;
+	if (slot) {
+		ctx->slot = kmem_cache_zalloc(ksmmod_slot_cache, GFP_KERNEL_ACCOUNT);
+		if (!ctx->slot)
+			return -ENOMEM;
+	}
+	while (n--) {
+		struct ksmmod_range_node *r;
+
+		r = kmem_cache_alloc(ksmmod_range_cache, GFP_KERNEL_ACCOUNT);
+		if (!r) {
+			ksmmod_ctx_free(ctx);
+			return -ENOMEM;
+		}
+		list_add(&r->link, &ctx->ranges);
+	}
+	return 0;
+}
+
+/**
+ * ksmmod_slot_add_range() - add [@start, @end) to @slot's ranges
+ * @slot: the slot
+ * @ctx: spare range nodes (one is used at most)
+ * @start: first address
+ * @end: end address
+ *
+ * Overlapping and adjacent ranges are coalesced.
+ */
+static void ksmmod_slot_add_range(struct ksmmod_mm_slot *slot, struct ksmmod_reg_ctx *ctx,
+				  unsigned long start, unsigned long end)
+{
+	struct ksmmod_range_node *r, *tmp, *pos = NULL;
+
+	list_for_each_entry_safe(r, tmp, &slot->ranges, link) {
+		if (r->end < start) {
+			pos = r;
+			continue;
+		}
+		if (r->start > end)
+			break;
+		/* Overlapping or adjacent: absorb it. */
+		start = min(start, r->start);
+		end = max(end, r->end);
+		list_del(&r->link);
+		kmem_cache_free(ksmmod_range_cache, r);
+	}
+	r = ksmmod_ctx_range(ctx, start, end);
+	list_add(&r->link, pos ? &pos->link : &slot->ranges);
+}
+
+/**
+ * ksmmod_slot_remove_range() - remove [@start, @end) from @slot's ranges
+ * @slot: the slot
+ * @ctx: spare range nodes (one is used if a range is split)
+ * @start: first address
+ * @end: end address
+ */
+static void ksmmod_slot_remove_range(struct ksmmod_mm_slot *slot, struct ksmmod_reg_ctx *ctx,
+				     unsigned long start, unsigned long end)
+{
+	struct ksmmod_range_node *r, *tmp;
+
+	list_for_each_entry_safe(r, tmp, &slot->ranges, link) {
+		if (r->end <= start)
+			continue;
+		if (r->start >= end)
+			break;
+		if (r->start < start && r->end > end) {
+			/* Split: keep both ends. */
+			struct ksmmod_range_node *tail = ksmmod_ctx_range(ctx, end, r->end);
+
+			r->end = start;
+			list_add(&tail->link, &r->link);
+			break;
+		}
+		if (r->start < start) {
+			r->end = start;
+		} else if (r->end > end) {
+			r->start = end;
+		} else {
+			list_del(&r->link);
+			kmem_cache_free(ksmmod_range_cache, r);
+		}
+	}
+}
+
+/**
+ * ksmmod_get_target() - the process an ioctl is about, with permission checked
+ * @pidfd: a pidfd, or 0 for the caller
+ * @mmp: set to its mm (a reference from get_task_mm(); mmput() it)
+ *
+ * Return: 0, or -EBADF (not a pidfd), -ESRCH (exited or no mm), -EPERM
+ * (neither CAP_SYS_ADMIN nor allowed to ptrace-attach to it).
+ */
+static int ksmmod_get_target(u32 pidfd, struct mm_struct **mmp)
+{
+	struct task_struct *task;
+	unsigned int f_flags;
+	struct mm_struct *mm;
+	int err = 0;
+
+	if (pidfd == 0) {
+		task = current;
+		get_task_struct(task);
+	} else {
+		if (pidfd > INT_MAX)
+			return -EBADF;
+		task = kcall_pidfd_get_task(pidfd, &f_flags);
+		if (IS_ERR(task))
+			return PTR_ERR(task);
+	}
+	if (!capable(CAP_SYS_ADMIN) &&
+	    !kcall_ptrace_may_access(task, PTRACE_MODE_ATTACH_REALCREDS)) {
+		err = -EPERM;
+		goto out;
+	}
+	mm = get_task_mm(task);
+	if (!mm) {
+		err = -ESRCH;
+		goto out;
+	}
+	*mmp = mm;
+out:
+	put_task_struct(task);
+	return err;
+}
+
+/**
+ * ksmmod_count_pieces() - eligible pieces of VMAs within [@start, @end)
+ * @mm: the address space, mmap_lock held
+ * @start: first address
+ * @end: end address
+ * @holes: set if part of the range is not mapped at all
+ *
+ * Return: number of eligible VMA intersections (each may need a range node).
+ */
+static unsigned int ksmmod_count_pieces(struct mm_struct *mm, unsigned long start,
+					unsigned long end, bool *holes)
+{
+	struct vm_area_struct *vma;
+	unsigned long addr = start;
+	unsigned int n = 0;
+	VMA_ITERATOR(vmi, mm, start);
+
+	*holes = false;
+	for_each_vma_range(vmi, vma, end) {
+		if (vma->vm_start > addr)
+			*holes = true;
+		addr = vma->vm_end;
+		if (ksmmod_vma_eligible(vma))
+			n++;
+	}
+	if (addr < end)
+		*holes = true;
+	return n;
+}
+
+/**
+ * ksmmod_register() - MERGE_RANGE and ADD_PROCESS
+ * @pidfd: target process (0: the caller)
+ * @start: first address (page aligned)
+ * @end: end address (page aligned, > @start)
+ * @whole: ADD_PROCESS: holes are not an error
+ *
+ * Return: 0 or a negative errno; on error nothing changed.
+ */
+int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whole)
+{
+	struct ksmmod_reg_ctx ctx;
+	struct ksmmod_mm_slot *slot;
+	struct vm_area_struct *vma;
+	struct mm_struct *mm;
+	unsigned int pieces;
+	bool holes;
+	int err;
+
+	err = ksmmod_get_target(pidfd, &mm);
+	if (err)
+		return err;
+	mutex_lock(&ksmmod_thread_mutex);
+	if (mmap_write_lock_killable(mm)) {
+		err = -EINTR;
+		goto out_mmput;
+	}
+	if (test_bit(MMF_VM_MERGEABLE, &mm->flags)) {
+		err = -EBUSY;
+		goto out_unlock;
+	}
+	pieces = ksmmod_count_pieces(mm, start, end, &holes);
+	if (holes && !whole) {
+		err = -ENOMEM;
+		goto out_unlock;
+	}
+	err = ksmmod_ctx_alloc(&ctx, true, pieces);
+	if (err)
+		goto out_unlock;
+
+	mutex_lock(&ksmmod_registry_lock);
+	slot = ksmmod_slot_lookup(mm);
+	if (!slot && pieces) {
+		slot = ctx.slot;
+		ctx.slot = NULL;
+		slot->mm = mm;
+		mmgrab(mm);
+		INIT_LIST_HEAD(&slot->ranges);
+		hash_add(ksmmod_mm_hash, &slot->hash, (unsigned long)mm);
+		list_add_tail(&slot->link, &ksmmod_mm_list);
+		WRITE_ONCE(ksmmod_nr_slots, ksmmod_nr_slots + 1);
+	}
+	if (pieces) {
+		VMA_ITERATOR(vmi, mm, start);
+
+		for_each_vma_range(vmi, vma, end) {
+			if (!ksmmod_vma_eligible(vma))
+				continue;
+			ksmmod_slot_add_range(slot, &ctx, max(start, vma->vm_start),
+					      min(end, vma->vm_end));
+			ksmmod_vma_set_mergeable(vma);
+		}
+	}
+	mutex_unlock(&ksmmod_registry_lock);
+	ksmmod_ctx_free(&ctx);
+out_unlock:
+	mmap_write_unlock(mm);
+out_mmput:
+	mutex_unlock(&ksmmod_thread_mutex);
+	mmput(mm);
+	if (!err)
+		ksmmod_scan_wake();
+	return err;
+}
+
+/**
+ * ksmmod_unregister() - UNMERGE_RANGE and REMOVE_PROCESS
+ * @pidfd: target process (0: the caller)
+ * @start: first address (page aligned)
+ * @end: end address (page aligned, > @start)
+ * @whole: REMOVE_PROCESS: forget the whole process (-ENOENT if unknown)
+ *
+ * Return: 0 or a negative errno; on error nothing changed.
+ */
+int ksmmod_unregister(u32 pidfd, unsigned long start, unsigned long end, bool whole)
+{
+	struct ksmmod_reg_ctx ctx;
+	struct ksmmod_mm_slot *slot;
+	struct mm_struct *mm;
+	bool holes;
+	int err;
+
+	err = ksmmod_get_target(pidfd, &mm);
+	if (err)
+		return err;
+	mutex_lock(&ksmmod_thread_mutex);
+	if (mmap_read_lock_killable(mm)) {
+		err = -EINTR;
+		goto out_mmput;
+	}
+	ksmmod_count_pieces(mm, start, end, &holes);
+	if (holes && !whole) {
+		err = -ENOMEM;
+		goto out_unlock;
+	}
+	/* One spare node covers the only split a single range can cause. */
+	err = ksmmod_ctx_alloc(&ctx, false, 1);
+	if (err)
+		goto out_unlock;
+
+	mutex_lock(&ksmmod_registry_lock);
+	slot = ksmmod_slot_lookup(mm);
+	mutex_unlock(&ksmmod_registry_lock);
+	if (!slot) {
+		err = whole ? -ENOENT : 0;
+		goto out_free;
+	}
+	/*
+	 * Break the merges first: if that fails (fatal signal, OOM), the
+	 * registration is unchanged and the call can simply be repeated.
+	 */
+	err = ksmmod_registry_unmerge_slot(slot, start, end);
+	if (err)
+		goto out_free;
+	ksmmod_scan_forget_slot(slot, false);
+	ksmmod_remove_rmap_items_in(&slot->rmap_list, start, end);
+	mutex_lock(&ksmmod_registry_lock);
+	ksmmod_slot_remove_range(slot, &ctx, start, end);
+	mutex_unlock(&ksmmod_registry_lock);
+	if (whole || list_empty(&slot->ranges))
+		ksmmod_slot_free(slot);
+out_free:
+	ksmmod_ctx_free(&ctx);
+out_unlock:
+	mmap_read_unlock(mm);
+out_mmput:
+	mutex_unlock(&ksmmod_thread_mutex);
+	mmput(mm);
+	return err;
+}
+
+unsigned long ksmmod_registry_nr_slots(void)
+{
+	return READ_ONCE(ksmmod_nr_slots);
+}
+
+int ksmmod_registry_init(void)
+{
+	ksmmod_slot_cache = KMEM_CACHE(ksmmod_mm_slot, 0);
+	ksmmod_range_cache = KMEM_CACHE(ksmmod_range_node, 0);
+	if (!ksmmod_slot_cache || !ksmmod_range_cache) {
+		kmem_cache_destroy(ksmmod_slot_cache);
+		kmem_cache_destroy(ksmmod_range_cache);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Forget every registration; at unload, after the scanner stopped and unmerged. */
+void ksmmod_registry_exit(void)
+{
+	struct ksmmod_mm_slot *slot, *tmp;
+
+	mutex_lock(&ksmmod_thread_mutex);
+	list_for_each_entry_safe(slot, tmp, &ksmmod_mm_list, link)
+		ksmmod_slot_free(slot);
+	mutex_unlock(&ksmmod_thread_mutex);
+	kmem_cache_destroy(ksmmod_slot_cache);
+	kmem_cache_destroy(ksmmod_range_cache);
+}

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksmmod rmap items and stable nodes: allocation, the "keyhole" lookup of a
+ * stable node's page, and unlinking items from the trees.
+ *
+ * DOC: Stable node lifetime
+ *
+ * A stable node is pointed to by its KSM page (folio->mapping) and found by
+ * the kernel's rmap walkers from there, so it may be freed only when no folio
+ * points to it any more. The page is freed (and its mapping cleared by the
+ * page allocator) once its last mapping goes; the node then becomes stale
+ * and is removed when a lookup notices it, exactly as in mm/ksm.c. Migration
+ * moves the page and rewrites node->kpfn under the old page's lock; lookups
+ * therefore read kpfn, check the page's mapping, take a reference, re-check,
+ * and on a mismatch re-read kpfn (after smp_rmb(), pairing with the
+ * smp_wmb() in the kernel's migration path) before declaring the node stale.
+ */
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/rmap.h>
+#include <linux/slab.h>
+
+#include "ksmmod/core.h"
+#include "ksmmod/ksmmod.h"
+#include "ksmmod/symbols.h"
+
+static struct kmem_cache *ksmmod_rmap_item_cache;
+static struct kmem_cache *ksmmod_stable_node_cache;
+
+int ksmmod_rmap_init(void)
+{
+	ksmmod_rmap_item_cache = KMEM_CACHE(ksmmod_rmap_item, 0);
+	ksmmod_stable_node_cache = KMEM_CACHE(ksmmod_stable_node, 0);
+	if (!ksmmod_rmap_item_cache || !ksmmod_stable_node_cache) {
+		kmem_cache_destroy(ksmmod_rmap_item_cache);
+		kmem_cache_destroy(ksmmod_stable_node_cache);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/**
+ * ksmmod_rmap_exit() - destroy the caches at unload
+ * @leak: some stable nodes could not be detached from their pages and were
+ *	deliberately left allocated: keep the caches (and those objects) alive,
+ *	since a folio may still point into them.
+ */
+void ksmmod_rmap_exit(bool leak)
+{
+	if (leak)
+		return;
+	kmem_cache_destroy(ksmmod_rmap_item_cache);
+	kmem_cache_destroy(ksmmod_stable_node_cache);
+}
+
+/**
+ * ksmmod_rmap_item_alloc() - a new rmap item for @addr in @mm
+ * @mm: the address space
+ * @addr: page-aligned address
+ *
+ * Return: the item, or NULL if out of memory.
+ */
+struct ksmmod_rmap_item *ksmmod_rmap_item_alloc(struct mm_struct *mm, unsigned long addr)
+{
+	struct ksmmod_rmap_item *item;
+
+	item = kmem_cache_zalloc(ksmmod_rmap_item_cache, GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN);
+	if (!item)
+		return NULL;
+	item->mm = mm;
+	item->address = addr;
+	ksmmod_count_inc(rmap_items);
+	mm->ksm_rmap_items++;
+	return item;
+}
+
+/* Free an item that is in no tree. */
+void ksmmod_rmap_item_free(struct ksmmod_rmap_item *item)
+{
+	ksmmod_count_dec(rmap_items);
+	item->mm->ksm_rmap_items--;
+	item->mm = NULL;
+	kmem_cache_free(ksmmod_rmap_item_cache, item);
+}
+
+struct ksmmod_stable_node *ksmmod_stable_node_alloc(void)
+{
+	return kmem_cache_zalloc(ksmmod_stable_node_cache, GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN);
+}
+
+void ksmmod_stable_node_free(struct ksmmod_stable_node *node)
+{
+	kmem_cache_free(ksmmod_stable_node_cache, node);
+}
+
+/**
+ * ksmmod_stable_node_remove() - take a node out of the stable tree and free it
+ * @node: a node no folio points to any more (stale), or whose folio's
+ *	mapping the caller has just cleared
+ *
+ * Its rmap items are unlinked (their pages are no longer merged with this
+ * node) and will be looked at again by the next scan.
+ */
+void ksmmod_stable_node_remove(struct ksmmod_stable_node *node)
+{
+	struct ksmmod_rmap_item *item;
+	struct hlist_node *tmp;
+
+	hlist_for_each_entry_safe(item, tmp, &node->hlist, hlist) {
+		if (item->hlist.next)
+			ksmmod_count_dec(pages_sharing);
+		else
+			ksmmod_count_dec(pages_shared);
+		item->mm->ksm_merging_pages--;
+		ksmmod_put_anon_vma(item->anon_vma);
+		item->head = NULL;
+		item->address &= PAGE_MASK;
+		hlist_del(&item->hlist);
+	}
+	rb_erase(&node->node, &ksmmod_stable_root);
+	ksmmod_stable_node_free(node);
+}
+
+/**
+ * ksmmod_get_ksm_folio() - the folio of a stable node, or NULL if the node is stale
+ * @node: a node in the stable tree
+ * @lock: also lock the folio
+ *
+ * A stale node (its page was freed) is removed from the tree and freed.
+ *
+ * Return: the folio with a reference (and locked if @lock), or NULL.
+ */
+struct folio *ksmmod_get_ksm_folio(struct ksmmod_stable_node *node, bool lock)
+{
+	void *expected = (void *)((unsigned long)node | PAGE_MAPPING_KSM);
+	struct folio *folio;
+	unsigned long kpfn;
+
+again:
+	kpfn = READ_ONCE(node->kpfn);
+	folio = pfn_folio(kpfn);
+	if (READ_ONCE(folio->mapping) != expected)
+		goto stale;
+	/*
+	 * A zero refcount usually means the page was freed; but a swap cache
+	 * page under migration is frozen at zero for a moment and may still
+	 * be ours: wait for it.
+	 */
+	while (!folio_try_get(folio)) {
+		if (!folio_test_swapcache(folio))
+			goto stale;
+		cpu_relax();
+	}
+	if (READ_ONCE(folio->mapping) != expected) {
+		folio_put(folio);
+		goto stale;
+	}
+	if (lock) {
+		folio_lock(folio);
+		if (READ_ONCE(folio->mapping) != expected) {
+			folio_unlock(folio);
+			folio_put(folio);
+			goto stale;
+		}
+	}
+	return folio;
+
+stale:
+	/* Pairs with the smp_wmb() after the kernel's migration updates kpfn. */
+	smp_rmb();
+	if (READ_ONCE(node->kpfn) != kpfn)
+		goto again;
+	ksmmod_stable_node_remove(node);
+	return NULL;
+}
+
+/**
+ * ksmmod_stable_tree_append() - record that @item's page is now @node's page
+ * @item: rmap item of a page just merged (holds a reference on its anon_vma)
+ * @node: the stable node; its folio is locked by the caller
+ */
+void ksmmod_stable_tree_append(struct ksmmod_rmap_item *item, struct ksmmod_stable_node *node)
+{
+	item->head = node;
+	item->address |= KSMMOD_STABLE_FLAG;
+	hlist_add_head(&item->hlist, &node->hlist);
+	node->rmap_hlist_len++;
+	if (item->hlist.next)
+		ksmmod_count_inc(pages_sharing);
+	else
+		ksmmod_count_inc(pages_shared);
+	item->mm->ksm_merging_pages++;
+}
+
+/**
+ * ksmmod_remove_rmap_item_from_tree() - unlink @item from whichever tree it is in
+ * @item: an rmap item
+ */
+void ksmmod_remove_rmap_item_from_tree(struct ksmmod_rmap_item *item)
+{
+	if (item->address & KSMMOD_STABLE_FLAG) {
+		struct ksmmod_stable_node *node = item->head;
+		struct folio *folio;
+
+		/* A stale node takes its items with it: nothing left to do. */
+		folio = ksmmod_get_ksm_folio(node, true);
+		if (!folio)
+			goto out;
+		hlist_del(&item->hlist);
+		node->rmap_hlist_len--;
+		folio_unlock(folio);
+		folio_put(folio);
+
+		if (!hlist_empty(&node->hlist))
+			ksmmod_count_dec(pages_sharing);
+		else
+			ksmmod_count_dec(pages_shared);
+		item->mm->ksm_merging_pages--;
+		ksmmod_put_anon_vma(item->anon_vma);
+		item->head = NULL;
+	} else if (item->address & KSMMOD_UNSTABLE_FLAG) {
+		ksmmod_unstable_tree_erase(item);
+		ksmmod_count_dec(pages_unshared);
+	}
+out:
+	item->address &= PAGE_MASK;
+	cond_resched();
+}
+
+/**
+ * ksmmod_remove_rmap_items_in() - free the items of [@start, @end) from a list
+ * @link: head of an mm's address-ordered rmap list
+ * @start: first address
+ * @end: end address
+ */
+void ksmmod_remove_rmap_items_in(struct ksmmod_rmap_item **link, unsigned long start,
+				 unsigned long end)
+{
+	while (*link) {
+		struct ksmmod_rmap_item *item = *link;
+		unsigned long addr = item->address & PAGE_MASK;
+
+		if (addr >= end)
+			break;
+		if (addr < start) {
+			link = &item->rmap_list;
+			continue;
+		}
+		*link = item->rmap_list;
+		ksmmod_remove_rmap_item_from_tree(item);
+		ksmmod_rmap_item_free(item);
+	}
+}

@@ -1,0 +1,395 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksmmod scanner: the ksmmodd kernel thread.
+ *
+ * DOC: Scanning
+ *
+ * ksmmodd walks the registered memory of every registered process in turn
+ * (round-robin over the registry's slots, in address order within each), up
+ * to pages_to_scan pages per batch, sleeping sleep_millisecs between
+ * batches, while run is 1. For each present, order-0 anonymous page it keeps
+ * one rmap item (in an address-ordered list per process, like mm/ksm.c) and
+ * calls ksmmod_cmp_and_merge_page():
+ *
+ * - if the stable tree holds a KSM page with these contents, map it here;
+ * - else, if the page's hash changed since the last full scan, it is
+ *   volatile: remember the new hash and move on;
+ * - else look for an identical page in the unstable tree: if there is one,
+ *   merge the two into a new KSM page and put it in the stable tree;
+ *   otherwise insert this page into the unstable tree.
+ *
+ * A page therefore merges at the earliest in its second full scan, as with
+ * the kernel's KSM. The unstable tree is rebuilt every full scan.
+ *
+ * ksmmod_thread_mutex is held for a whole batch; everything that changes
+ * the trees, the rmap lists or the registry from outside takes it too.
+ */
+#include <linux/freezer.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/sched/mm.h>
+#include <linux/wait.h>
+
+#include "ksmmod/core.h"
+#include "ksmmod/ksmmod.h"
+#include "ksmmod/registry.h"
+#include "ksmmod/symbols.h"
+
+DEFINE_MUTEX(ksmmod_thread_mutex);
+static DECLARE_WAIT_QUEUE_HEAD(ksmmod_thread_wait);
+static struct task_struct *ksmmod_thread;
+
+/**
+ * struct ksmmod_scan_cursor - where the scanner is
+ * @slot: the process being scanned; NULL between full scans
+ * @address: next address to look at in @slot
+ * @rmap_link: where the rmap item for @address is (or would be linked)
+ */
+struct ksmmod_scan_cursor {
+	struct ksmmod_mm_slot *slot;
+	unsigned long address;
+	struct ksmmod_rmap_item **rmap_link;
+};
+
+static struct ksmmod_scan_cursor ksmmod_cursor;
+
+/**
+ * ksmmod_scan_forget_slot() - the registry is about to change or free @slot
+ * @slot: a slot whose rmap items or ranges change
+ * @freeing: the slot itself goes away: move the cursor to the next slot
+ *
+ * Called with ksmmod_thread_mutex held.
+ */
+void ksmmod_scan_forget_slot(struct ksmmod_mm_slot *slot, bool freeing)
+{
+	lockdep_assert_held(&ksmmod_thread_mutex);
+	if (ksmmod_cursor.slot != slot)
+		return;
+	if (freeing) {
+		ksmmod_cursor.slot = ksmmod_registry_next_slot(slot);
+		if (!ksmmod_cursor.slot)
+			return;
+		slot = ksmmod_cursor.slot;
+	}
+	/* Rescan the slot from its start: items are matched by address again. */
+	ksmmod_cursor.address = 0;
+	ksmmod_cursor.rmap_link = &slot->rmap_list;
+}
+
+/**
+ * ksmmod_get_next_rmap_item() - the rmap item for @addr, reusing or creating it
+ * @slot: the process
+ * @addr: address of a present page
+ *
+ * Items for addresses the scan skipped (no page there any more) are freed.
+ *
+ * Return: the item or NULL (out of memory).
+ */
+static struct ksmmod_rmap_item *ksmmod_get_next_rmap_item(struct ksmmod_mm_slot *slot,
+							  unsigned long addr)
+{
+	struct ksmmod_rmap_item **link = ksmmod_cursor.rmap_link;
+	struct ksmmod_rmap_item *item;
+
+	while (*link) {
+		item = *link;
+		if ((item->address & PAGE_MASK) == addr)
+			return item;
+		if (item->address > addr)
+			break;
+		*link = item->rmap_list;
+		ksmmod_remove_rmap_item_from_tree(item);
+		ksmmod_rmap_item_free(item);
+	}
+	item = ksmmod_rmap_item_alloc(slot->mm, addr);
+	if (item) {
+		item->rmap_list = *link;
+		*link = item;
+	}
+	return item;
+}
+
+/**
+ * ksmmod_scan_next() - the next page to look at
+ * @pagep: set to the page (with a reference)
+ *
+ * Return: its rmap item, or NULL at the end of a full scan (or if nothing is
+ * registered).
+ */
+static struct ksmmod_rmap_item *ksmmod_scan_next(struct page **pagep)
+{
+	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
+	struct ksmmod_mm_slot *slot;
+	struct vm_area_struct *vma;
+	struct mm_struct *mm;
+
+	if (!c->slot) {
+		c->slot = ksmmod_registry_next_slot(NULL);
+		if (!c->slot)
+			return NULL;
+		/*
+		 * Freshly faulted pages sit in per-CPU LRU batches, each holding
+		 * a reference that makes write-protection refuse the page as
+		 * pinned. Drain them once per full scan, as mm/ksm.c does.
+		 */
+		kcall_lru_add_drain_all();
+		ksmmod_scan_seqnr++;
+		ksmmod_unstable_tree_reset();
+		c->address = 0;
+		c->rmap_link = &c->slot->rmap_list;
+	}
+
+next_slot:
+	slot = c->slot;
+	mm = slot->mm;
+	mmap_read_lock(mm);
+	if (!atomic_read(&mm->mm_users)) {
+		/* The process has exited: forget it. */
+		struct ksmmod_mm_slot *next = ksmmod_registry_next_slot(slot);
+
+		mmap_read_unlock(mm);
+		ksmmod_registry_free_slot(slot);
+		c->slot = next;
+		c->address = 0;
+		if (next) {
+			c->rmap_link = &next->rmap_list;
+			goto next_slot;
+		}
+		ksmmod_count_inc(full_scans);
+		return NULL;
+	}
+	{
+		unsigned long start, end;
+
+		while (ksmmod_registry_next_range(slot, c->address, &start, &end)) {
+			VMA_ITERATOR(vmi, mm, start);
+
+			for_each_vma_range(vmi, vma, end) {
+				unsigned long addr = max(start, vma->vm_start);
+				unsigned long vend = min(end, vma->vm_end);
+
+				if (!(vma->vm_flags & VM_MERGEABLE) || !vma->anon_vma ||
+				    !ksmmod_vma_eligible(vma))
+					continue;
+				for (; addr < vend; addr += PAGE_SIZE) {
+					struct ksmmod_rmap_item *item;
+					struct page *page;
+
+					page = ksmmod_get_anon_page(vma, addr);
+					if (!page)
+						continue;
+					if (PageCompound(page)) {
+						/* THP: not split yet (order-0 only). */
+						put_page(page);
+						continue;
+					}
+					item = ksmmod_get_next_rmap_item(slot, addr);
+					if (!item) {
+						put_page(page);
+						goto out_unlock;
+					}
+					c->rmap_link = &item->rmap_list;
+					c->address = addr + PAGE_SIZE;
+					mmap_read_unlock(mm);
+					*pagep = page;
+					return item;
+				}
+				cond_resched();
+			}
+			c->address = end;
+		}
+	}
+	/* Done with this process: drop items beyond its last page. */
+	ksmmod_remove_rmap_items_in(c->rmap_link, 0, ULONG_MAX);
+out_unlock:
+	mmap_read_unlock(mm);
+
+	c->slot = ksmmod_registry_next_slot(slot);
+	c->address = 0;
+	if (c->slot) {
+		c->rmap_link = &c->slot->rmap_list;
+		goto next_slot;
+	}
+	ksmmod_count_inc(full_scans);
+	return NULL;
+}
+
+/**
+ * ksmmod_cmp_and_merge_page() - find a partner for @page and merge
+ * @page: the page (reference held)
+ * @item: its rmap item
+ */
+static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item *item)
+{
+	struct ksmmod_rmap_item *tree_item;
+	struct ksmmod_stable_node *node;
+	struct page *kpage, *tree_page;
+	u64 hash;
+
+	hash = ksmmod_page_hash(page);
+
+	kpage = ksmmod_stable_tree_search(page, hash);
+	if (kpage == page && item->head == ksmmod_folio_stable_node(page_folio(page))) {
+		put_page(kpage);	/* already merged here */
+		return;
+	}
+	/*
+	 * Our own KSM pages are always found in our stable tree (kpage ==
+	 * page). Any other KSM page belongs to the kernel's KSM: hands off.
+	 */
+	if (PageKsm(page) && kpage != page) {
+		if (kpage)
+			put_page(kpage);
+		return;
+	}
+
+	ksmmod_remove_rmap_item_from_tree(item);
+
+	if (kpage) {
+		if (!ksmmod_try_to_merge_with_ksm_page(item, page, kpage)) {
+			struct folio *kfolio = page_folio(kpage);
+
+			folio_lock(kfolio);
+			node = ksmmod_folio_stable_node(kfolio);
+			if (node)
+				ksmmod_stable_tree_append(item, node);
+			else	/* the node went stale meanwhile */
+				ksmmod_put_anon_vma(item->anon_vma);
+			folio_unlock(kfolio);
+		}
+		put_page(kpage);
+		return;
+	}
+
+	/* A page that changed since the last scan is volatile: not worth a tree. */
+	if (item->checksum != hash) {
+		item->checksum = hash;
+		return;
+	}
+
+	tree_item = ksmmod_unstable_tree_search_insert(item, page, &tree_page);
+	if (!tree_item)
+		return;
+
+	kpage = ksmmod_try_to_merge_two_pages(item, page, tree_item, tree_page);
+	put_page(tree_page);
+	if (!kpage)
+		return;
+
+	lock_page(kpage);
+	node = ksmmod_stable_tree_insert(kpage, hash);
+	if (node) {
+		ksmmod_stable_tree_append(tree_item, node);
+		ksmmod_stable_tree_append(item, node);
+	}
+	unlock_page(kpage);
+	/* Not in the stable tree: undo both halves of the merge. */
+	if (!node) {
+		ksmmod_break_cow(tree_item);
+		ksmmod_break_cow(item);
+	}
+}
+
+/* One batch of up to @pages pages. */
+static void ksmmod_do_scan(unsigned int pages)
+{
+	while (pages-- && !kthread_should_stop() && READ_ONCE(ksmmod_tunables.run) == KSMMOD_RUN_MERGE) {
+		struct ksmmod_rmap_item *item;
+		struct page *page;
+
+		cond_resched();
+		item = ksmmod_scan_next(&page);
+		if (!item)
+			return;
+		ksmmod_cmp_and_merge_page(page, item);
+		put_page(page);
+		ksmmod_count_inc(pages_scanned);
+	}
+}
+
+static bool ksmmod_should_run(void)
+{
+	return READ_ONCE(ksmmod_tunables.run) == KSMMOD_RUN_MERGE && ksmmod_registry_nr_slots();
+}
+
+static int ksmmod_scan_thread(void *unused)
+{
+	set_freezable();
+	set_user_nice(current, 5);
+
+	while (!kthread_should_stop()) {
+		mutex_lock(&ksmmod_thread_mutex);
+		if (ksmmod_should_run())
+			ksmmod_do_scan(READ_ONCE(ksmmod_tunables.pages_to_scan));
+		mutex_unlock(&ksmmod_thread_mutex);
+
+		if (ksmmod_should_run()) {
+			unsigned int ms = READ_ONCE(ksmmod_tunables.sleep_millisecs);
+
+			wait_event_freezable_timeout(ksmmod_thread_wait,
+						     kthread_should_stop() ||
+						     READ_ONCE(ksmmod_tunables.sleep_millisecs) != ms,
+						     msecs_to_jiffies(ms));
+		} else {
+			wait_event_freezable(ksmmod_thread_wait,
+					     ksmmod_should_run() || kthread_should_stop());
+		}
+	}
+	return 0;
+}
+
+/* Tunables or registrations changed: let the scanner re-evaluate. */
+void ksmmod_scan_wake(void)
+{
+	wake_up_interruptible(&ksmmod_thread_wait);
+}
+
+/**
+ * ksmmod_unmerge_all() - run=2 and unload: break every merge ksmmod made
+ *
+ * Every registered range is unmerged and every rmap item freed
+ * (registrations stay), then every stable node is detached from its page.
+ *
+ * Return: the number of stable nodes that could not be detached because a
+ * process ksmmod does not know still maps their page (0 normally).
+ */
+int ksmmod_unmerge_all(void)
+{
+	struct ksmmod_mm_slot *slot = NULL;
+	unsigned long left;
+
+	mutex_lock(&ksmmod_thread_mutex);
+	while ((slot = ksmmod_registry_next_slot(slot))) {
+		struct mm_struct *mm = slot->mm;
+
+		if (mmget_not_zero(mm)) {
+			mmap_read_lock(mm);
+			ksmmod_registry_unmerge_slot(slot, 0, ULONG_MAX);
+			mmap_read_unlock(mm);
+			mmput(mm);
+		}
+		ksmmod_remove_rmap_items_in(&slot->rmap_list, 0, ULONG_MAX);
+	}
+	ksmmod_cursor.slot = NULL;
+	left = ksmmod_remove_all_stable_nodes();
+	mutex_unlock(&ksmmod_thread_mutex);
+	return left;
+}
+
+int ksmmod_scan_init(void)
+{
+	ksmmod_thread = kthread_run(ksmmod_scan_thread, NULL, "ksmmodd");
+	if (IS_ERR(ksmmod_thread)) {
+		int err = PTR_ERR(ksmmod_thread);
+
+		pr_err("cannot start ksmmodd: %d\n", err);
+		return err;
+	}
+	return 0;
+}
+
+void ksmmod_scan_exit(void)
+{
+	kthread_stop(ksmmod_thread);
+}

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksmmod unstable tree: pages seen unchanged across one full scan, waiting
+ * for an identical partner.
+ *
+ * DOC: Unstable tree
+ *
+ * Its pages are not write-protected, so their contents may change while they
+ * are in it: mm/ksm.c, which orders the tree by memcmp(), can end up with a
+ * mis-ordered tree. ksmmod orders it by the content hash each item had when
+ * it was inserted (ksmmod_rmap_item.checksum), which cannot change while the
+ * item is in the tree, and compares page contents only on a hash match.
+ *
+ * The tree is rebuilt every full scan: ksmmod_unstable_tree_reset() simply
+ * forgets the root, and items remember (in the low bits of their address)
+ * the scan they were inserted in, so that only items of the current tree are
+ * ever rb_erase()d.
+ */
+#include <linux/mm.h>
+#include <linux/rbtree.h>
+
+#include "ksmmod/core.h"
+#include "ksmmod/ksmmod.h"
+
+static struct rb_root ksmmod_unstable_root = RB_ROOT;
+
+/* Full scans started so far; its low byte tags unstable tree items. */
+unsigned long ksmmod_scan_seqnr;
+
+/* Start a new, empty unstable tree (at the start of each full scan). */
+void ksmmod_unstable_tree_reset(void)
+{
+	ksmmod_unstable_root = RB_ROOT;
+}
+
+/**
+ * ksmmod_unstable_tree_erase() - unlink @item if it is in the current tree
+ * @item: an item flagged KSMMOD_UNSTABLE_FLAG
+ */
+void ksmmod_unstable_tree_erase(struct ksmmod_rmap_item *item)
+{
+	unsigned char age = (unsigned char)(ksmmod_scan_seqnr - item->address);
+
+	if (!age)
+		rb_erase(&item->node, &ksmmod_unstable_root);
+}
+
+/**
+ * ksmmod_unstable_tree_search_insert() - find a partner for @item, or insert it
+ * @item: rmap item of @page, in no tree; @item->checksum is the tree key
+ * @page: its page (reference held)
+ * @tree_pagep: set to the partner's page (with a reference) when found
+ *
+ * Return: the partner's rmap item, or NULL (then @item was inserted, unless
+ * a partner's page could not be looked at).
+ */
+struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_item *item,
+							    struct page *page,
+							    struct page **tree_pagep)
+{
+	struct rb_node **link = &ksmmod_unstable_root.rb_node, *parent = NULL;
+	u64 hash = item->checksum;
+
+	while (*link) {
+		struct ksmmod_rmap_item *tree_item;
+		struct page *tree_page;
+		int ret;
+
+		cond_resched();
+		tree_item = rb_entry(*link, struct ksmmod_rmap_item, node);
+		parent = *link;
+		if (hash < tree_item->checksum) {
+			link = &parent->rb_left;
+			continue;
+		}
+		if (hash > tree_item->checksum) {
+			link = &parent->rb_right;
+			continue;
+		}
+		tree_page = ksmmod_get_mergeable_page(tree_item);
+		if (!tree_page)
+			return NULL;
+		if (tree_page == page) {
+			/* The same page at two addresses (e.g. after fork): nothing to gain. */
+			put_page(tree_page);
+			return NULL;
+		}
+		ret = ksmmod_memcmp_pages(page, tree_page);
+		if (!ret) {
+			*tree_pagep = tree_page;
+			return tree_item;
+		}
+		put_page(tree_page);
+		link = ret < 0 ? &parent->rb_left : &parent->rb_right;
+	}
+
+	item->address |= KSMMOD_UNSTABLE_FLAG | (ksmmod_scan_seqnr & KSMMOD_SEQNR_MASK);
+	rb_link_node(&item->node, parent, link);
+	rb_insert_color(&item->node, &ksmmod_unstable_root);
+	ksmmod_count_inc(pages_unshared);
+	return NULL;
+}

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Merging, end to end: identical pages in one and in two processes merge to
+ * the exact pages_shared/pages_sharing counts, /proc/self/pagemap proves
+ * they share one PFN, unique pages stay apart, every byte survives; a write
+ * gets a private copy; UNMERGE_RANGE, run=2 and rmmod with merged pages
+ * leave private pages with their contents.
+ */
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "ksmtest.h"
+
+#define NPAGES	64	/* 0-31: 0x11, 32-47: unique, 48-63: 0x22 */
+
+static int fd;
+static long psize;
+
+static uint64_t pfn_of(void *addr)
+{
+	int pm = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t e = 0;
+
+	if (pm < 0 || pread(pm, &e, sizeof(e), (uintptr_t)addr / psize * sizeof(e)) != sizeof(e))
+		ktap_exit_fail_msg("pagemap: %s", strerror(errno));
+	close(pm);
+	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
+}
+
+static void fill(char *mem)
+{
+	for (int i = 0; i < NPAGES; i++) {
+		char *p = mem + i * psize;
+
+		if (i < 32)
+			memset(p, 0x11, psize);
+		else if (i < 48)
+			snprintf(p, psize, "unique page %d", i);
+		else
+			memset(p, 0x22, psize);
+	}
+}
+
+/* Every byte of @mem as fill() left it (page @changed has 0x99 at byte 0). */
+static bool contents_ok(char *mem, int changed)
+{
+	char buf[4096];
+
+	for (int i = 0; i < NPAGES; i++) {
+		char *p = mem + i * psize;
+
+		if (i >= 32 && i < 48) {
+			memset(buf, 0, sizeof(buf));
+			snprintf(buf, sizeof(buf), "unique page %d", i);
+			if (memcmp(p, buf, psize))
+				return false;
+			continue;
+		}
+		for (long b = 0; b < psize; b++) {
+			char want = i < 32 ? 0x11 : 0x22;
+
+			if (i == changed && b == 0)
+				want = (char)0x99;
+			if (p[b] != want)
+				return false;
+		}
+	}
+	return true;
+}
+
+static struct ksmmod_stats stats(void)
+{
+	struct ksmmod_stats s;
+
+	if (ksmt_get_stats(fd, &s))
+		ktap_exit_fail_msg("GET_STATS failed");
+	return s;
+}
+
+static void set_run(unsigned int run)
+{
+	struct ksmmod_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.run = run;
+	p.pages_to_scan = 1000;
+	p.sleep_millisecs = 5;
+	if (ksmt_set_params(fd, &p, KSMMOD_PARAM_RUN | KSMMOD_PARAM_PAGES_TO_SCAN |
+			    KSMMOD_PARAM_SLEEP_MILLISECS))
+		ktap_exit_fail_msg("SET_PARAMS run=%u: %s", run, strerror(errno));
+}
+
+/* Wait for @n more full scans (bounded), then return the counters. */
+static struct ksmmod_stats settle(int n)
+{
+	uint64_t target = stats().full_scans + n;
+	struct timespec t = { 0, 20 * 1000 * 1000 };
+
+	for (int i = 0; i < 3000 && stats().full_scans < target; i++)
+		nanosleep(&t, NULL);
+	if (stats().full_scans < target)
+		ktap_print_msg("timeout waiting for %d full scans", n);
+	{
+		struct ksmmod_stats s = stats();
+
+		ktap_print_msg("full_scans %llu shared %llu sharing %llu unshared %llu volatile %llu items %llu scanned %llu",
+			       (unsigned long long)s.full_scans, (unsigned long long)s.pages_shared,
+			       (unsigned long long)s.pages_sharing, (unsigned long long)s.pages_unshared,
+			       (unsigned long long)s.pages_volatile, (unsigned long long)s.rmap_items,
+			       (unsigned long long)s.pages_scanned);
+	}
+	return stats();
+}
+
+static int merge_self(void *start, size_t len, unsigned long cmd)
+{
+	struct ksmmod_range r;
+
+	memset(&r, 0, sizeof(r));
+	r.size = sizeof(r);
+	r.start = (uintptr_t)start;
+	r.length = len;
+	return ksmt_ioctl(fd, cmd, &r);
+}
+
+/* PFNs: 0-31 one PFN, 48-63 another, the unique ones distinct from all. */
+static bool pfns_merged(char *mem, int except)
+{
+	uint64_t a = pfn_of(mem), b = pfn_of(mem + 48 * psize);
+
+	if (!a || !b || a == b)
+		return false;
+	for (int i = 0; i < NPAGES; i++) {
+		uint64_t f = pfn_of(mem + i * psize);
+
+		if (i == except || (i >= 32 && i < 48)) {
+			if (f == a || f == b)
+				return false;
+		} else if (f != (i < 32 ? a : b)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool pfns_all_distinct(char *mem)
+{
+	for (int i = 0; i < NPAGES; i++)
+		for (int j = i + 1; j < NPAGES; j++)
+			if (pfn_of(mem + i * psize) == pfn_of(mem + j * psize))
+				return false;
+	return true;
+}
+
+static long proc_merging_pages(void)
+{
+	char buf[64];
+
+	if (ksmt_read_file("/proc/self/ksm_merging_pages", buf, sizeof(buf)) <= 0)
+		return -1;
+	return atol(buf);
+}
+
+int main(void)
+{
+	struct ksmmod_stats s;
+	int pipefd[2], status, err;
+	uint64_t child_pfn = 0;
+	char *mem, *other;
+	pid_t pid;
+
+	ktap_print_header(24);
+	ksmt_ensure_loaded();
+	fd = ksmt_open();
+	psize = sysconf(_SC_PAGESIZE);
+	mem = mmap(NULL, NPAGES * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	other = mmap(NULL, 32 * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED || other == MAP_FAILED)
+		ktap_exit_fail_msg("mmap: %s", strerror(errno));
+	madvise(mem, NPAGES * psize, MADV_NOHUGEPAGE);
+	madvise(other, 32 * psize, MADV_NOHUGEPAGE);
+	fill(mem);
+
+	/* One process. */
+	err = merge_self(mem, NPAGES * psize, KSMMOD_IOC_MERGE_RANGE);
+	set_run(KSMMOD_RUN_MERGE);
+	s = settle(3);
+	ktap_test_result(!err && s.pages_shared == 2 && s.pages_sharing == 46,
+			 "one process: pages_shared %llu (want 2), pages_sharing %llu (want 46)",
+			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing);
+	ktap_test_result(s.pages_unshared == 16 && s.rmap_items == 64,
+			 "unique pages unshared: %llu (want 16), rmap_items %llu (want 64)",
+			 (unsigned long long)s.pages_unshared, (unsigned long long)s.rmap_items);
+	if (!ktap_test_result(pfns_merged(mem, -1), "pagemap: identical pages share a PFN, unique ones do not"))
+		for (int i = 0; i < NPAGES; i++)
+			ktap_print_msg("page %d pfn %#llx", i, (unsigned long long)pfn_of(mem + i * psize));
+	ktap_test_result(contents_ok(mem, -1), "every byte intact after merging");
+	ktap_test_result(proc_merging_pages() == 48, "/proc/self/ksm_merging_pages = %ld (want 48)",
+			 proc_merging_pages());
+	ktap_test_result(s.general_profit == (46LL * psize - 64LL * 64),
+			 "general_profit = %lld (46 pages - 64 items x 64 B)", (long long)s.general_profit);
+
+	/* Copy on write. */
+	mem[5 * psize] = (char)0x99;
+	ktap_test_result(pfn_of(mem + 5 * psize) != pfn_of(mem) && contents_ok(mem, 5),
+			 "write to a merged page: private copy, all other bytes intact");
+	s = settle(3);
+	ktap_test_result(s.pages_shared == 2 && s.pages_sharing == 45 && s.pages_unshared == 17,
+			 "after the write: shared %llu sharing %llu unshared %llu (want 2 45 17)",
+			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing,
+			 (unsigned long long)s.pages_unshared);
+	ktap_test_result(pfns_merged(mem, 5), "PFNs after the write: page 5 alone, the rest merged");
+
+	/* Two processes: a child's pages merge with ours. */
+	memset(other, 0x33, 32 * psize);
+	merge_self(other, 32 * psize, KSMMOD_IOC_MERGE_RANGE);
+	if (pipe(pipefd))
+		ktap_exit_fail_msg("pipe");
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		char *c = mmap(NULL, 32 * psize, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint64_t f;
+
+		madvise(c, 32 * psize, MADV_NOHUGEPAGE);
+		memset(c, 0x33, 32 * psize);
+		merge_self(c, 32 * psize, KSMMOD_IOC_MERGE_RANGE);
+		settle(3);
+		f = pfn_of(c);
+		for (int i = 1; i < 32; i++)
+			if (pfn_of(c + i * psize) != f)
+				f = 0;
+		for (int i = 0; i < 32 * psize; i++)
+			if (c[i] != 0x33)
+				f = 0;
+		if (write(pipefd[1], &f, sizeof(f)) != sizeof(f))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	if (read(pipefd[0], &child_pfn, sizeof(child_pfn)) != sizeof(child_pfn))
+		child_pfn = 0;
+	s = stats();
+	ktap_test_result(child_pfn && child_pfn == pfn_of(other),
+			 "two processes: the child's 32 pages and ours share one PFN");
+	ktap_test_result(s.pages_shared == 3 && s.pages_sharing == 45 + 63,
+			 "two processes: shared %llu (want 3), sharing %llu (want 108)",
+			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	s = settle(2);
+	ktap_test_result(s.pages_shared == 3 && s.pages_sharing == 45 + 31 && s.mm_slots == 1,
+			 "child exited: shared %llu sharing %llu slots %llu (want 3 76 1)",
+			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing,
+			 (unsigned long long)s.mm_slots);
+
+	/* UNMERGE_RANGE. */
+	err = merge_self(mem, NPAGES * psize, KSMMOD_IOC_UNMERGE_RANGE);
+	s = stats();
+	ktap_test_result(!err && pfns_all_distinct(mem) && contents_ok(mem, 5),
+			 "UNMERGE_RANGE: every page private again, bytes intact");
+	ktap_test_result(s.pages_shared == 1 && s.pages_sharing == 31 && s.pages_unshared == 0 &&
+			 s.rmap_items == 32,
+			 "UNMERGE_RANGE: counters shared %llu sharing %llu unshared %llu items %llu (want 1 31 0 32)",
+			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing,
+			 (unsigned long long)s.pages_unshared, (unsigned long long)s.rmap_items);
+	ktap_test_result(proc_merging_pages() == 32, "/proc/self/ksm_merging_pages = %ld (want 32)",
+			 proc_merging_pages());
+
+	/* run=2 unmerges everything, keeps the registration. */
+	merge_self(mem, NPAGES * psize, KSMMOD_IOC_MERGE_RANGE);
+	s = settle(3);
+	ktap_test_result(s.pages_shared == 3 && s.pages_sharing == 45 + 31,
+			 "registered again: merged again (shared %llu sharing %llu)",
+			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing);
+	set_run(KSMMOD_RUN_UNMERGE);
+	s = stats();
+	ktap_test_result(s.pages_shared == 0 && s.pages_sharing == 0 && s.pages_unshared == 0 &&
+			 s.rmap_items == 0 && s.mm_slots == 1,
+			 "run=2: no merged pages, no items, registration kept");
+	ktap_test_result(pfns_all_distinct(mem) && contents_ok(mem, 5) && pfn_of(other) != pfn_of(other + psize),
+			 "run=2: every page private, bytes intact");
+
+	/* Merge again, then unload the module with pages merged. */
+	set_run(KSMMOD_RUN_MERGE);
+	s = settle(3);
+	ktap_test_result(s.pages_shared == 3, "run=1 again: merged again (shared %llu)",
+			 (unsigned long long)s.pages_shared);
+	close(fd);
+	err = ksmt_unload();
+	ktap_test_result(!err, "rmmod with merged pages (%s)", err ? strerror(-err) : "ok");
+	ktap_test_result(pfns_all_distinct(mem) && contents_ok(mem, 5), "after rmmod: private pages, bytes intact");
+	memset(mem, 0x44, NPAGES * psize);
+	memset(other, 0x55, 32 * psize);
+	ktap_test_result(mem[NPAGES * psize - 1] == 0x44 && other[0] == 0x55 && other[32 * psize - 1] == 0x55,
+			 "after rmmod: pages writable");
+	err = ksmt_load(NULL);
+	ktap_test_result(!err, "module loads again");
+	fd = ksmt_open();
+	s = stats();
+	ktap_test_result(s.pages_shared == 0 && s.mm_slots == 0 && s.rmap_items == 0,
+			 "fresh module: nothing registered");
+	close(fd);
+	return ktap_finished();
+}
