@@ -274,8 +274,18 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 
 	kpage = ksmmod_try_to_merge_two_pages(item, page, tree_item, tree_page);
 	put_page(tree_page);
-	if (!kpage)
+	if (!kpage) {
+		/*
+		 * One of the two could not be merged (pinned by GUP, changed,
+		 * unmapped). Take the tree page out of the tree, so that a
+		 * pinned page cannot keep all its twins from pairing up; this
+		 * page is not inserted instead: it may just have been copied
+		 * back (break_cow), and a fresh copy sits in a per-CPU LRU
+		 * batch that makes it look pinned too until the next drain.
+		 */
+		ksmmod_remove_rmap_item_from_tree(tree_item);
 		return;
+	}
 
 	lock_page(kpage);
 	node = ksmmod_stable_tree_insert(kpage, hash);
