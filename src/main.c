@@ -86,17 +86,19 @@ fail:
  */
 static void __exit ksmmod_exit(void)
 {
-	unsigned long left;
+	long left;
 
 	ksmmod_dev_exit();
 	ksmmod_debugfs_exit();
 	ksmmod_scan_exit();
 	left = ksmmod_unmerge_all();
 	if (left)
-		pr_err("%lu merged pages are still mapped by processes ksmmod does not know; leaking their metadata so that they stay valid\n",
-		       left);
-	ksmmod_registry_exit();
-	ksmmod_rmap_exit(left);
+		pr_err("unload: %s; leaking the metadata of the pages still merged so that they stay valid\n",
+		       left < 0 ? "unmerging was interrupted" : "merged pages are still mapped by processes ksmmod does not know");
+	/* Unmerging failed part-way: items still hang on nodes; keep it all. */
+	if (left >= 0)
+		ksmmod_registry_exit();
+	ksmmod_rmap_exit(left != 0);
 	pr_info("unloaded\n");
 }
 

@@ -361,24 +361,16 @@ static int ksmmod_break_ksm(struct vm_area_struct *vma, unsigned long addr)
 	vm_fault_t ret = 0;
 
 	for (;;) {
-		struct page *page;
-		bool ksm;
-
 		cond_resched();
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		page = ksmmod_get_anon_page(vma, addr);
-		if (!page)
-			return 0;
-		ksm = PageKsm(page);
-		put_page(page);
-		if (!ksm)
+		if (!ksmmod_ksm_page_at(vma, addr))
 			return 0;
 		ret = handle_mm_fault(vma, addr, FAULT_FLAG_UNSHARE | FAULT_FLAG_REMOTE, NULL);
 		if (ret & VM_FAULT_OOM)
 			return -ENOMEM;
-		if (ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV))
-			return 0;	/* nothing mapped there any more */
+		if (ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON))
+			return 0;	/* nothing usable mapped there any more */
 	}
 }
 

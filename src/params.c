@@ -124,10 +124,15 @@ out:
 		return err;
 	/* run=2 unmerges everything before returning, as /sys/kernel/mm/ksm/run does. */
 	if ((p->mask & KSMMOD_PARAM_RUN) && p->run == KSMMOD_RUN_UNMERGE) {
-		unsigned long left = ksmmod_unmerge_all();
+		long left = ksmmod_unmerge_all();
 
+		if (left < 0) {
+			/* As KSM: an interrupted unmerge leaves run stopped. */
+			WRITE_ONCE(t->run, KSMMOD_RUN_STOP);
+			return left;
+		}
 		if (left)
-			pr_warn("run=2: %lu merged pages are still mapped by processes ksmmod does not know (forked children?)\n",
+			pr_warn("run=2: %ld merged pages are still mapped by processes ksmmod does not know (forked children?)\n",
 				left);
 	}
 	ksmmod_scan_wake();

@@ -144,10 +144,18 @@ next_slot:
 	slot = c->slot;
 	mm = slot->mm;
 	mmap_read_lock(mm);
-	if (!atomic_read(&mm->mm_users)) {
-		/* The process has exited: forget it. */
+	if (!atomic_read(&mm->mm_users) || test_bit(MMF_VM_MERGEABLE, &mm->flags)) {
+		/*
+		 * The process has exited, or it has handed memory to the
+		 * kernel's own KSM since it registered (madvise/prctl), whose
+		 * ksmd must never meet our pages: unmerge and forget it.
+		 */
 		struct ksmmod_mm_slot *next = ksmmod_registry_next_slot(slot);
 
+		if (atomic_read(&mm->mm_users)) {
+			pr_warn_ratelimited("process memory moved to the kernel's KSM; ksmmod lets go of it\n");
+			ksmmod_registry_unmerge_slot(slot, 0, ULONG_MAX);
+		}
 		mmap_read_unlock(mm);
 		ksmmod_registry_free_slot(slot);
 		c->slot = next;
@@ -187,7 +195,7 @@ next_slot:
 					item = ksmmod_get_next_rmap_item(slot, addr);
 					if (!item) {
 						put_page(page);
-						goto out_unlock;
+						goto out_done;
 					}
 					c->rmap_link = &item->rmap_list;
 					c->address = addr + PAGE_SIZE;
@@ -200,9 +208,12 @@ next_slot:
 			c->address = end;
 		}
 	}
-	/* Done with this process: drop items beyond its last page. */
+out_done:
+	/*
+	 * Done with this process (or out of memory): drop the items not
+	 * visited, so that none keeps a stale unstable-tree tag.
+	 */
 	ksmmod_remove_rmap_items_in(c->rmap_link, 0, ULONG_MAX);
-out_unlock:
 	mmap_read_unlock(mm);
 
 	c->slot = ksmmod_registry_next_slot(slot);
@@ -230,6 +241,8 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	hash = ksmmod_page_hash(page);
 
 	kpage = ksmmod_stable_tree_search(page, hash);
+	if (IS_ERR(kpage))
+		return;		/* its twin's node is full (max_page_sharing) */
 	if (kpage == page && item->head == ksmmod_folio_stable_node(page_folio(page))) {
 		put_page(kpage);	/* already merged here */
 		return;
@@ -254,9 +267,10 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 			node = ksmmod_folio_stable_node(kfolio);
 			if (node)
 				ksmmod_stable_tree_append(item, node);
-			else	/* the node went stale meanwhile */
-				ksmmod_put_anon_vma(item->anon_vma);
 			folio_unlock(kfolio);
+			/* The node went away meanwhile: do not leave an untracked merge. */
+			if (!node)
+				ksmmod_break_cow(item);
 		}
 		put_page(kpage);
 		return;
@@ -288,7 +302,11 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	}
 
 	lock_page(kpage);
-	node = ksmmod_stable_tree_insert(kpage, hash);
+	/*
+	 * Key the node by the contents as they are now that both mappings are
+	 * write-protected: the pair may have changed together since @hash.
+	 */
+	node = ksmmod_stable_tree_insert(kpage, ksmmod_page_hash(kpage));
 	if (node) {
 		ksmmod_stable_tree_append(tree_item, node);
 		ksmmod_stable_tree_append(item, node);
@@ -362,23 +380,31 @@ void ksmmod_scan_wake(void)
  * (registrations stay), then every stable node is detached from its page.
  *
  * Return: the number of stable nodes that could not be detached because a
- * process ksmmod does not know still maps their page (0 normally).
+ * process ksmmod does not know still maps their page (0 normally), or a
+ * negative errno (-EINTR: fatal signal, -ENOMEM) with the rest unchanged.
  */
-int ksmmod_unmerge_all(void)
+long ksmmod_unmerge_all(void)
 {
 	struct ksmmod_mm_slot *slot = NULL;
-	unsigned long left;
+	long left;
 
 	mutex_lock(&ksmmod_thread_mutex);
 	while ((slot = ksmmod_registry_next_slot(slot))) {
 		struct mm_struct *mm = slot->mm;
+		int err = 0;
 
 		if (mmget_not_zero(mm)) {
 			mmap_read_lock(mm);
-			ksmmod_registry_unmerge_slot(slot, 0, ULONG_MAX);
+			err = ksmmod_registry_unmerge_slot(slot, 0, ULONG_MAX);
 			mmap_read_unlock(mm);
 			mmput(mm);
 		}
+		if (err) {
+			/* Keep the items of what is still merged; the caller may retry. */
+			mutex_unlock(&ksmmod_thread_mutex);
+			return err;
+		}
+		ksmmod_scan_forget_slot(slot, false);
 		ksmmod_remove_rmap_items_in(&slot->rmap_list, 0, ULONG_MAX);
 	}
 	ksmmod_cursor.slot = NULL;

@@ -17,7 +17,9 @@
  * restarts from the root.
  *
  * Until stable-node chains exist, a node that reaches max_page_sharing
- * mappings accepts no more: further identical pages stay unmerged.
+ * mappings accepts no more: further identical pages stay unmerged (and stay
+ * out of the unstable tree, where they would only pair up, fail to enter
+ * the stable tree next to the full node, and be broken again every scan).
  */
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -34,7 +36,8 @@ struct rb_root ksmmod_stable_root = RB_ROOT;
  * @hash: its content hash
  *
  * Return: the KSM page with a reference (possibly @page itself if it already
- * is in the tree), or NULL if there is none that can take another mapping.
+ * is in the tree), NULL if there is none, or ERR_PTR(-ENOSPC) if there is
+ * one but it already has max_page_sharing mappings.
  */
 struct page *ksmmod_stable_tree_search(struct page *page, u64 hash)
 {
@@ -68,7 +71,7 @@ again:
 		if (&folio->page != page &&
 		    node->rmap_hlist_len >= READ_ONCE(ksmmod_tunables.max_page_sharing)) {
 			folio_put(folio);
-			return NULL;
+			return ERR_PTR(-ENOSPC);
 		}
 		return &folio->page;
 	}

@@ -166,6 +166,45 @@ static inline struct page *ksmmod_get_anon_page(struct vm_area_struct *vma, unsi
 #endif
 }
 
+/**
+ * ksmmod_ksm_page_at() - whether a KSM page is mapped at @addr (the unmerge test)
+ * @vma: the mapping, mmap_lock held
+ * @addr: page-aligned address in @vma
+ *
+ * Unlike ksmmod_get_anon_page(), a page under migration counts (the fault
+ * that breaks it waits for the migration), as in mm/ksm.c's break_ksm().
+ *
+ * Return: true if the page there is a KSM page.
+ */
+static inline bool ksmmod_ksm_page_at(struct vm_area_struct *vma, unsigned long addr)
+{
+#ifdef KSMMOD_HAVE_FOLIO_WALK
+	struct folio_walk fw;
+	struct folio *folio;
+	bool ksm = false;
+
+	folio = kcall_folio_walk_start(&fw, vma, addr, FW_MIGRATION);
+	if (folio) {
+		/* Under the page table lock: the folio cannot go away. */
+		ksm = !folio_is_zone_device(folio) && folio_test_ksm(folio);
+		spin_unlock(fw.ptl);
+		if (fw.level == FW_LEVEL_PTE)
+			pte_unmap(fw.ptep);
+		kcall_vma_pgtable_walk_end(vma);
+	}
+	return ksm;
+#else
+	struct page *page = kcall_follow_page(vma, addr, FOLL_GET | FOLL_MIGRATION | FOLL_REMOTE);
+	bool ksm;
+
+	if (IS_ERR_OR_NULL(page))
+		return false;
+	ksm = PageKsm(page);
+	put_page(page);
+	return ksm;
+#endif
+}
+
 /* mmu_notifier_range_init() without the 6.1-only vma argument. */
 static inline void ksmmod_mn_range_init(struct mmu_notifier_range *range, struct vm_area_struct *vma,
 					unsigned long start, unsigned long end)

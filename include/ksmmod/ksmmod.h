@@ -88,7 +88,7 @@ extern struct mutex ksmmod_thread_mutex;
 int ksmmod_scan_init(void);
 void ksmmod_scan_exit(void);
 void ksmmod_scan_wake(void);
-int ksmmod_unmerge_all(void);
+long ksmmod_unmerge_all(void);
 
 /* dev.c */
 int ksmmod_dev_init(void);
