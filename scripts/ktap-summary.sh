@@ -82,7 +82,7 @@ else
 fi
 
 # --- kernel splats on the console ------------------------------------------------
-splat_re='BUG:|WARNING:|Oops|Call Trace|general protection|possible circular locking|possible recursive locking|KASAN|UBSAN|kmemleak|Kernel panic|hung_task|soft lockup|INFO: task'
+splat_re='BUG:|WARNING:|Oops|Call Trace|general protection|possible circular locking|possible recursive locking|KASAN|UBSAN|kmemleak: [0-9]+ new suspected|Kernel panic|hung_task|soft lockup|INFO: task'
 if [ -f "$con" ]; then
 	# ignore test output mirrored to the console (KTAP result/diagnostic lines)
 	mapfile -t hits < <(tr -d '\r' <"$con" | grep -nE "$splat_re" | grep -vE '^[0-9]+:[[:space:]]*(ok |not ok |# )' | cut -d: -f1 || true)
