@@ -94,6 +94,23 @@ void ksmmod_stable_node_free(struct ksmmod_stable_node *node)
 }
 
 /**
+ * ksmmod_stable_item_forget() - account for an item no longer on its node
+ * @item: an item just unlinked from its stable node's hlist
+ * @was_shared: it was the node's last item (counted in pages_shared), not
+ *	an extra mapping (pages_sharing)
+ */
+static void ksmmod_stable_item_forget(struct ksmmod_rmap_item *item, bool was_shared)
+{
+	if (was_shared)
+		ksmmod_count_dec(pages_shared);
+	else
+		ksmmod_count_dec(pages_sharing);
+	item->mm->ksm_merging_pages--;
+	ksmmod_put_anon_vma(item->anon_vma);
+	item->head = NULL;
+}
+
+/**
  * ksmmod_stable_node_remove() - take a node out of the stable tree and free it
  * @node: a node no folio points to any more (stale), or whose folio's
  *	mapping the caller has just cleared
@@ -107,15 +124,11 @@ void ksmmod_stable_node_remove(struct ksmmod_stable_node *node)
 	struct hlist_node *tmp;
 
 	hlist_for_each_entry_safe(item, tmp, &node->hlist, hlist) {
-		if (item->hlist.next)
-			ksmmod_count_dec(pages_sharing);
-		else
-			ksmmod_count_dec(pages_shared);
-		item->mm->ksm_merging_pages--;
-		ksmmod_put_anon_vma(item->anon_vma);
-		item->head = NULL;
-		item->address &= PAGE_MASK;
+		bool last = !item->hlist.next;
+
 		hlist_del(&item->hlist);
+		ksmmod_stable_item_forget(item, last);
+		item->address &= PAGE_MASK;
 	}
 	rb_erase(&node->node, &ksmmod_stable_root);
 	ksmmod_stable_node_free(node);
@@ -211,13 +224,7 @@ void ksmmod_remove_rmap_item_from_tree(struct ksmmod_rmap_item *item)
 		folio_unlock(folio);
 		folio_put(folio);
 
-		if (!hlist_empty(&node->hlist))
-			ksmmod_count_dec(pages_sharing);
-		else
-			ksmmod_count_dec(pages_shared);
-		item->mm->ksm_merging_pages--;
-		ksmmod_put_anon_vma(item->anon_vma);
-		item->head = NULL;
+		ksmmod_stable_item_forget(item, hlist_empty(&node->hlist));
 	} else if (item->address & KSMMOD_UNSTABLE_FLAG) {
 		ksmmod_unstable_tree_erase(item);
 		ksmmod_count_dec(pages_unshared);

@@ -19,17 +19,6 @@
 static int fd;
 static long psize;
 
-static uint64_t pfn_of(void *addr)
-{
-	int pm = open("/proc/self/pagemap", O_RDONLY);
-	uint64_t e = 0;
-
-	if (pm < 0 || pread(pm, &e, sizeof(e), (uintptr_t)addr / psize * sizeof(e)) != sizeof(e))
-		ktap_exit_fail_msg("pagemap: %s", strerror(errno));
-	close(pm);
-	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
-}
-
 static void fill(char *mem)
 {
 	for (int i = 0; i < NPAGES; i++) {
@@ -71,50 +60,6 @@ static bool contents_ok(char *mem, int changed)
 	return true;
 }
 
-static struct ksmmod_stats stats(void)
-{
-	struct ksmmod_stats s;
-
-	if (ksmt_get_stats(fd, &s))
-		ktap_exit_fail_msg("GET_STATS failed");
-	return s;
-}
-
-static void set_run(unsigned int run)
-{
-	struct ksmmod_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.run = run;
-	p.pages_to_scan = 1000;
-	p.sleep_millisecs = 5;
-	if (ksmt_set_params(fd, &p, KSMMOD_PARAM_RUN | KSMMOD_PARAM_PAGES_TO_SCAN |
-			    KSMMOD_PARAM_SLEEP_MILLISECS))
-		ktap_exit_fail_msg("SET_PARAMS run=%u: %s", run, strerror(errno));
-}
-
-/* Wait for @n more full scans (bounded), then return the counters. */
-static struct ksmmod_stats settle(int n)
-{
-	uint64_t target = stats().full_scans + n;
-	struct timespec t = { 0, 20 * 1000 * 1000 };
-
-	for (int i = 0; i < 3000 && stats().full_scans < target; i++)
-		nanosleep(&t, NULL);
-	if (stats().full_scans < target)
-		ktap_print_msg("timeout waiting for %d full scans", n);
-	{
-		struct ksmmod_stats s = stats();
-
-		ktap_print_msg("full_scans %llu shared %llu sharing %llu unshared %llu volatile %llu items %llu scanned %llu",
-			       (unsigned long long)s.full_scans, (unsigned long long)s.pages_shared,
-			       (unsigned long long)s.pages_sharing, (unsigned long long)s.pages_unshared,
-			       (unsigned long long)s.pages_volatile, (unsigned long long)s.rmap_items,
-			       (unsigned long long)s.pages_scanned);
-	}
-	return stats();
-}
-
 static int merge_self(void *start, size_t len, unsigned long cmd)
 {
 	struct ksmmod_range r;
@@ -129,12 +74,12 @@ static int merge_self(void *start, size_t len, unsigned long cmd)
 /* PFNs: 0-31 one PFN, 48-63 another, the unique ones distinct from all. */
 static bool pfns_merged(char *mem, int except)
 {
-	uint64_t a = pfn_of(mem), b = pfn_of(mem + 48 * psize);
+	uint64_t a = ksmt_pfn_of(mem), b = ksmt_pfn_of(mem + 48 * psize);
 
 	if (!a || !b || a == b)
 		return false;
 	for (int i = 0; i < NPAGES; i++) {
-		uint64_t f = pfn_of(mem + i * psize);
+		uint64_t f = ksmt_pfn_of(mem + i * psize);
 
 		if (i == except || (i >= 32 && i < 48)) {
 			if (f == a || f == b)
@@ -150,7 +95,7 @@ static bool pfns_all_distinct(char *mem)
 {
 	for (int i = 0; i < NPAGES; i++)
 		for (int j = i + 1; j < NPAGES; j++)
-			if (pfn_of(mem + i * psize) == pfn_of(mem + j * psize))
+			if (ksmt_pfn_of(mem + i * psize) == ksmt_pfn_of(mem + j * psize))
 				return false;
 	return true;
 }
@@ -186,8 +131,8 @@ int main(void)
 
 	/* One process. */
 	err = merge_self(mem, NPAGES * psize, KSMMOD_IOC_MERGE_RANGE);
-	set_run(KSMMOD_RUN_MERGE);
-	s = settle(3);
+	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
+	s = ksmt_settle(fd, 3);
 	ktap_test_result(!err && s.pages_shared == 2 && s.pages_sharing == 46,
 			 "one process: pages_shared %llu (want 2), pages_sharing %llu (want 46)",
 			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing);
@@ -196,7 +141,7 @@ int main(void)
 			 (unsigned long long)s.pages_unshared, (unsigned long long)s.rmap_items);
 	if (!ktap_test_result(pfns_merged(mem, -1), "pagemap: identical pages share a PFN, unique ones do not"))
 		for (int i = 0; i < NPAGES; i++)
-			ktap_print_msg("page %d pfn %#llx", i, (unsigned long long)pfn_of(mem + i * psize));
+			ktap_print_msg("page %d pfn %#llx", i, (unsigned long long)ksmt_pfn_of(mem + i * psize));
 	ktap_test_result(contents_ok(mem, -1), "every byte intact after merging");
 	ktap_test_result(proc_merging_pages() == 48, "/proc/self/ksm_merging_pages = %ld (want 48)",
 			 proc_merging_pages());
@@ -205,9 +150,9 @@ int main(void)
 
 	/* Copy on write. */
 	mem[5 * psize] = (char)0x99;
-	ktap_test_result(pfn_of(mem + 5 * psize) != pfn_of(mem) && contents_ok(mem, 5),
+	ktap_test_result(ksmt_pfn_of(mem + 5 * psize) != ksmt_pfn_of(mem) && contents_ok(mem, 5),
 			 "write to a merged page: private copy, all other bytes intact");
-	s = settle(3);
+	s = ksmt_settle(fd, 3);
 	ktap_test_result(s.pages_shared == 2 && s.pages_sharing == 45 && s.pages_unshared == 17,
 			 "after the write: shared %llu sharing %llu unshared %llu (want 2 45 17)",
 			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing,
@@ -229,10 +174,10 @@ int main(void)
 		madvise(c, 32 * psize, MADV_NOHUGEPAGE);
 		memset(c, 0x33, 32 * psize);
 		merge_self(c, 32 * psize, KSMMOD_IOC_MERGE_RANGE);
-		settle(3);
-		f = pfn_of(c);
+		ksmt_settle(fd, 3);
+		f = ksmt_pfn_of(c);
 		for (int i = 1; i < 32; i++)
-			if (pfn_of(c + i * psize) != f)
+			if (ksmt_pfn_of(c + i * psize) != f)
 				f = 0;
 		for (int i = 0; i < 32 * psize; i++)
 			if (c[i] != 0x33)
@@ -244,15 +189,15 @@ int main(void)
 	}
 	if (read(pipefd[0], &child_pfn, sizeof(child_pfn)) != sizeof(child_pfn))
 		child_pfn = 0;
-	s = stats();
-	ktap_test_result(child_pfn && child_pfn == pfn_of(other),
+	s = ksmt_stats(fd);
+	ktap_test_result(child_pfn && child_pfn == ksmt_pfn_of(other),
 			 "two processes: the child's 32 pages and ours share one PFN");
 	ktap_test_result(s.pages_shared == 3 && s.pages_sharing == 45 + 63,
 			 "two processes: shared %llu (want 3), sharing %llu (want 108)",
 			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
-	s = settle(2);
+	s = ksmt_settle(fd, 2);
 	ktap_test_result(s.pages_shared == 3 && s.pages_sharing == 45 + 31 && s.mm_slots == 1,
 			 "child exited: shared %llu sharing %llu slots %llu (want 3 76 1)",
 			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing,
@@ -260,7 +205,7 @@ int main(void)
 
 	/* UNMERGE_RANGE. */
 	err = merge_self(mem, NPAGES * psize, KSMMOD_IOC_UNMERGE_RANGE);
-	s = stats();
+	s = ksmt_stats(fd);
 	ktap_test_result(!err && pfns_all_distinct(mem) && contents_ok(mem, 5),
 			 "UNMERGE_RANGE: every page private again, bytes intact");
 	ktap_test_result(s.pages_shared == 1 && s.pages_sharing == 31 && s.pages_unshared == 0 &&
@@ -273,21 +218,21 @@ int main(void)
 
 	/* run=2 unmerges everything, keeps the registration. */
 	merge_self(mem, NPAGES * psize, KSMMOD_IOC_MERGE_RANGE);
-	s = settle(3);
+	s = ksmt_settle(fd, 3);
 	ktap_test_result(s.pages_shared == 3 && s.pages_sharing == 45 + 31,
 			 "registered again: merged again (shared %llu sharing %llu)",
 			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing);
-	set_run(KSMMOD_RUN_UNMERGE);
-	s = stats();
+	ksmt_set_run(fd, KSMMOD_RUN_UNMERGE);
+	s = ksmt_stats(fd);
 	ktap_test_result(s.pages_shared == 0 && s.pages_sharing == 0 && s.pages_unshared == 0 &&
 			 s.rmap_items == 0 && s.mm_slots == 1,
 			 "run=2: no merged pages, no items, registration kept");
-	ktap_test_result(pfns_all_distinct(mem) && contents_ok(mem, 5) && pfn_of(other) != pfn_of(other + psize),
+	ktap_test_result(pfns_all_distinct(mem) && contents_ok(mem, 5) && ksmt_pfn_of(other) != ksmt_pfn_of(other + psize),
 			 "run=2: every page private, bytes intact");
 
 	/* Merge again, then unload the module with pages merged. */
-	set_run(KSMMOD_RUN_MERGE);
-	s = settle(3);
+	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
+	s = ksmt_settle(fd, 3);
 	ktap_test_result(s.pages_shared == 3, "run=1 again: merged again (shared %llu)",
 			 (unsigned long long)s.pages_shared);
 	close(fd);
@@ -301,7 +246,7 @@ int main(void)
 	err = ksmt_load(NULL);
 	ktap_test_result(!err, "module loads again");
 	fd = ksmt_open();
-	s = stats();
+	s = ksmt_stats(fd);
 	ktap_test_result(s.pages_shared == 0 && s.mm_slots == 0 && s.rmap_items == 0,
 			 "fresh module: nothing registered");
 	close(fd);

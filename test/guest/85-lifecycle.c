@@ -21,49 +21,6 @@
 static int fd;
 static long psize;
 
-static uint64_t pfn_of(void *addr)
-{
-	int pm = open("/proc/self/pagemap", O_RDONLY);
-	uint64_t e = 0;
-
-	if (pm < 0 || pread(pm, &e, sizeof(e), (uintptr_t)addr / psize * sizeof(e)) != sizeof(e))
-		ktap_exit_fail_msg("pagemap: %s", strerror(errno));
-	close(pm);
-	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
-}
-
-static struct ksmmod_stats stats(void)
-{
-	struct ksmmod_stats s;
-
-	if (ksmt_get_stats(fd, &s))
-		ktap_exit_fail_msg("GET_STATS failed");
-	return s;
-}
-
-static void set_run(unsigned int run)
-{
-	struct ksmmod_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.run = run;
-	p.pages_to_scan = 1000;
-	p.sleep_millisecs = 5;
-	if (ksmt_set_params(fd, &p, KSMMOD_PARAM_RUN | KSMMOD_PARAM_PAGES_TO_SCAN |
-			    KSMMOD_PARAM_SLEEP_MILLISECS))
-		ktap_exit_fail_msg("SET_PARAMS run=%u failed", run);
-}
-
-static struct ksmmod_stats settle(int n)
-{
-	uint64_t target = stats().full_scans + n;
-	struct timespec t = { 0, 20 * 1000 * 1000 };
-
-	for (int i = 0; i < 3000 && stats().full_scans < target; i++)
-		nanosleep(&t, NULL);
-	return stats();
-}
-
 static char *map_filled(int npages, int byte)
 {
 	char *m = mmap(NULL, npages * psize, PROT_READ | PROT_WRITE,
@@ -114,10 +71,10 @@ int main(void)
 	ksmt_ensure_loaded();
 	fd = ksmt_open();
 	psize = sysconf(_SC_PAGESIZE);
-	set_run(KSMMOD_RUN_MERGE);
+	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
 
 	m = map_filled(NPAGES, 0x5a);
-	s = settle(3);
+	s = ksmt_settle(fd, 3);
 	ktap_test_result(s.pages_shared == 1 && s.pages_sharing == NPAGES - 1,
 			 "%d identical pages merged (shared %llu sharing %llu)", NPAGES,
 			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing);
@@ -138,7 +95,7 @@ int main(void)
 	ktap_test_result(all_bytes(m, NPAGES * psize, 0x5a), "fork: the parent's data is untouched");
 	m[7 * psize] = 0x02;
 	ktap_test_result(m[7 * psize] == 0x02 && m[7 * psize + 1] == 0x5a && m[8 * psize] == 0x5a &&
-			 pfn_of(m + 7 * psize) != pfn_of(m + 8 * psize),
+			 ksmt_pfn_of(m + 7 * psize) != ksmt_pfn_of(m + 8 * psize),
 			 "parent write after fork: private copy");
 
 	/* MADV_DONTNEED drops a merged mapping: the page reads as zeros. */
@@ -147,13 +104,13 @@ int main(void)
 			 "MADV_DONTNEED on a merged page: zeros there, neighbours intact");
 	/* mprotect(PROT_NONE) and back. */
 	mprotect(m + 12 * psize, 2 * psize, PROT_NONE);
-	s = settle(2);
+	s = ksmt_settle(fd, 2);
 	mprotect(m + 12 * psize, 2 * psize, PROT_READ | PROT_WRITE);
 	ktap_test_result(all_bytes(m + 12 * psize, 2 * psize, 0x5a),
 			 "mprotect(PROT_NONE) and back: merged data intact");
 	/* munmap part of the merged range. */
 	munmap(m + 20 * psize, 4 * psize);
-	s = settle(3);
+	s = ksmt_settle(fd, 3);
 	/* 31 extra mappings - page 7 (CoW) - page 10 (DONTNEED) - 4 unmapped = 25 */
 	ktap_test_result(s.pages_shared == 1 && s.pages_sharing == NPAGES - 7 &&
 			 all_bytes(m + 24 * psize, 8 * psize, 0x5a),
@@ -165,14 +122,14 @@ int main(void)
 	/* A page rewritten all the time never gets into a tree: volatile. */
 	v = map_filled(2, 0x66);
 	{
-		uint64_t end = stats().full_scans + 4;
+		uint64_t end = ksmt_stats(fd).full_scans + 4;
 		unsigned int n = 0;
 
-		while (stats().full_scans < end)
+		while (ksmt_stats(fd).full_scans < end)
 			for (int i = 0; i < 1000; i++)
 				*(volatile unsigned int *)v = ++n;
 	}
-	s = stats();
+	s = ksmt_stats(fd);
 	ktap_test_result(s.pages_volatile >= 1 && s.pages_shared == 0,
 			 "a page rewritten during every scan is volatile (volatile %llu, shared %llu)",
 			 (unsigned long long)s.pages_volatile, (unsigned long long)s.pages_shared);
@@ -186,15 +143,15 @@ int main(void)
 	iov.iov_len = psize;
 	if (vmsplice(p[1], &iov, 1, 0) != psize)
 		ktap_exit_fail_msg("vmsplice: %s", strerror(errno));
-	s = settle(3);
+	s = ksmt_settle(fd, 3);
 	ktap_print_msg("pinned: shared %llu sharing %llu unshared %llu volatile %llu items %llu pfns %#llx %#llx %#llx %#llx",
 		       (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing,
 		       (unsigned long long)s.pages_unshared, (unsigned long long)s.pages_volatile,
-		       (unsigned long long)s.rmap_items, (unsigned long long)pfn_of(pin),
-		       (unsigned long long)pfn_of(pin + psize), (unsigned long long)pfn_of(pin + 2 * psize),
-		       (unsigned long long)pfn_of(pin + 3 * psize));
+		       (unsigned long long)s.rmap_items, (unsigned long long)ksmt_pfn_of(pin),
+		       (unsigned long long)ksmt_pfn_of(pin + psize), (unsigned long long)ksmt_pfn_of(pin + 2 * psize),
+		       (unsigned long long)ksmt_pfn_of(pin + 3 * psize));
 	ktap_test_result(s.pages_shared == 1 && s.pages_sharing == 2 &&
-			 pfn_of(pin) != pfn_of(pin + psize) && pfn_of(pin + psize) == pfn_of(pin + 3 * psize),
+			 ksmt_pfn_of(pin) != ksmt_pfn_of(pin + psize) && ksmt_pfn_of(pin + psize) == ksmt_pfn_of(pin + 3 * psize),
 			 "vmsplice-pinned page left alone, the 3 others merged (shared %llu sharing %llu)",
 			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing);
 	{
@@ -206,18 +163,18 @@ int main(void)
 	}
 	close(p[0]);
 	close(p[1]);
-	s = settle(3);
+	s = ksmt_settle(fd, 3);
 	ktap_test_result(s.pages_shared == 1 && s.pages_sharing == 3,
 			 "once unpinned it merges too (sharing %llu)", (unsigned long long)s.pages_sharing);
 	pin[0] = 0x01;
 	ktap_test_result(pin[0] == 0x01 && all_bytes(pin + 1, 4 * psize - 1, 0x77),
 			 "write after merge: private copy, other bytes intact");
 	unregister(pin, 4);
-	s = stats();
+	s = ksmt_stats(fd);
 	ktap_test_result(s.pages_shared == 0 && s.pages_sharing == 0 && s.rmap_items == 0,
 			 "everything unregistered: counters back to zero (items %llu)",
 			 (unsigned long long)s.rmap_items);
-	set_run(KSMMOD_RUN_STOP);
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 	close(fd);
 	return ktap_finished();
 }

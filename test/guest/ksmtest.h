@@ -8,6 +8,8 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
+#include <time.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -161,6 +163,63 @@ static inline bool ksmt_kernel_at_least(int major, int minor)
 
 	sscanf(ksmt_release(), "%d.%d", &ma, &mi);
 	return ma > major || (ma == major && mi >= minor);
+}
+
+/* PFN mapped at @addr in this process (0: not present); needs root. */
+static inline uint64_t ksmt_pfn_of(void *addr)
+{
+	long psize = sysconf(_SC_PAGESIZE);
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t e = 0;
+
+	if (pm < 0 || pread(pm, &e, sizeof(e), (uintptr_t)addr / psize * sizeof(e)) != sizeof(e))
+		ktap_exit_fail_msg("pagemap: %s", strerror(errno));
+	close(pm);
+	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
+}
+
+/* Counters, or bail out. */
+static inline struct ksmmod_stats ksmt_stats(int fd)
+{
+	struct ksmmod_stats s;
+
+	if (ksmt_get_stats(fd, &s))
+		ktap_exit_fail_msg("GET_STATS failed");
+	return s;
+}
+
+/* Set run, with a fast scan rate for tests (1000 pages every 5 ms). */
+static inline void ksmt_set_run(int fd, unsigned int run)
+{
+	struct ksmmod_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.run = run;
+	p.pages_to_scan = 1000;
+	p.sleep_millisecs = 5;
+	if (ksmt_set_params(fd, &p, KSMMOD_PARAM_RUN | KSMMOD_PARAM_PAGES_TO_SCAN |
+			    KSMMOD_PARAM_SLEEP_MILLISECS))
+		ktap_exit_fail_msg("SET_PARAMS run=%u: %s", run, strerror(errno));
+}
+
+/* Wait (at most 60 s) for @n more full scans; print and return the counters. */
+static inline struct ksmmod_stats ksmt_settle(int fd, int n)
+{
+	uint64_t target = ksmt_stats(fd).full_scans + n;
+	struct timespec t = { 0, 20 * 1000 * 1000 };
+	struct ksmmod_stats s;
+
+	for (int i = 0; i < 3000 && ksmt_stats(fd).full_scans < target; i++)
+		nanosleep(&t, NULL);
+	s = ksmt_stats(fd);
+	if (s.full_scans < target)
+		ktap_print_msg("timeout waiting for %d full scans", n);
+	ktap_print_msg("full_scans %llu shared %llu sharing %llu unshared %llu volatile %llu items %llu scanned %llu",
+		       (unsigned long long)s.full_scans, (unsigned long long)s.pages_shared,
+		       (unsigned long long)s.pages_sharing, (unsigned long long)s.pages_unshared,
+		       (unsigned long long)s.pages_volatile, (unsigned long long)s.rmap_items,
+		       (unsigned long long)s.pages_scanned);
+	return s;
 }
 
 #endif /* KSMMOD_KSMTEST_H */
