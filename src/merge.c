@@ -84,7 +84,8 @@ struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned 
  * ksmmod_get_mergeable_page() - the page an rmap item stands for, now
  * @item: an rmap item
  *
- * Return: its order-0 anonymous page with a reference, or NULL.
+ * Return: its anonymous page (possibly a subpage of a huge page) with a
+ * reference, or NULL.
  */
 struct page *ksmmod_get_mergeable_page(struct ksmmod_rmap_item *item)
 {
@@ -98,10 +99,6 @@ struct page *ksmmod_get_mergeable_page(struct ksmmod_rmap_item *item)
 	if (vma)
 		page = ksmmod_get_anon_page(vma, addr);
 	mmap_read_unlock(mm);
-	if (page && PageCompound(page)) {
-		put_page(page);
-		page = NULL;
-	}
 	return page;
 }
 
@@ -265,10 +262,19 @@ static int ksmmod_try_to_merge_one_page(struct vm_area_struct *vma, struct page 
 
 	if (page == kpage)	/* already merged with it: e.g. a forked child */
 		return 0;
-	if (!PageAnon(page) || folio_test_large(folio))
+	if (!PageAnon(page))
 		return err;
 	if (!folio_trylock(folio))
 		return -EBUSY;
+	/*
+	 * A subpage of a transparent huge page is worth merging: split the
+	 * huge page (only now, as mm/ksm.c does). @page stays locked.
+	 */
+	if (folio_test_large(folio)) {
+		if (ksmmod_split_huge_page(page))
+			goto out_unlock;
+		folio = page_folio(page);
+	}
 	if (ksmmod_write_protect_page(vma, folio, addr, &orig_pte) == 0) {
 		if (!kpage) {
 			/*
@@ -286,6 +292,7 @@ static int ksmmod_try_to_merge_one_page(struct vm_area_struct *vma, struct page 
 			err = ksmmod_replace_page(vma, page, kpage, addr, orig_pte);
 		}
 	}
+out_unlock:
 	folio_unlock(folio);
 	return err;
 }

@@ -7,7 +7,8 @@
  * ksmmodd walks the registered memory of every registered process in turn
  * (round-robin over the registry's slots, in address order within each), up
  * to pages_to_scan pages per batch, sleeping sleep_millisecs between
- * batches, while run is 1. For each present, order-0 anonymous page it keeps
+ * batches, while run is 1. For each present anonymous page (or subpage of a
+ * transparent huge page, which is split only when it is merged) it keeps
  * one rmap item (in an address-ordered list per process, like mm/ksm.c) and
  * calls ksmmod_cmp_and_merge_page():
  *
@@ -187,11 +188,6 @@ next_slot:
 					page = ksmmod_get_anon_page(vma, addr);
 					if (!page)
 						continue;
-					if (PageCompound(page)) {
-						/* THP: not split yet (order-0 only). */
-						put_page(page);
-						continue;
-					}
 					item = ksmmod_get_next_rmap_item(slot, addr);
 					if (!item) {
 						put_page(page);
@@ -236,6 +232,7 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	struct ksmmod_rmap_item *tree_item;
 	struct ksmmod_stable_node *node;
 	struct page *kpage, *tree_page;
+	bool split;
 	u64 hash;
 
 	hash = ksmmod_page_hash(page);
@@ -287,7 +284,17 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 		return;
 
 	kpage = ksmmod_try_to_merge_two_pages(item, page, tree_item, tree_page);
+	/*
+	 * Two subpages of one huge page cannot be merged: our two references
+	 * make the split fail. Split it now (no merge); next scan merges.
+	 */
+	split = !kpage && PageTransCompound(page) &&
+		compound_head(page) == compound_head(tree_page);
 	put_page(tree_page);
+	if (split && trylock_page(page)) {
+		ksmmod_split_huge_page(page);
+		unlock_page(page);
+	}
 	if (!kpage) {
 		/*
 		 * One of the two could not be merged (pinned by GUP, changed,

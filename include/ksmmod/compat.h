@@ -302,6 +302,16 @@ static inline void ksmmod_put_anon_vma(struct anon_vma *anon_vma)
 		kcall___put_anon_vma(anon_vma);
 }
 
+/* split_huge_page(): an inline around a non-exported function on both kernels. */
+static inline int ksmmod_split_huge_page(struct page *page)
+{
+#ifdef KSMMOD_HAVE_SPLIT_TO_ORDER
+	return kcall_split_huge_page_to_list_to_order(page, NULL, 0);
+#else
+	return kcall_split_huge_page_to_list(page, NULL);
+#endif
+}
+
 /* folio_mapcount(): inline on 6.12, out of line (not exported) on 6.1. */
 static inline int ksmmod_folio_mapcount(struct folio *folio)
 {
