@@ -1,6 +1,7 @@
 #!/bin/sh
 # demo-guest.sh — runs inside the `make demo` guest (as its only "test"):
-# loads the module and shows what ksmctl reports. Output goes to the results
+# loads the module, registers a process holding 32 MiB of duplicate pages,
+# runs the scanner and shows what ksmctl reports. Output goes to the results
 # channel, which scripts/demo.sh prints on the host.
 set -e
 echo "guest\$ uname -r"
@@ -11,7 +12,26 @@ echo "guest\$ ls -l /dev/ksmmod"
 ls -l /dev/ksmmod
 echo "guest\$ ksmctl version"
 ksmctl version
-echo "guest\$ ksmctl set pages_to_scan=1000 sleep_millisecs=10"
-ksmctl set pages_to_scan=1000 sleep_millisecs=10
+echo "guest\$ demo-dup 32 &          # 32 MiB: 8192 pages, 64 different contents"
+/demo-dup 32 >/tmp/dup.pid &
+sleep 1
+pid=$(cat /tmp/dup.pid)
+echo "guest\$ ksmctl add $pid"
+ksmctl add "$pid"
+echo "guest\$ ksmctl set run=1 pages_to_scan=5000 sleep_millisecs=5"
+ksmctl set run=1 pages_to_scan=5000 sleep_millisecs=5
+# wait until merging settles: pages_sharing unchanged over 3 full scans (at most 90 s)
+sharing() { ksmctl status --raw | awk -v k="$1" '$1 == k {print $2}'; }
+last=-1 since=0
+for _ in $(seq 90); do
+	sleep 1
+	now=$(sharing pages_sharing)
+	scans=$(sharing full_scans)
+	if [ "$now" != "$last" ]; then
+		last=$now since=$scans
+	elif [ "$now" != 0 ] && [ $((scans - since)) -ge 3 ]; then
+		break
+	fi
+done
 echo "guest\$ ksmctl status"
 ksmctl status

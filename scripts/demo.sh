@@ -16,7 +16,8 @@ echo "demo: building ksmmod for $krel"
 "$S/build-module.sh" "$krel" "$D/$krel" "$D/logs/build.log"
 make -s -C "$ROOT/tools/ksmctl" OUT="$D/bin" >/dev/null
 cp "$S/demo-guest.sh" "$D/bin/demo"
-"$S/mkinitramfs.sh" "$D/initramfs.cpio.gz" "$D/$krel/ksmmod.ko" "$D/bin" >/dev/null
+gcc -O2 -Wall -static -o "$D/demo-dup" "$S/demo-dup.c"
+"$S/mkinitramfs.sh" "$D/initramfs.cpio.gz" "$D/$krel/ksmmod.ko" "$D/bin" "$D/demo-dup" >/dev/null
 echo "demo: booting $krel"
 "$S/run-guest.sh" "$krel" "$D/initramfs.cpio.gz" "$D/logs" >/dev/null
 echo
