@@ -135,7 +135,12 @@ int main(void)
 			 (unsigned long long)s.pages_volatile, (unsigned long long)s.pages_shared);
 	unregister(v, 2);
 
-	/* A page pinned by vmsplice is not merged while pinned. */
+	/*
+	 * A page pinned by vmsplice is not merged while pinned. The scanner
+	 * is stopped until the pin is taken: with four pages, two full scans
+	 * could otherwise merge them all before vmsplice() runs.
+	 */
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 	pin = map_filled(4, 0x77);
 	if (pipe(p))
 		ktap_exit_fail_msg("pipe");
@@ -143,6 +148,7 @@ int main(void)
 	iov.iov_len = psize;
 	if (vmsplice(p[1], &iov, 1, 0) != psize)
 		ktap_exit_fail_msg("vmsplice: %s", strerror(errno));
+	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
 	s = ksmt_settle(fd, 3);
 	ktap_print_msg("pinned: shared %llu sharing %llu unshared %llu volatile %llu items %llu pfns %#llx %#llx %#llx %#llx",
 		       (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing,
