@@ -96,7 +96,15 @@ for series in $LANES; do
 
 	# initramfs + boot
 	initrd=$BUILD/initramfs-$krel.cpio.gz
-	"$S/mkinitramfs.sh" "$initrd" "$ko" "$GUEST"
+	# Modules the tests need from the image (zram for swap), where not built in.
+	mods=()
+	mdir=${KSMMOD_CACHE:-/var/cache/ksmmod}/kernels/$krel/lib/modules/$krel
+	if [ -d "$mdir" ]; then
+		mkdir -p "$BUILD/guestmods-$krel"
+		mapfile -t mods < <("$S/guest-modules.sh" "$mdir" "$BUILD/guestmods-$krel/modules.order" zram)
+		[ ${#mods[@]} -eq 0 ] || mods+=("$BUILD/guestmods-$krel/modules.order")
+	fi
+	"$S/mkinitramfs.sh" "$initrd" "$ko" "$GUEST" "${mods[@]}"
 	grc=0
 	# shellcheck disable=SC2086
 	"$S/run-guest.sh" "$krel" "$initrd" "$klog" ${KSMMOD_CMDLINE:-} || grc=$?
