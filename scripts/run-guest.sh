@@ -5,7 +5,7 @@
 #
 # Kernel: $KSMMOD_CACHE/kernels/<krel>/boot/vmlinuz-<krel> (see kernels.sh fetch).
 # ttyS0 -> LOGDIR/console.log, ttyS1 -> LOGDIR/results.ktap.
-# Env: KSMMOD_GUEST_MEM (2G), KSMMOD_GUEST_TIMEOUT (900 s, outer timeout),
+# Env: KSMMOD_GUEST_MEM (2G, split over 2 NUMA nodes), KSMMOD_GUEST_TIMEOUT (900 s, outer timeout),
 #      KSMMOD_ACCEL=tcg|kvm forces the accelerator; otherwise KVM is used only if
 #      /dev/kvm exists and a 20 s probe boot succeeds (verdict cached in LOGDIR/../accel).
 # Exit status: qemu's (124 = outer timeout hit).
@@ -24,8 +24,16 @@ logdir=$(cd "$logdir" && pwd)
 
 QEMU=${QEMU:-qemu-system-x86_64}
 base_cmdline="console=ttyS0 panic=-1 oops=panic panic_on_warn=1 softlockup_panic=1 rdinit=/init"
+# Two NUMA nodes with one CPU (socket) each, so tests can migrate pages
+# between nodes; one CPU per node avoids 6.1's topology warning at boot.
+mem=${KSMMOD_GUEST_MEM:-2G}
+node_mem=$(( $(numfmt --from=iec "$mem") / 2 ))
+# shellcheck disable=SC2054 # the commas are inside qemu option values
 qemu_common=(-nodefaults -no-user-config -no-reboot -display none -monitor none
-	-machine q35 -m "${KSMMOD_GUEST_MEM:-2G}" -smp 2 -kernel "$kernel")
+	-machine q35 -m "$mem" -smp 2,sockets=2
+	-object "memory-backend-ram,id=m0,size=$node_mem" -object "memory-backend-ram,id=m1,size=$node_mem"
+	-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1
+	-kernel "$kernel")
 
 # --- KVM probe ----------------------------------------------------------------
 probe_kvm() { # -> prints kvm or tcg
