@@ -60,17 +60,6 @@ static bool contents_ok(char *mem, int changed)
 	return true;
 }
 
-static int merge_self(void *start, size_t len, unsigned long cmd)
-{
-	struct ksmmod_range r;
-
-	memset(&r, 0, sizeof(r));
-	r.size = sizeof(r);
-	r.start = (uintptr_t)start;
-	r.length = len;
-	return ksmt_ioctl(fd, cmd, &r);
-}
-
 /* PFNs: 0-31 one PFN, 48-63 another, the unique ones distinct from all. */
 static bool pfns_merged(char *mem, int except)
 {
@@ -130,7 +119,7 @@ int main(void)
 	fill(mem);
 
 	/* One process. */
-	err = merge_self(mem, NPAGES * psize, KSMMOD_IOC_MERGE_RANGE);
+	err = ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, mem, NPAGES * psize);
 	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
 	s = ksmt_settle(fd, 3);
 	ktap_test_result(!err && s.pages_shared == 2 && s.pages_sharing == 46,
@@ -161,7 +150,7 @@ int main(void)
 
 	/* Two processes: a child's pages merge with ours. */
 	memset(other, 0x33, 32 * psize);
-	merge_self(other, 32 * psize, KSMMOD_IOC_MERGE_RANGE);
+	ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, other, 32 * psize);
 	if (pipe(pipefd))
 		ktap_exit_fail_msg("pipe");
 	fflush(stdout);
@@ -173,7 +162,7 @@ int main(void)
 
 		madvise(c, 32 * psize, MADV_NOHUGEPAGE);
 		memset(c, 0x33, 32 * psize);
-		merge_self(c, 32 * psize, KSMMOD_IOC_MERGE_RANGE);
+		ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, c, 32 * psize);
 		ksmt_settle(fd, 3);
 		f = ksmt_pfn_of(c);
 		for (int i = 1; i < 32; i++)
@@ -204,7 +193,7 @@ int main(void)
 			 (unsigned long long)s.mm_slots);
 
 	/* UNMERGE_RANGE. */
-	err = merge_self(mem, NPAGES * psize, KSMMOD_IOC_UNMERGE_RANGE);
+	err = ksmt_range(fd, KSMMOD_IOC_UNMERGE_RANGE, mem, NPAGES * psize);
 	s = ksmt_stats(fd);
 	ktap_test_result(!err && pfns_all_distinct(mem) && contents_ok(mem, 5),
 			 "UNMERGE_RANGE: every page private again, bytes intact");
@@ -217,7 +206,7 @@ int main(void)
 			 proc_merging_pages());
 
 	/* run=2 unmerges everything, keeps the registration. */
-	merge_self(mem, NPAGES * psize, KSMMOD_IOC_MERGE_RANGE);
+	ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, mem, NPAGES * psize);
 	s = ksmt_settle(fd, 3);
 	ktap_test_result(s.pages_shared == 3 && s.pages_sharing == 45 + 31,
 			 "registered again: merged again (shared %llu sharing %llu)",

@@ -25,17 +25,12 @@ static char *map_filled(int npages, int byte)
 {
 	char *m = mmap(NULL, npages * psize, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct ksmmod_range r;
 
 	if (m == MAP_FAILED)
 		ktap_exit_fail_msg("mmap: %s", strerror(errno));
 	madvise(m, npages * psize, MADV_NOHUGEPAGE);
 	memset(m, byte, npages * psize);
-	memset(&r, 0, sizeof(r));
-	r.size = sizeof(r);
-	r.start = (uintptr_t)m;
-	r.length = npages * psize;
-	if (ksmt_ioctl(fd, KSMMOD_IOC_MERGE_RANGE, &r))
+	if (ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, npages * psize))
 		ktap_exit_fail_msg("MERGE_RANGE failed");
 	return m;
 }
@@ -50,13 +45,7 @@ static bool all_bytes(char *m, long len, int byte)
 
 static void unregister(char *m, int npages)
 {
-	struct ksmmod_range r;
-
-	memset(&r, 0, sizeof(r));
-	r.size = sizeof(r);
-	r.start = (uintptr_t)m;
-	r.length = npages * psize;
-	ksmt_ioctl(fd, KSMMOD_IOC_UNMERGE_RANGE, &r);
+	ksmt_range(fd, KSMMOD_IOC_UNMERGE_RANGE, m, npages * psize);
 }
 
 int main(void)

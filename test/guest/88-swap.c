@@ -131,7 +131,6 @@ static bool pattern_ok(char *m, int changed)
 
 int main(void)
 {
-	struct ksmmod_range r;
 	struct ksmmod_stats s;
 	int err, out;
 	char *m;
@@ -152,11 +151,7 @@ int main(void)
 	madvise(m, NPAGES * psize, MADV_NOHUGEPAGE);
 	memset(m, 0x61, NPAGES / 2 * psize);
 	memset(m + NPAGES / 2 * psize, 0x62, NPAGES / 2 * psize);
-	memset(&r, 0, sizeof(r));
-	r.size = sizeof(r);
-	r.start = (uintptr_t)m;
-	r.length = NPAGES * psize;
-	err = ksmt_ioctl(fd, KSMMOD_IOC_MERGE_RANGE, &r);
+	err = ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize);
 	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
 	s = ksmt_settle(fd, 3);
 	ktap_test_result(!err && s.pages_shared == 2 && s.pages_sharing == NPAGES - 2,

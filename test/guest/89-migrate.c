@@ -46,7 +46,6 @@ int main(void)
 	long psize = sysconf(_SC_PAGESIZE);
 	uint64_t before = 0, after = 0;
 	bool same;
-	struct ksmmod_range r;
 	struct ksmmod_stats s;
 	int fd, status = -1, target, err;
 	long ret;
@@ -65,11 +64,7 @@ int main(void)
 		ktap_exit_fail_msg("mmap: %s", strerror(errno));
 	madvise(m, NPAGES * psize, MADV_NOHUGEPAGE);
 	memset(m, 0x4d, NPAGES * psize);
-	memset(&r, 0, sizeof(r));
-	r.size = sizeof(r);
-	r.start = (uintptr_t)m;
-	r.length = NPAGES * psize;
-	err = ksmt_ioctl(fd, KSMMOD_IOC_MERGE_RANGE, &r);
+	err = ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize);
 	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
 	s = ksmt_settle(fd, 3);
 	same = all_same_pfn(m, psize, &before);
@@ -118,7 +113,7 @@ int main(void)
 	ktap_test_result(m[3 * psize] == 0x01 && bytes_ok(m + 4 * psize, psize, 0x4d) &&
 			 ksmt_pfn_of(m + 3 * psize) != ksmt_pfn_of(m),
 			 "write after migration: private copy");
-	err = ksmt_ioctl(fd, KSMMOD_IOC_UNMERGE_RANGE, &r);
+	err = ksmt_range(fd, KSMMOD_IOC_UNMERGE_RANGE, m, NPAGES * psize);
 	s = ksmt_stats(fd);
 	ktap_test_result(!err && s.pages_shared == 0 && s.pages_sharing == 0 &&
 			 bytes_ok(m + 4 * psize, (NPAGES - 4) * psize, 0x4d),

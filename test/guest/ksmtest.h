@@ -165,6 +165,18 @@ static inline bool ksmt_kernel_at_least(int major, int minor)
 	return ma > major || (ma == major && mi >= minor);
 }
 
+/* MERGE_RANGE or UNMERGE_RANGE (@cmd) of the caller's [@start, +@len); 0 or -errno. */
+static inline int ksmt_range(int fd, unsigned long cmd, void *start, uint64_t len)
+{
+	struct ksmmod_range r;
+
+	memset(&r, 0, sizeof(r));
+	r.size = sizeof(r);
+	r.start = (uintptr_t)start;
+	r.length = len;
+	return ksmt_ioctl(fd, cmd, &r);
+}
+
 /* PFN mapped at @addr in this process (0: not present); needs root. */
 static inline uint64_t ksmt_pfn_of(void *addr)
 {
