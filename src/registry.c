@@ -358,6 +358,46 @@ out:
 }
 
 /**
+ * ksmmod_lock_target() - find the target process and lock it for a registry change
+ * @pidfd: a pidfd, or 0 for the caller
+ * @write: take its mmap_lock for write (registration sets VM_MERGEABLE)
+ * @mmp: set to its mm, with a reference
+ *
+ * Takes ksmmod_thread_mutex, then the mmap_lock: the registry lock order.
+ * Undo with ksmmod_unlock_target().
+ *
+ * Return: 0, an error of ksmmod_get_target(), or -EINTR (fatal signal).
+ */
+static int ksmmod_lock_target(u32 pidfd, bool write, struct mm_struct **mmp)
+{
+	struct mm_struct *mm;
+	int err;
+
+	err = ksmmod_get_target(pidfd, &mm);
+	if (err)
+		return err;
+	mutex_lock(&ksmmod_thread_mutex);
+	err = write ? mmap_write_lock_killable(mm) : mmap_read_lock_killable(mm);
+	if (err) {
+		mutex_unlock(&ksmmod_thread_mutex);
+		mmput(mm);
+		return -EINTR;
+	}
+	*mmp = mm;
+	return 0;
+}
+
+static void ksmmod_unlock_target(struct mm_struct *mm, bool write)
+{
+	if (write)
+		mmap_write_unlock(mm);
+	else
+		mmap_read_unlock(mm);
+	mutex_unlock(&ksmmod_thread_mutex);
+	mmput(mm);
+}
+
+/**
  * ksmmod_count_pieces() - eligible pieces of VMAs within [@start, @end)
  * @mm: the address space, mmap_lock held
  * @start: first address
@@ -406,14 +446,9 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whol
 	bool holes;
 	int err;
 
-	err = ksmmod_get_target(pidfd, &mm);
+	err = ksmmod_lock_target(pidfd, true, &mm);
 	if (err)
 		return err;
-	mutex_lock(&ksmmod_thread_mutex);
-	if (mmap_write_lock_killable(mm)) {
-		err = -EINTR;
-		goto out_mmput;
-	}
 	if (test_bit(MMF_VM_MERGEABLE, &mm->flags)) {
 		err = -EBUSY;
 		goto out_unlock;
@@ -453,10 +488,7 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whol
 	mutex_unlock(&ksmmod_registry_lock);
 	ksmmod_ctx_free(&ctx);
 out_unlock:
-	mmap_write_unlock(mm);
-out_mmput:
-	mutex_unlock(&ksmmod_thread_mutex);
-	mmput(mm);
+	ksmmod_unlock_target(mm, true);
 	if (!err)
 		ksmmod_scan_wake();
 	return err;
@@ -479,14 +511,9 @@ int ksmmod_unregister(u32 pidfd, unsigned long start, unsigned long end, bool wh
 	bool holes;
 	int err;
 
-	err = ksmmod_get_target(pidfd, &mm);
+	err = ksmmod_lock_target(pidfd, false, &mm);
 	if (err)
 		return err;
-	mutex_lock(&ksmmod_thread_mutex);
-	if (mmap_read_lock_killable(mm)) {
-		err = -EINTR;
-		goto out_mmput;
-	}
 	ksmmod_count_pieces(mm, start, end, &holes);
 	if (holes && !whole) {
 		err = -ENOMEM;
@@ -521,10 +548,7 @@ int ksmmod_unregister(u32 pidfd, unsigned long start, unsigned long end, bool wh
 out_free:
 	ksmmod_ctx_free(&ctx);
 out_unlock:
-	mmap_read_unlock(mm);
-out_mmput:
-	mutex_unlock(&ksmmod_thread_mutex);
-	mmput(mm);
+	ksmmod_unlock_target(mm, false);
 	return err;
 }
 

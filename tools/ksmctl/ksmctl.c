@@ -138,16 +138,21 @@ static const char * const ioctl_names[] = {
 };
 
 /* Print "ksmctl: <message>" on stderr. */
+static void verr_msg(const char *fmt, va_list ap)
+{
+	fputs("ksmctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 __attribute__((format(printf, 1, 2)))
 static void err_msg(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("ksmctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verr_msg(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* Print the help text on @f. */
@@ -195,11 +200,9 @@ static int usage_err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("ksmctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verr_msg(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return EXIT_USAGE;
 }
 
