@@ -18,4 +18,6 @@ KSMMOD_COMPAT_FLAGS := \
 	$(call ksmmod_probe,include/linux/mm.h,void vm_flags_set,KSMMOD_HAVE_VM_FLAGS_SET) \
 	$(call ksmmod_probe,include/linux/mmu_notifier.h,range->vma = vma,KSMMOD_HAVE_RANGE_INIT_VMA) \
 	$(call ksmmod_probe,include/linux/rmap.h,int folio_try_share_anon_rmap_pte,KSMMOD_HAVE_FOLIO_TRY_SHARE) \
-	$(call ksmmod_probe,include/linux/mm.h,static inline int folio_mapcount,KSMMOD_HAVE_FOLIO_MAPCOUNT_INLINE)
+	$(call ksmmod_probe,include/linux/mm.h,static inline int folio_mapcount,KSMMOD_HAVE_FOLIO_MAPCOUNT_INLINE) \
+	$(call ksmmod_probe,include/linux/ksm.h,ksm_might_unmap_zero_page,KSMMOD_HAVE_KSM_ZERO_PAGES) \
+	$(call ksmmod_probe,include/linux/mm_types.h,struct percpu_counter rss_stat,KSMMOD_HAVE_PERCPU_RSS)

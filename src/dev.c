@@ -267,6 +267,34 @@ static long ksmmod_ioc_remove_process(void __user *uarg)
 }
 
 /**
+ * ksmmod_ioc_process_stats() - KSMMOD_IOC_PROCESS_STATS
+ * @uarg: struct ksmmod_process_stats
+ *
+ * Return: 0 or a negative errno (see struct ksmmod_process_stats).
+ */
+static long ksmmod_ioc_process_stats(void __user *uarg)
+{
+	struct ksmmod_process_stats ps;
+	u32 usize, pidfd;
+	int err;
+
+	err = ksmmod_copy_in(&ps, sizeof(ps), KSMMOD_PROCESS_STATS_SIZE_VER0, uarg, &usize);
+	if (err)
+		return err;
+	if (ps.flags || ps.pad || ps.merging_pages || ps.rmap_items || ps.zero_pages ||
+	    ps.process_profit || ps.registered_bytes ||
+	    !ksmmod_all_zero(ps.reserved, sizeof(ps.reserved)))
+		return -EINVAL;
+	pidfd = ps.pidfd;
+	memset(&ps, 0, sizeof(ps));
+	err = ksmmod_registry_process_stats(pidfd, &ps);
+	if (err)
+		return err;
+	ps.pidfd = pidfd;
+	return ksmmod_copy_out(uarg, usize, &ps, sizeof(ps));
+}
+
+/**
  * struct ksmmod_ioctl_desc - one command
  * @dir: required _IOC_DIR() of the command
  * @handler: implementation
@@ -285,6 +313,7 @@ static const struct ksmmod_ioctl_desc ksmmod_ioctls[] = {
 	[KSMMOD_NR_UNMERGE_RANGE] = { _IOC_WRITE, ksmmod_ioc_unmerge_range },
 	[KSMMOD_NR_ADD_PROCESS] = { _IOC_WRITE, ksmmod_ioc_add_process },
 	[KSMMOD_NR_REMOVE_PROCESS] = { _IOC_WRITE, ksmmod_ioc_remove_process },
+	[KSMMOD_NR_PROCESS_STATS] = { _IOC_READ | _IOC_WRITE, ksmmod_ioc_process_stats },
 };
 
 /* Bit N set for every command number N this module implements. */

@@ -22,6 +22,11 @@
  *
  * A write to a merged page faults, and the kernel's do_wp_page() copies KSM
  * pages unconditionally: copy on write needs nothing from ksmmod.
+ *
+ * With use_zero_pages, a page found empty is not merged into a KSM page but
+ * replaced (step 3) by a dirty-marked mapping of the shared zero page (see
+ * "KSM zero pages" in include/ksmmod/compat.h); a write faults in a fresh
+ * zeroed page as for any zero-page mapping.
  */
 #include <linux/mm.h>
 #include <linux/mm_inline.h>
@@ -180,7 +185,7 @@ out_mn:
  * ksmmod_replace_page() - step 3: map @kpage instead of @page at @addr
  * @vma: the mapping
  * @page: the page mapped there now (locked, write-protected by step 1)
- * @kpage: the KSM page with the same contents (locked)
+ * @kpage: the KSM page with the same contents (locked), or the zero page
  * @addr: the address
  * @orig_pte: the PTE step 1 installed
  *
@@ -221,9 +226,16 @@ static int ksmmod_replace_page(struct vm_area_struct *vma, struct page *page,
 	VM_BUG_ON_PAGE(PageAnonExclusive(page), page);
 	VM_BUG_ON_PAGE(PageAnonExclusive(kpage), kpage);
 
-	folio_get(kfolio);
-	ksmmod_add_anon_rmap(kfolio, kpage, vma, addr);
-	newpte = mk_pte(kpage, vma->vm_page_prot);
+	if (!is_zero_pfn(page_to_pfn(kpage))) {
+		folio_get(kfolio);
+		ksmmod_add_anon_rmap(kfolio, kpage, vma, addr);
+		newpte = mk_pte(kpage, vma->vm_page_prot);
+	} else {
+		/* Special, and dirty to mark it as placed by KSM. */
+		newpte = pte_mkdirty(pte_mkspecial(pfn_pte(page_to_pfn(kpage), vma->vm_page_prot)));
+		/* An anonymous page leaves this mm's RSS; the zero page is not counted. */
+		ksmmod_dec_mm_anonpages(mm);
+	}
 
 	flush_cache_page(vma, addr, pte_pfn(ptep_get(ptep)));
 	/* Read-only page replaced by a read-only page with the same contents. */
@@ -248,8 +260,8 @@ out_mn:
  * @vma: the mapping, mmap_lock held
  * @page: the page mapped at @addr (reference held)
  * @addr: its address
- * @kpage: a KSM page with (supposedly) the same contents, or NULL to make
- *	@page itself the KSM page of a new pair
+ * @kpage: a KSM page with (supposedly) the same contents, the zero page,
+ *	or NULL to make @page itself the KSM page of a new pair
  *
  * Return: 0 on success, -EFAULT/-EBUSY otherwise (nothing changed).
  */
@@ -333,6 +345,36 @@ out:
 }
 
 /**
+ * ksmmod_try_to_merge_with_zero_page() - map the zero page instead of empty @page
+ * @item: rmap item of @page (in no tree)
+ * @page: the page (reference held), whose hash is that of an empty page
+ * @zero_pages: ksmmod's count of zero pages of the process (see
+ *	ksmmod_zero_page_mapped())
+ *
+ * Return: 0 if the zero page is mapped at @item's address now, or a
+ * negative errno (the page is not empty after all, changed, or is pinned).
+ */
+int ksmmod_try_to_merge_with_zero_page(struct ksmmod_rmap_item *item, struct page *page,
+				       atomic_long_t *zero_pages)
+{
+	unsigned long addr = item->address & PAGE_MASK;
+	struct mm_struct *mm = item->mm;
+	struct vm_area_struct *vma;
+	int err = -EFAULT;
+
+	mmap_read_lock(mm);
+	vma = ksmmod_find_mergeable_vma(mm, addr);
+	if (vma) {
+		/* Compared byte for byte under the page lock, as every merge. */
+		err = ksmmod_try_to_merge_one_page(vma, page, addr, ZERO_PAGE(addr));
+		if (!err)
+			ksmmod_zero_page_mapped(mm, zero_pages);
+	}
+	mmap_read_unlock(mm);
+	return err;
+}
+
+/**
  * ksmmod_try_to_merge_two_pages() - merge two identical non-KSM pages
  * @item: rmap item of @page
  * @page: page found in the scan
@@ -357,27 +399,41 @@ struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct
 }
 
 /**
- * ksmmod_break_ksm() - make the page at @addr a private copy if it is a KSM page
+ * ksmmod_break_ksm() - make the page at @addr a private copy if it is merged
  * @vma: the mapping, mmap_lock held
  * @addr: page-aligned address
+ * @zero_pages: the process's zero-page count (ksmmod_zero_page_unmerged()),
+ *	or NULL where no zero page can be mapped
+ *
+ * A KSM page or a KSM zero page is copied by a fault, as mm/ksm.c does.
  *
  * Return: 0, -ENOMEM, or -EINTR (fatal signal).
  */
-static int ksmmod_break_ksm(struct vm_area_struct *vma, unsigned long addr)
+static int ksmmod_break_ksm(struct vm_area_struct *vma, unsigned long addr,
+			    atomic_long_t *zero_pages)
 {
+	enum ksmmod_merged merged;
 	vm_fault_t ret = 0;
 
 	for (;;) {
 		cond_resched();
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		if (!ksmmod_ksm_page_at(vma, addr))
+		merged = ksmmod_merged_at(vma, addr);
+		if (merged == KSMMOD_NOT_MERGED)
 			return 0;
-		ret = handle_mm_fault(vma, addr, FAULT_FLAG_UNSHARE | FAULT_FLAG_REMOTE, NULL);
+		if (merged == KSMMOD_MERGED_ZERO)
+			ret = handle_mm_fault(vma, addr, KSMMOD_ZERO_BREAK_FAULT | FAULT_FLAG_REMOTE,
+					      NULL);
+		else
+			ret = handle_mm_fault(vma, addr, FAULT_FLAG_UNSHARE | FAULT_FLAG_REMOTE, NULL);
 		if (ret & VM_FAULT_OOM)
 			return -ENOMEM;
 		if (ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON))
 			return 0;	/* nothing usable mapped there any more */
+		if (merged == KSMMOD_MERGED_ZERO && zero_pages &&
+		    ksmmod_merged_at(vma, addr) != KSMMOD_MERGED_ZERO)
+			ksmmod_zero_page_unmerged(zero_pages);
 	}
 }
 
@@ -396,19 +452,21 @@ void ksmmod_break_cow(struct ksmmod_rmap_item *item)
 	mmap_read_lock(mm);
 	vma = ksmmod_find_mergeable_vma(mm, addr);
 	if (vma)
-		ksmmod_break_ksm(vma, addr);
+		ksmmod_break_ksm(vma, addr, NULL);
 	mmap_read_unlock(mm);
 }
 
 /**
- * ksmmod_unmerge_range() - break every KSM page in [@start, @end) of @vma
+ * ksmmod_unmerge_range() - break every merged page in [@start, @end) of @vma
  * @vma: a mapping, mmap_lock held for read
  * @start: first address (within @vma)
  * @end: end address (within @vma)
+ * @zero_pages: the process's zero-page count (see ksmmod_break_ksm())
  *
  * Return: 0 or a negative errno.
  */
-int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end)
+int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end,
+			 atomic_long_t *zero_pages)
 {
 	unsigned long addr;
 	int err;
@@ -416,7 +474,7 @@ int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsign
 	if (!vma->anon_vma)
 		return 0;
 	for (addr = start; addr < end; addr += PAGE_SIZE) {
-		err = ksmmod_break_ksm(vma, addr);
+		err = ksmmod_break_ksm(vma, addr, zero_pages);
 		if (err)
 			return err;
 	}

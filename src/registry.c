@@ -167,7 +167,8 @@ int ksmmod_registry_unmerge_slot(struct ksmmod_mm_slot *slot, unsigned long star
 		for_each_vma_range(vmi, vma, e) {
 			if (!ksmmod_vma_eligible(vma))
 				continue;
-			err = ksmmod_unmerge_range(vma, max(s, vma->vm_start), min(e, vma->vm_end));
+			err = ksmmod_unmerge_range(vma, max(s, vma->vm_start), min(e, vma->vm_end),
+						   &slot->zero_pages);
 			if (err)
 				return err;
 		}
@@ -317,14 +318,17 @@ static void ksmmod_slot_remove_range(struct ksmmod_mm_slot *slot, struct ksmmod_
 }
 
 /**
- * ksmmod_get_target() - the process an ioctl is about, with permission checked
+ * ksmmod_get_target_mode() - the process an ioctl is about, with permission checked
  * @pidfd: a pidfd, or 0 for the caller
+ * @mode: the ptrace access mode required without CAP_SYS_ADMIN (attach to
+ *	change what is merged, like process_madvise(); read for statistics,
+ *	like /proc/<pid>/ksm_stat)
  * @mmp: set to its mm (a reference from get_task_mm(); mmput() it)
  *
  * Return: 0, or -EBADF (not a pidfd), -ESRCH (exited or no mm), -EPERM
- * (neither CAP_SYS_ADMIN nor allowed to ptrace-attach to it).
+ * (neither CAP_SYS_ADMIN nor allowed @mode access to it).
  */
-static int ksmmod_get_target(u32 pidfd, struct mm_struct **mmp)
+static int ksmmod_get_target_mode(u32 pidfd, unsigned int mode, struct mm_struct **mmp)
 {
 	struct task_struct *task;
 	unsigned int f_flags;
@@ -342,7 +346,7 @@ static int ksmmod_get_target(u32 pidfd, struct mm_struct **mmp)
 			return PTR_ERR(task);
 	}
 	if (!capable(CAP_SYS_ADMIN) &&
-	    !kcall_ptrace_may_access(task, PTRACE_MODE_ATTACH_REALCREDS)) {
+	    !kcall_ptrace_may_access(task, mode)) {
 		err = -EPERM;
 		goto out;
 	}
@@ -355,6 +359,11 @@ static int ksmmod_get_target(u32 pidfd, struct mm_struct **mmp)
 out:
 	put_task_struct(task);
 	return err;
+}
+
+static int ksmmod_get_target(u32 pidfd, struct mm_struct **mmp)
+{
+	return ksmmod_get_target_mode(pidfd, PTRACE_MODE_ATTACH_REALCREDS, mmp);
 }
 
 /**
@@ -555,6 +564,58 @@ out_unlock:
 unsigned long ksmmod_registry_nr_slots(void)
 {
 	return READ_ONCE(ksmmod_nr_slots);
+}
+
+/**
+ * ksmmod_registry_process_stats() - KSMMOD_IOC_PROCESS_STATS
+ * @pidfd: a pidfd, or 0 for the caller
+ * @ps: filled in (the caller zeroed it)
+ *
+ * Return: 0, an error of ksmmod_get_target_mode(), or -ENOENT if ksmmod does
+ * not know the process.
+ */
+int ksmmod_registry_process_stats(u32 pidfd, struct ksmmod_process_stats *ps)
+{
+	struct ksmmod_range_node *r;
+	struct ksmmod_mm_slot *slot;
+	struct mm_struct *mm;
+	int err;
+
+	err = ksmmod_get_target_mode(pidfd, PTRACE_MODE_READ_FSCREDS, &mm);
+	if (err)
+		return err;
+	mutex_lock(&ksmmod_registry_lock);
+	slot = ksmmod_slot_lookup(mm);
+	if (slot) {
+		list_for_each_entry(r, &slot->ranges, link)
+			ps->registered_bytes += r->end - r->start;
+		ps->zero_pages = ksmmod_zero_pages_of(mm, &slot->zero_pages);
+		/* Maintained by ksmmod under ksmmod_thread_mutex: a snapshot. */
+		ps->merging_pages = READ_ONCE(mm->ksm_merging_pages);
+		ps->rmap_items = READ_ONCE(mm->ksm_rmap_items);
+		ps->process_profit = (s64)(ps->merging_pages + ps->zero_pages) * PAGE_SIZE -
+				     (s64)ps->rmap_items * KSMMOD_RMAP_ITEM_BYTES;
+	}
+	mutex_unlock(&ksmmod_registry_lock);
+	mmput(mm);
+	return slot ? 0 : -ENOENT;
+}
+
+/**
+ * ksmmod_registry_zero_pages() - KSM zero pages mapped in registered processes
+ *
+ * Return: the sum over all slots (see "KSM zero pages" in compat.h).
+ */
+unsigned long ksmmod_registry_zero_pages(void)
+{
+	struct ksmmod_mm_slot *slot;
+	long sum = 0;
+
+	mutex_lock(&ksmmod_registry_lock);
+	list_for_each_entry(slot, &ksmmod_mm_list, link)
+		sum += ksmmod_zero_pages_of(slot->mm, &slot->zero_pages);
+	mutex_unlock(&ksmmod_registry_lock);
+	return max(sum, 0L);
 }
 
 int ksmmod_registry_init(void)

@@ -15,6 +15,8 @@
  * - if the stable tree holds a KSM page with these contents, map it here;
  * - else, if the page's hash changed since the last full scan, it is
  *   volatile: remember the new hash and move on;
+ * - else, if use_zero_pages is set and the page is empty, map the zero page
+ *   there instead;
  * - else look for an identical page in the unstable tree: if there is one,
  *   merge the two into a new KSM page and put it in the stable tree;
  *   otherwise insert this page into the unstable tree.
@@ -54,6 +56,9 @@ struct ksmmod_scan_cursor {
 };
 
 static struct ksmmod_scan_cursor ksmmod_cursor;
+
+/* Content hash of an empty page (use_zero_pages). */
+static u64 ksmmod_zero_hash __ro_after_init;
 
 /**
  * ksmmod_scan_forget_slot() - the registry is about to change or free @slot
@@ -279,6 +284,11 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 		return;
 	}
 
+	/* An empty page: map the zero page there if the user asked for it. */
+	if (READ_ONCE(ksmmod_tunables.use_zero_pages) && hash == ksmmod_zero_hash &&
+	    !ksmmod_try_to_merge_with_zero_page(item, page, &ksmmod_cursor.slot->zero_pages))
+		return;
+
 	tree_item = ksmmod_unstable_tree_search_insert(item, page, &tree_page);
 	if (!tree_item)
 		return;
@@ -422,6 +432,7 @@ long ksmmod_unmerge_all(void)
 
 int ksmmod_scan_init(void)
 {
+	ksmmod_zero_hash = ksmmod_page_hash(ZERO_PAGE(0));
 	ksmmod_thread = kthread_run(ksmmod_scan_thread, NULL, "ksmmodd");
 	if (IS_ERR(ksmmod_thread)) {
 		int err = PTR_ERR(ksmmod_thread);

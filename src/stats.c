@@ -12,9 +12,6 @@
 
 struct ksmmod_counters ksmmod_counters;
 
-/* Bytes of metadata per tracked page counted against general_profit. */
-#define KSMMOD_RMAP_ITEM_BYTES	64
-
 /**
  * ksmmod_stats_get() - snapshot of all counters
  * @s: filled in; @s->size and @s->flags are left to the caller
@@ -32,7 +29,7 @@ void ksmmod_stats_get(struct ksmmod_stats *s)
 	s->full_scans = atomic64_read(&c->full_scans);
 	s->stable_node_chains = atomic64_read(&c->stable_node_chains);
 	s->stable_node_dups = atomic64_read(&c->stable_node_dups);
-	s->ksm_zero_pages = atomic64_read(&c->ksm_zero_pages);
+	s->ksm_zero_pages = ksmmod_registry_zero_pages();
 	s->rmap_items = atomic64_read(&c->rmap_items);
 	/* As KSM: tracked pages that are in no tree changed since the last scan. */
 	s->pages_volatile = s->rmap_items - s->pages_shared - s->pages_sharing - s->pages_unshared;

@@ -14,7 +14,9 @@
  * what every function entry of such a kernel looks like, so a data symbol, a
  * wrong address or a .cold fragment is refused. Any failure makes
  * ksmmod_symbols_init() fail, with a message naming the symbol and the
- * kernel release; nothing is left registered.
+ * kernel release; nothing is left registered. Variables
+ * (KSMMOD_DATA_SYMBOLS()) are looked up the same way and must lie in the
+ * kernel's data (_sdata.._end), never in its text.
  *
  * DOC: IBT-safe calls
  *
@@ -111,13 +113,32 @@ static struct ksmmod_symbol ksmmod_symbols[] = {
 	KSMMOD_SYMBOLS(KSMMOD_TABLE_ENTRY)
 };
 
+/* The variables: kvar_<name> points to the kernel's <name>. */
+#define KSMMOD_KVAR_DEFINE(type, sym) type *kvar_##sym __ro_after_init;
+KSMMOD_DATA_SYMBOLS(KSMMOD_KVAR_DEFINE)
+
+/**
+ * struct ksmmod_data_symbol - one entry of the resolved-variable table
+ * @name: the kernel symbol
+ * @addr: where its resolved address is stored
+ */
+struct ksmmod_data_symbol {
+	const char *name;
+	void **addr;
+};
+
+#define KSMMOD_DATA_ENTRY(type, sym) { .name = #sym, .addr = (void **)&kvar_##sym },
+static struct ksmmod_data_symbol ksmmod_data_symbols[] = {
+	KSMMOD_DATA_SYMBOLS(KSMMOD_DATA_ENTRY)
+};
+
 /* Testing aid: an extra symbol to require, to exercise the failure path. */
 static char *require_symbol;
 module_param(require_symbol, charp, 0);
 MODULE_PARM_DESC(require_symbol,
 		 "testing: also require this kernel symbol (load fails if unusable)");
 
-static unsigned long ksmmod_stext, ksmmod_etext;
+static unsigned long ksmmod_stext, ksmmod_etext, ksmmod_sdata, ksmmod_end;
 
 /* ENDBR64 and the NOP4 that replaces it in sealed functions. */
 static const u8 ksmmod_endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
@@ -218,6 +239,31 @@ static int ksmmod_resolve(const char *name, unsigned long *addr, const char **en
 	return ksmmod_check_entry(name, a, entry);
 }
 
+/**
+ * ksmmod_resolve_data() - look up one variable and check it is kernel data
+ * @name: symbol name
+ * @addr: where to store the address
+ *
+ * Return: 0 or a negative errno, after logging which symbol failed.
+ */
+static int ksmmod_resolve_data(const char *name, void **addr)
+{
+	unsigned long a = kcall_kallsyms_lookup_name(name);
+
+	if (!a) {
+		pr_err("required kernel symbol %s not found in kernel %s\n",
+		       name, init_utsname()->release);
+		return -ENOENT;
+	}
+	if (a < ksmmod_sdata || a >= ksmmod_end) {
+		pr_err("kernel symbol %s in %s is not in the kernel's data; refusing to use it\n",
+		       name, init_utsname()->release);
+		return -EINVAL;
+	}
+	*addr = (void *)a;
+	return 0;
+}
+
 int ksmmod_symbols_init(void)
 {
 	const char *unused;
@@ -245,6 +291,19 @@ int ksmmod_symbols_init(void)
 			return err;
 	}
 
+	ksmmod_sdata = kcall_kallsyms_lookup_name("_sdata");
+	ksmmod_end = kcall_kallsyms_lookup_name("_end");
+	if (!ksmmod_sdata || ksmmod_end <= ksmmod_sdata) {
+		pr_err("kernel %s: cannot find the kernel data (_sdata/_end)\n",
+		       init_utsname()->release);
+		return -ENOENT;
+	}
+	for (i = 0; i < ARRAY_SIZE(ksmmod_data_symbols); i++) {
+		err = ksmmod_resolve_data(ksmmod_data_symbols[i].name, ksmmod_data_symbols[i].addr);
+		if (err)
+			return err;
+	}
+
 	if (require_symbol && *require_symbol) {
 		err = ksmmod_resolve(require_symbol, &extra, &unused);
 		if (err)
@@ -259,10 +318,13 @@ int ksmmod_symbols_show(struct seq_file *m, void *unused)
 	size_t i;
 
 	seq_printf(m, "# kernel %s, %zu symbols\n", init_utsname()->release,
-		   ARRAY_SIZE(ksmmod_symbols));
+		   ARRAY_SIZE(ksmmod_symbols) + ARRAY_SIZE(ksmmod_data_symbols));
 	for (i = 0; i < ARRAY_SIZE(ksmmod_symbols); i++)
 		seq_printf(m, "%s %s %s\n", ksmmod_symbols[i].name,
 			   *ksmmod_symbols[i].addr ? "resolved" : "missing",
 			   ksmmod_symbols[i].entry ?: "-");
+	for (i = 0; i < ARRAY_SIZE(ksmmod_data_symbols); i++)
+		seq_printf(m, "%s %s data\n", ksmmod_data_symbols[i].name,
+			   *ksmmod_data_symbols[i].addr ? "resolved" : "missing");
 	return 0;
 }

@@ -106,13 +106,31 @@
 	X(int, folio_mapcount, (struct folio *folio), 1)
 #endif
 
+#ifdef KSMMOD_HAVE_PERCPU_RSS
+/* 6.2+: RSS counters are per-CPU; the trace hook of dec_mm_counter() is out of line. */
+#define KSMMOD_SYMBOLS_RSS(X)						\
+	X(void, mm_trace_rss_stat, (struct mm_struct *mm, int member), 1)
+#else
+#define KSMMOD_SYMBOLS_RSS(X)						\
+	X(void, mm_trace_rss_stat, (struct mm_struct *mm, int member, long count), 1)
+#endif
+
 #define KSMMOD_SYMBOLS_COMPAT(X)					\
 	KSMMOD_SYMBOLS_WALK(X)							\
+	KSMMOD_SYMBOLS_RSS(X)							\
 	KSMMOD_SYMBOLS_MAPCOUNT(X)						\
 	KSMMOD_SYMBOLS_RMAP(X)							\
 	KSMMOD_SYMBOLS_PTE(X)							\
 	KSMMOD_SYMBOLS_SPLIT(X)							\
 	KSMMOD_SYMBOLS_NOTIFY(X)
+
+#ifdef KSMMOD_HAVE_KSM_ZERO_PAGES
+/* 6.10+: the kernel's count of zero pages mapped by KSM (see ksmmod_zero_page_mapped()). */
+#define KSMMOD_DATA_SYMBOLS_COMPAT(X)					\
+	X(atomic_long_t, ksm_zero_pages)
+#else
+#define KSMMOD_DATA_SYMBOLS_COMPAT(X)
+#endif
 
 /*
  * Wrappers over kernel interfaces that differ between the supported kernels
@@ -163,45 +181,6 @@ static inline struct page *ksmmod_get_anon_page(struct vm_area_struct *vma, unsi
 		return NULL;
 	}
 	return page;
-#endif
-}
-
-/**
- * ksmmod_ksm_page_at() - whether a KSM page is mapped at @addr (the unmerge test)
- * @vma: the mapping, mmap_lock held
- * @addr: page-aligned address in @vma
- *
- * Unlike ksmmod_get_anon_page(), a page under migration counts (the fault
- * that breaks it waits for the migration), as in mm/ksm.c's break_ksm().
- *
- * Return: true if the page there is a KSM page.
- */
-static inline bool ksmmod_ksm_page_at(struct vm_area_struct *vma, unsigned long addr)
-{
-#ifdef KSMMOD_HAVE_FOLIO_WALK
-	struct folio_walk fw;
-	struct folio *folio;
-	bool ksm = false;
-
-	folio = kcall_folio_walk_start(&fw, vma, addr, FW_MIGRATION);
-	if (folio) {
-		/* Under the page table lock: the folio cannot go away. */
-		ksm = !folio_is_zone_device(folio) && folio_test_ksm(folio);
-		spin_unlock(fw.ptl);
-		if (fw.level == FW_LEVEL_PTE)
-			pte_unmap(fw.ptep);
-		kcall_vma_pgtable_walk_end(vma);
-	}
-	return ksm;
-#else
-	struct page *page = kcall_follow_page(vma, addr, FOLL_GET | FOLL_MIGRATION | FOLL_REMOTE);
-	bool ksm;
-
-	if (IS_ERR_OR_NULL(page))
-		return false;
-	ksm = PageKsm(page);
-	put_page(page);
-	return ksm;
 #endif
 }
 
@@ -322,6 +301,19 @@ static inline int ksmmod_folio_mapcount(struct folio *folio)
 #endif
 }
 
+/* dec_mm_counter(@mm, MM_ANONPAGES): an anonymous page was replaced by the zero page. */
+static inline void ksmmod_dec_mm_anonpages(struct mm_struct *mm)
+{
+#ifdef KSMMOD_HAVE_PERCPU_RSS
+	percpu_counter_dec(&mm->rss_stat[MM_ANONPAGES]);
+	kcall_mm_trace_rss_stat(mm, MM_ANONPAGES);
+#else
+	long count = atomic_long_dec_return(&mm->rss_stat.count[MM_ANONPAGES]);
+
+	kcall_mm_trace_rss_stat(mm, MM_ANONPAGES, count);
+#endif
+}
+
 /* Set VM_MERGEABLE (mmap_lock held for write). */
 static inline void ksmmod_vma_set_mergeable(struct vm_area_struct *vma)
 {
@@ -329,6 +321,156 @@ static inline void ksmmod_vma_set_mergeable(struct vm_area_struct *vma)
 	vm_flags_set(vma, VM_MERGEABLE);
 #else
 	vma->vm_flags |= VM_MERGEABLE;
+#endif
+}
+
+/**
+ * DOC: KSM zero pages
+ *
+ * With use_zero_pages, an empty page is replaced by a mapping of the shared
+ * zero page instead of being merged into a KSM page. As mm/ksm.c does since
+ * 6.10, ksmmod marks such a PTE dirty (a zero-page PTE is never dirty
+ * otherwise): that is how these mappings are told apart from ordinary
+ * read-faulted zero pages when unmerging, on every kernel.
+ *
+ * Kernels that know KSM zero pages (6.10+) count them in mm->ksm_zero_pages
+ * and in the global ksm_zero_pages, and decrement both themselves when such a
+ * PTE is written to or unmapped; ksmmod increments both exactly as mm/ksm.c
+ * does, so the kernel's counters (and /proc/<pid>/ksm_stat) stay right, and
+ * reports the sum over its processes. Older kernels have no such counter:
+ * ksmmod keeps one per process (@own), counting the zero pages it mapped
+ * minus those it unmerged; there, a write or munmap by the process itself
+ * is not seen until the process is unregistered or exits.
+ */
+static inline bool ksmmod_is_zero_pte(pte_t pte)
+{
+	return is_zero_pfn(pte_pfn(pte)) && pte_dirty(pte);
+}
+
+/* A KSM zero page was mapped in @mm (@own: ksmmod's count for @mm). */
+static inline void ksmmod_zero_page_mapped(struct mm_struct *mm, atomic_long_t *own)
+{
+#ifdef KSMMOD_HAVE_KSM_ZERO_PAGES
+	atomic_long_inc(kvar_ksm_zero_pages);
+	atomic_long_inc(&mm->ksm_zero_pages);
+#else
+	atomic_long_inc(own);
+#endif
+}
+
+/* ksmmod broke a KSM zero page of @mm back to a private page. */
+static inline void ksmmod_zero_page_unmerged(atomic_long_t *own)
+{
+#ifndef KSMMOD_HAVE_KSM_ZERO_PAGES
+	/* On 6.10+ the fault that copied it decremented the kernel's counts. */
+	atomic_long_dec(own);
+#endif
+}
+
+/* KSM zero pages mapped in @mm. */
+static inline long ksmmod_zero_pages_of(struct mm_struct *mm, atomic_long_t *own)
+{
+#ifdef KSMMOD_HAVE_KSM_ZERO_PAGES
+	return atomic_long_read(&mm->ksm_zero_pages);
+#else
+	return atomic_long_read(own);
+#endif
+}
+
+/*
+ * The fault that breaks a KSM zero page: an unshare fault copies it on 6.10+;
+ * before, do_wp_page() ignores unshare faults on anything but anonymous
+ * pages, and mm/ksm.c used write faults.
+ */
+#ifdef KSMMOD_HAVE_KSM_ZERO_PAGES
+#define KSMMOD_ZERO_BREAK_FAULT	FAULT_FLAG_UNSHARE
+#else
+#define KSMMOD_ZERO_BREAK_FAULT	FAULT_FLAG_WRITE
+#endif
+
+/**
+ * ksmmod_zero_pte_at() - whether a KSM zero page is mapped at @addr
+ * @mm: the address space, mmap_lock held
+ * @addr: page-aligned address
+ *
+ * Return: true if the PTE at @addr maps the zero page and is marked dirty.
+ */
+static inline bool ksmmod_zero_pte_at(struct mm_struct *mm, unsigned long addr)
+{
+	spinlock_t *ptl;
+	pmd_t *pmd, pmde;
+	pte_t *ptep;
+	bool zero;
+
+	pmd = kcall_mm_find_pmd(mm, addr);
+	if (!pmd)
+		return false;
+	pmde = READ_ONCE(*pmd);
+	barrier();
+	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
+		return false;
+	ptep = ksmmod_pte_offset_map_lock(mm, pmd, addr, &ptl);
+	if (!ptep)
+		return false;
+	zero = ksmmod_is_zero_pte(ptep_get(ptep));
+	pte_unmap_unlock(ptep, ptl);
+	return zero;
+}
+
+/**
+ * enum ksmmod_merged - what ksmmod_merged_at() found
+ * @KSMMOD_NOT_MERGED: nothing merged at the address
+ * @KSMMOD_MERGED_KSM: a KSM page
+ * @KSMMOD_MERGED_ZERO: a KSM zero page (see "KSM zero pages")
+ */
+enum ksmmod_merged {
+	KSMMOD_NOT_MERGED,
+	KSMMOD_MERGED_KSM,
+	KSMMOD_MERGED_ZERO,
+};
+
+/**
+ * ksmmod_merged_at() - what is merged at @addr (the unmerge test)
+ * @vma: the mapping, mmap_lock held
+ * @addr: page-aligned address in @vma
+ *
+ * Unlike ksmmod_get_anon_page(), a page under migration counts (the fault
+ * that breaks it waits for the migration), as in mm/ksm.c's break_ksm().
+ *
+ * Return: an enum ksmmod_merged.
+ */
+static inline enum ksmmod_merged ksmmod_merged_at(struct vm_area_struct *vma, unsigned long addr)
+{
+#ifdef KSMMOD_HAVE_FOLIO_WALK
+	enum ksmmod_merged merged = KSMMOD_NOT_MERGED;
+	struct folio_walk fw;
+	struct folio *folio;
+
+	folio = kcall_folio_walk_start(&fw, vma, addr, FW_MIGRATION | FW_ZEROPAGE);
+	if (folio) {
+		/* Under the page table lock: the folio cannot go away. */
+		if (!folio_is_zone_device(folio) && folio_test_ksm(folio))
+			merged = KSMMOD_MERGED_KSM;
+		else if (fw.level == FW_LEVEL_PTE && ksmmod_is_zero_pte(fw.pte))
+			merged = KSMMOD_MERGED_ZERO;
+		spin_unlock(fw.ptl);
+		if (fw.level == FW_LEVEL_PTE)
+			pte_unmap(fw.ptep);
+		kcall_vma_pgtable_walk_end(vma);
+	}
+	return merged;
+#else
+	struct page *page = kcall_follow_page(vma, addr, FOLL_GET | FOLL_MIGRATION | FOLL_REMOTE);
+	enum ksmmod_merged merged = KSMMOD_NOT_MERGED;
+
+	if (IS_ERR_OR_NULL(page))
+		return merged;
+	if (PageKsm(page))
+		merged = KSMMOD_MERGED_KSM;
+	else if (is_zero_pfn(page_to_pfn(page)) && ksmmod_zero_pte_at(vma->vm_mm, addr))
+		merged = KSMMOD_MERGED_ZERO;
+	put_page(page);
+	return merged;
 #endif
 }
 

@@ -84,6 +84,9 @@ struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct
 					   struct ksmmod_rmap_item *tree_item,
 					   struct page *tree_page);
 void ksmmod_break_cow(struct ksmmod_rmap_item *item);
-int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end);
+int ksmmod_try_to_merge_with_zero_page(struct ksmmod_rmap_item *item, struct page *page,
+				       atomic_long_t *zero_pages);
+int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end,
+			 atomic_long_t *zero_pages);
 
 #endif /* _KSMMOD_CORE_H */

@@ -17,6 +17,9 @@
 #define KSMMOD_MIN_MAX_PAGE_SHARING		2
 #define KSMMOD_DEFAULT_CHAINS_PRUNE_MILLISECS	2000
 
+/* Bytes of metadata per tracked page counted against the profit figures. */
+#define KSMMOD_RMAP_ITEM_BYTES			64
+
 /**
  * struct ksmmod_tunables - the current values of the tunables
  * @run: KSMMOD_RUN_*
@@ -59,7 +62,6 @@ int ksmmod_params_set(const struct ksmmod_params *p);
  * @full_scans: completed full scans
  * @stable_node_chains: chains in the stable tree
  * @stable_node_dups: dups in chains
- * @ksm_zero_pages: pages mapped to the zero page
  * @rmap_items: tracked pages
  */
 struct ksmmod_counters {
@@ -71,7 +73,6 @@ struct ksmmod_counters {
 	atomic64_t full_scans;
 	atomic64_t stable_node_chains;
 	atomic64_t stable_node_dups;
-	atomic64_t ksm_zero_pages;
 	atomic64_t rmap_items;
 };
 

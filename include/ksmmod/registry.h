@@ -20,6 +20,8 @@ struct vm_area_struct;
  * @mm: the address space (mmgrab()ed)
  * @ranges: registered ranges, sorted, non-overlapping, page aligned
  * @rmap_list: rmap items of the process's tracked pages, in address order
+ * @zero_pages: KSM zero pages ksmmod mapped here, on kernels that do not
+ *	count them (see "KSM zero pages" in include/ksmmod/compat.h)
  */
 struct ksmmod_mm_slot {
 	struct hlist_node hash;
@@ -27,6 +29,7 @@ struct ksmmod_mm_slot {
 	struct mm_struct *mm;
 	struct list_head ranges;
 	struct ksmmod_rmap_item *rmap_list;
+	atomic_long_t zero_pages;
 };
 
 int ksmmod_registry_init(void);
@@ -41,6 +44,9 @@ bool ksmmod_registry_next_range(struct ksmmod_mm_slot *slot, unsigned long addr,
 int ksmmod_registry_unmerge_slot(struct ksmmod_mm_slot *slot, unsigned long start,
 				 unsigned long end);
 void ksmmod_registry_free_slot(struct ksmmod_mm_slot *slot);
+unsigned long ksmmod_registry_zero_pages(void);
+struct ksmmod_process_stats;
+int ksmmod_registry_process_stats(u32 pidfd, struct ksmmod_process_stats *ps);
 
 /* scan.c */
 void ksmmod_scan_forget_slot(struct ksmmod_mm_slot *slot, bool freeing);

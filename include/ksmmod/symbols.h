@@ -47,6 +47,18 @@
 KSMMOD_SYMBOLS(KSMMOD_KCALL_DECLARE)
 #undef KSMMOD_KCALL_DECLARE
 
+/*
+ * Non-exported kernel variables, X(type, name): resolved at load time like
+ * the functions (but required to lie in the kernel's data, not its text) and
+ * reached through the pointer kvar_<name>.
+ */
+#define KSMMOD_DATA_SYMBOLS(X)						\
+	KSMMOD_DATA_SYMBOLS_COMPAT(X)
+
+#define KSMMOD_KVAR_DECLARE(type, sym) extern type *kvar_##sym;
+KSMMOD_DATA_SYMBOLS(KSMMOD_KVAR_DECLARE)
+#undef KSMMOD_KVAR_DECLARE
+
 int ksmmod_symbols_init(void);
 
 /**

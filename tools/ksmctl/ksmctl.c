@@ -3,7 +3,7 @@
  * ksmctl - control the ksmmod kernel module through /dev/ksmmod.
  *
  *   ksmctl [-d PATH] version
- *   ksmctl [-d PATH] status [--raw]
+ *   ksmctl [-d PATH] status [--raw] [PID]
  *   ksmctl [-d PATH] set NAME=VALUE...
  *   ksmctl [-d PATH] merge|unmerge PID ADDR LENGTH
  *   ksmctl [-d PATH] add|remove PID
@@ -166,6 +166,7 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  version              show module API version, features and ioctls\n"
 		"  status [--raw]       show all parameters and counters\n"
+		"  status [--raw] PID   show what ksmmod does for process PID\n"
 		"                       (--raw: 'name value' lines only)\n"
 		"  set NAME=VALUE...    change parameters, all or none\n"
 		"                       (run also accepts stop, merge, unmerge)\n"
@@ -735,6 +736,58 @@ static int open_pidfd(pid_t pid)
 	return -1;
 }
 
+/* "ksmctl status [--raw] PID": KSMMOD_IOC_PROCESS_STATS of one process. */
+static int cmd_process_status(pid_t pid, bool raw)
+{
+	struct ksmmod_process_stats ps;
+	char buf[64];
+	int fd, pidfd, err;
+
+	fd = open_device(O_RDONLY);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	pidfd = open_pidfd(pid);
+	if (pidfd < 0) {
+		close(fd);
+		return EXIT_FAILURE;
+	}
+	memset(&ps, 0, sizeof(ps));
+	ps.size = sizeof(ps);
+	ps.pidfd = (uint32_t)pidfd;
+	err = ioctl(fd, KSMMOD_IOC_PROCESS_STATS, &ps);
+	close(pidfd);
+	close(fd);
+	if (err < 0) {
+		if (errno == ENOENT)
+			err_msg("process %d has no memory registered with ksmmod", (int)pid);
+		else if (errno == EPERM)
+			err_msg("not allowed to read process %d's statistics (need CAP_SYS_ADMIN or ptrace read access)",
+				(int)pid);
+		else
+			ioctl_err("KSMMOD_IOC_PROCESS_STATS");
+		return EXIT_FAILURE;
+	}
+	if (raw) {
+		printf("pid %d\nregistered_bytes %" PRIu64 "\nrmap_items %" PRIu64
+		       "\nmerging_pages %" PRIu64 "\nzero_pages %" PRIu64 "\nprocess_profit %" PRId64 "\n",
+		       (int)pid, (uint64_t)ps.registered_bytes, (uint64_t)ps.rmap_items,
+		       (uint64_t)ps.merging_pages, (uint64_t)ps.zero_pages, (int64_t)ps.process_profit);
+		return EXIT_SUCCESS;
+	}
+	printf("%-16s  %d\n", "pid", (int)pid);
+	printf("%-16s  %" PRIu64 " (%s)\n", "registered_bytes", (uint64_t)ps.registered_bytes,
+	       fmt_size(buf, sizeof(buf), (long double)ps.registered_bytes));
+	printf("%-16s  %" PRIu64 " (%s)\n", "rmap_items", (uint64_t)ps.rmap_items,
+	       fmt_pages(buf, sizeof(buf), ps.rmap_items));
+	printf("%-16s  %" PRIu64 " (%s)\n", "merging_pages", (uint64_t)ps.merging_pages,
+	       fmt_pages(buf, sizeof(buf), ps.merging_pages));
+	printf("%-16s  %" PRIu64 " (%s)\n", "zero_pages", (uint64_t)ps.zero_pages,
+	       fmt_pages(buf, sizeof(buf), ps.zero_pages));
+	printf("%-16s  %" PRId64 " (%s)\n", "process_profit", (int64_t)ps.process_profit,
+	       fmt_size(buf, sizeof(buf), (long double)ps.process_profit));
+	return EXIT_SUCCESS;
+}
+
 /* One of the registration commands. */
 struct reg_cmd {
 	const char *name;	/* on the command line */
@@ -911,15 +964,23 @@ int main(int argc, char **argv)
 		return cmd_version();
 	}
 	if (!strcmp(cmd, "status")) {
-		bool raw = false;
+		bool raw = false, have_pid = false;
+		pid_t pid = 0;
 
 		for (; i < argc; i++) {
-			if (!strcmp(argv[i], "--raw") && !raw)
+			if (!strcmp(argv[i], "--raw") && !raw) {
 				raw = true;
-			else
+			} else if (!have_pid && argv[i][0] != '-') {
+				int ret = parse_pid("status", argv[i], &pid);
+
+				if (ret)
+					return ret;
+				have_pid = true;
+			} else {
 				return usage_err("status: unexpected argument '%s'", argv[i]);
+			}
 		}
-		return cmd_status(raw);
+		return have_pid ? cmd_process_status(pid, raw) : cmd_status(raw);
 	}
 	if (!strcmp(cmd, "set"))
 		return cmd_set(argc - i, argv + i);

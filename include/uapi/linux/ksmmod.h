@@ -45,8 +45,9 @@
 #define KSMMOD_FEATURE_PARAMS		(1ULL << 0)	/* GET/SET_PARAMS */
 #define KSMMOD_FEATURE_STATS		(1ULL << 1)	/* GET_STATS */
 #define KSMMOD_FEATURE_REGISTER		(1ULL << 2)	/* MERGE/UNMERGE_RANGE, ADD/REMOVE_PROCESS */
+#define KSMMOD_FEATURE_PROCESS_STATS	(1ULL << 3)	/* PROCESS_STATS */
 #define KSMMOD_FEATURES_ALL		(KSMMOD_FEATURE_PARAMS | KSMMOD_FEATURE_STATS | \
-					 KSMMOD_FEATURE_REGISTER)
+					 KSMMOD_FEATURE_REGISTER | KSMMOD_FEATURE_PROCESS_STATS)
 
 #define KSMMOD_VERSION_LEN	32
 #define KSMMOD_RELEASE_LEN	72	/* >= __NEW_UTS_LEN + 1, multiple of 8 */
@@ -231,6 +232,39 @@ struct ksmmod_process {
 	__u64 reserved[4];
 };
 
+/**
+ * struct ksmmod_process_stats - what ksmmod does for one process
+ *	(KSMMOD_IOC_PROCESS_STATS)
+ *
+ * The counters of /proc/<pid>/ksm_stat, for memory ksmmod merges. Errors:
+ * EBADF, ESRCH as for struct ksmmod_range; EPERM (neither CAP_SYS_ADMIN nor
+ * allowed to read the process's memory maps); ENOENT (ksmmod does not know
+ * the process: nothing of it is registered).
+ *
+ * @size: in: sizeof(struct ksmmod_process_stats) as the caller knows it.
+ * @flags: in: must be zero.
+ * @pidfd: in: a pidfd of the process, or 0 for the caller.
+ * @pad: in: must be zero.
+ * @merging_pages: out: pages of the process mapped to merged (KSM) pages.
+ * @rmap_items: out: pages of the process ksmmod tracks.
+ * @zero_pages: out: empty pages mapped to the zero page (use_zero_pages).
+ * @process_profit: out: bytes saved minus metadata, as ksm_process_profit.
+ * @registered_bytes: out: bytes of registered address ranges.
+ * @reserved: out: zero.
+ */
+struct ksmmod_process_stats {
+	__u32 size;
+	__u32 flags;
+	__u32 pidfd;
+	__u32 pad;
+	__u64 merging_pages;
+	__u64 rmap_items;
+	__u64 zero_pages;
+	__s64 process_profit;
+	__u64 registered_bytes;
+	__u64 reserved[4];
+};
+
 /* Command numbers (_IOC_NR). */
 #define KSMMOD_NR_API		0x00
 #define KSMMOD_NR_GET_PARAMS	0x01
@@ -240,6 +274,7 @@ struct ksmmod_process {
 #define KSMMOD_NR_UNMERGE_RANGE	0x05
 #define KSMMOD_NR_ADD_PROCESS	0x06
 #define KSMMOD_NR_REMOVE_PROCESS	0x07
+#define KSMMOD_NR_PROCESS_STATS	0x08
 
 #define KSMMOD_IOC_API		_IOWR(KSMMOD_IOC_TYPE, KSMMOD_NR_API, struct ksmmod_api)
 #define KSMMOD_IOC_GET_PARAMS	_IOWR(KSMMOD_IOC_TYPE, KSMMOD_NR_GET_PARAMS, struct ksmmod_params)
@@ -249,6 +284,8 @@ struct ksmmod_process {
 #define KSMMOD_IOC_UNMERGE_RANGE	_IOW(KSMMOD_IOC_TYPE, KSMMOD_NR_UNMERGE_RANGE, struct ksmmod_range)
 #define KSMMOD_IOC_ADD_PROCESS	_IOW(KSMMOD_IOC_TYPE, KSMMOD_NR_ADD_PROCESS, struct ksmmod_process)
 #define KSMMOD_IOC_REMOVE_PROCESS	_IOW(KSMMOD_IOC_TYPE, KSMMOD_NR_REMOVE_PROCESS, struct ksmmod_process)
+#define KSMMOD_IOC_PROCESS_STATS	_IOWR(KSMMOD_IOC_TYPE, KSMMOD_NR_PROCESS_STATS, \
+					      struct ksmmod_process_stats)
 
 /* Smallest @size each command accepts (the first version of its struct). */
 #define KSMMOD_API_SIZE_VER0	168
@@ -256,5 +293,6 @@ struct ksmmod_process {
 #define KSMMOD_STATS_SIZE_VER0	168
 #define KSMMOD_RANGE_SIZE_VER0	64
 #define KSMMOD_PROCESS_SIZE_VER0	48
+#define KSMMOD_PROCESS_STATS_SIZE_VER0	88
 
 #endif /* _UAPI_LINUX_KSMMOD_H */
