@@ -23,16 +23,23 @@ mkdir -p "$logdir"
 logdir=$(cd "$logdir" && pwd)
 
 QEMU=${QEMU:-qemu-system-x86_64}
-base_cmdline="console=ttyS0 panic=-1 oops=panic panic_on_warn=1 softlockup_panic=1 rdinit=/init"
+base_cmdline="console=ttyS0 panic=-1 oops=panic panic_on_warn=1 softlockup_panic=1 rdinit=/init memhp_default_state=online_movable"
 # Two NUMA nodes with one CPU (socket) each, so tests can migrate pages
 # between nodes; one CPU per node avoids 6.1's topology warning at boot.
+# A third, CPU-less node 2 is a hot-pluggable DIMM of 256 MiB, onlined as
+# ZONE_MOVABLE (memhp_default_state), so that a test can move pages into
+# it and take its memory blocks offline (memory hot-remove).
 mem=${KSMMOD_GUEST_MEM:-2G}
-node_mem=$(( $(numfmt --from=iec "$mem") / 2 ))
+mem_bytes=$(numfmt --from=iec "$mem")
+node_mem=$(( mem_bytes / 2 ))
+dimm_mem=$(( 256 << 20 ))
 # shellcheck disable=SC2054 # the commas are inside qemu option values
 qemu_common=(-nodefaults -no-user-config -no-reboot -display none -monitor none
-	-machine q35 -m "$mem" -smp 2,sockets=2
+	-machine q35 -m "$mem,slots=1,maxmem=$(( mem_bytes + dimm_mem ))" -smp 2,sockets=2
 	-object "memory-backend-ram,id=m0,size=$node_mem" -object "memory-backend-ram,id=m1,size=$node_mem"
+	-object "memory-backend-ram,id=m2,size=$dimm_mem"
 	-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1
+	-numa node,nodeid=2 -device pc-dimm,id=dimm0,memdev=m2,node=2
 	-kernel "$kernel")
 
 # --- KVM probe ----------------------------------------------------------------

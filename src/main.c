@@ -49,6 +49,9 @@ static int __init ksmmod_init(void)
 	err = ksmmod_scan_init();
 	if (err)
 		goto fail_registry;
+	err = ksmmod_memory_init();
+	if (err)
+		goto fail_scan;
 
 	ksmmod_debugfs_init();
 
@@ -63,6 +66,8 @@ static int __init ksmmod_init(void)
 
 fail_debugfs:
 	ksmmod_debugfs_exit();
+	ksmmod_memory_exit();
+fail_scan:
 	ksmmod_scan_exit();
 fail_registry:
 	ksmmod_registry_exit();
@@ -95,6 +100,7 @@ static void __exit ksmmod_exit(void)
 	if (left)
 		pr_err("unload: %s; leaking the metadata of the pages still merged so that they stay valid\n",
 		       left < 0 ? "unmerging was interrupted" : "merged pages are still mapped by processes ksmmod does not know");
+	ksmmod_memory_exit();
 	/* Unmerging failed part-way: items still hang on nodes; keep it all. */
 	if (left >= 0)
 		ksmmod_registry_exit();

@@ -385,7 +385,7 @@ static int ksmmod_lock_target(u32 pidfd, bool write, struct mm_struct **mmp)
 	err = ksmmod_get_target(pidfd, &mm);
 	if (err)
 		return err;
-	mutex_lock(&ksmmod_thread_mutex);
+	ksmmod_thread_lock();
 	err = write ? mmap_write_lock_killable(mm) : mmap_read_lock_killable(mm);
 	if (err) {
 		mutex_unlock(&ksmmod_thread_mutex);
@@ -635,7 +635,7 @@ void ksmmod_registry_exit(void)
 {
 	struct ksmmod_mm_slot *slot, *tmp;
 
-	mutex_lock(&ksmmod_thread_mutex);
+	ksmmod_thread_lock();
 	list_for_each_entry_safe(slot, tmp, &ksmmod_mm_list, link)
 		ksmmod_slot_free(slot);
 	mutex_unlock(&ksmmod_thread_mutex);

@@ -130,7 +130,7 @@ void ksmmod_stable_node_remove(struct ksmmod_stable_node *node)
 		ksmmod_stable_item_forget(item, last);
 		item->address &= PAGE_MASK;
 	}
-	rb_erase(&node->node, &ksmmod_stable_root);
+	ksmmod_stable_node_unlink(node);
 	ksmmod_stable_node_free(node);
 }
 

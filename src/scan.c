@@ -43,6 +43,46 @@ DEFINE_MUTEX(ksmmod_thread_mutex);
 static DECLARE_WAIT_QUEUE_HEAD(ksmmod_thread_wait);
 static struct task_struct *ksmmod_thread;
 
+/* Memory being offlined (src/memory.c): under ksmmod_thread_mutex. */
+static unsigned int ksmmod_offlining;
+static DECLARE_WAIT_QUEUE_HEAD(ksmmod_offline_wait);
+
+/**
+ * ksmmod_thread_lock() - take ksmmod_thread_mutex, once no memory is being offlined
+ *
+ * Everything that walks the stable trees takes the mutex this way (the
+ * memory notifier itself takes it directly). Release with mutex_unlock().
+ */
+void ksmmod_thread_lock(void)
+{
+	for (;;) {
+		mutex_lock(&ksmmod_thread_mutex);
+		if (!ksmmod_offlining)
+			return;
+		mutex_unlock(&ksmmod_thread_mutex);
+		wait_event(ksmmod_offline_wait, !READ_ONCE(ksmmod_offlining));
+	}
+}
+
+/**
+ * ksmmod_thread_offlining() - memory offlining begins or ends
+ * @begin: MEM_GOING_OFFLINE (else MEM_OFFLINE or MEM_CANCEL_OFFLINE)
+ *
+ * Beginning waits for the holder of ksmmod_thread_mutex (the scanner's
+ * batch) to finish, so nobody walks the trees until the offlining ends.
+ */
+void ksmmod_thread_offlining(bool begin)
+{
+	mutex_lock(&ksmmod_thread_mutex);
+	if (begin)
+		ksmmod_offlining++;
+	else
+		ksmmod_offlining--;
+	mutex_unlock(&ksmmod_thread_mutex);
+	if (!begin)
+		wake_up_all(&ksmmod_offline_wait);
+}
+
 /**
  * struct ksmmod_scan_cursor - where the scanner is
  * @slot: the process being scanned; NULL between full scans
@@ -140,6 +180,7 @@ static struct ksmmod_rmap_item *ksmmod_scan_next(struct page **pagep)
 		 * pinned. Drain them once per full scan, as mm/ksm.c does.
 		 */
 		kcall_lru_add_drain_all();
+		ksmmod_prune_migrated_nodes();
 		ksmmod_scan_seqnr++;
 		ksmmod_unstable_tree_reset();
 		c->address = 0;
@@ -237,10 +278,21 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	struct ksmmod_rmap_item *tree_item;
 	struct ksmmod_stable_node *node;
 	struct page *kpage, *tree_page;
-	bool split;
+	bool split, migrated;
 	u64 hash;
 
 	hash = ksmmod_page_hash(page);
+
+	/*
+	 * Our own merged page whose node was parked because the page moved
+	 * to another NUMA node (merge_across_nodes=0, see stable.c)?
+	 */
+	node = PageKsm(page) ? ksmmod_folio_stable_node(page_folio(page)) : NULL;
+	if (!node || !(item->address & KSMMOD_STABLE_FLAG) || item->head != node)
+		node = NULL;	/* not merged by this item (or the kernel's KSM page) */
+	if (node && !ksmmod_stable_node_migrated(node) && ksmmod_tree_nid(page) != node->nid)
+		ksmmod_stable_node_park(node);
+	migrated = node && ksmmod_stable_node_migrated(node);
 
 	kpage = ksmmod_stable_tree_search(page, hash);
 	if (IS_ERR(kpage))
@@ -249,17 +301,29 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 		put_page(kpage);	/* already merged here */
 		return;
 	}
+	if (migrated && !kpage) {
+		/* Nothing like it in its new node's tree: move the node there. */
+		ksmmod_stable_node_reinsert(node, page);
+		return;
+	}
 	/*
 	 * Our own KSM pages are always found in our stable tree (kpage ==
-	 * page). Any other KSM page belongs to the kernel's KSM: hands off.
+	 * page), or parked as migrated. Any other KSM page belongs to the
+	 * kernel's KSM: hands off.
 	 */
-	if (PageKsm(page) && kpage != page) {
+	if (PageKsm(page) && kpage != page && !migrated) {
 		if (kpage)
 			put_page(kpage);
 		return;
 	}
 
-	ksmmod_remove_rmap_item_from_tree(item);
+	/*
+	 * A migrated page's item stays on its parked node until the merge
+	 * below succeeds (which unlinks it): if the merge fails, the mapping
+	 * is still accounted to that node.
+	 */
+	if (!migrated)
+		ksmmod_remove_rmap_item_from_tree(item);
 
 	if (kpage) {
 		if (!ksmmod_try_to_merge_with_ksm_page(item, page, kpage)) {
@@ -364,7 +428,7 @@ static int ksmmod_scan_thread(void *unused)
 	set_user_nice(current, 5);
 
 	while (!kthread_should_stop()) {
-		mutex_lock(&ksmmod_thread_mutex);
+		ksmmod_thread_lock();
 		if (ksmmod_should_run())
 			ksmmod_do_scan(READ_ONCE(ksmmod_tunables.pages_to_scan));
 		mutex_unlock(&ksmmod_thread_mutex);
@@ -405,7 +469,7 @@ long ksmmod_unmerge_all(void)
 	struct ksmmod_mm_slot *slot = NULL;
 	long left;
 
-	mutex_lock(&ksmmod_thread_mutex);
+	ksmmod_thread_lock();
 	while ((slot = ksmmod_registry_next_slot(slot))) {
 		struct mm_struct *mm = slot->mm;
 		int err = 0;

@@ -11,6 +11,10 @@
  * it was inserted (ksmmod_rmap_item.checksum), which cannot change while the
  * item is in the tree, and compares page contents only on a hash match.
  *
+ * With merge_across_nodes=0 there is one tree per NUMA node; an item records
+ * its tree in ->nid (which shares its word with the anon_vma of a stable
+ * item).
+ *
  * The tree is rebuilt every full scan: ksmmod_unstable_tree_reset() simply
  * forgets the root, and items remember (in the low bits of their address)
  * the scan they were inserted in, so that only items of the current tree are
@@ -22,7 +26,8 @@
 #include "ksmmod/core.h"
 #include "ksmmod/ksmmod.h"
 
-static struct rb_root ksmmod_unstable_root = RB_ROOT;
+/* The unstable trees: [0] only, or one per NUMA node (see ksmmod_tree_nid()). */
+static struct rb_root ksmmod_unstable_roots[MAX_NUMNODES];
 
 /* Full scans started so far; its low byte tags unstable tree items. */
 unsigned long ksmmod_scan_seqnr;
@@ -30,7 +35,10 @@ unsigned long ksmmod_scan_seqnr;
 /* Start a new, empty unstable tree (at the start of each full scan). */
 void ksmmod_unstable_tree_reset(void)
 {
-	ksmmod_unstable_root = RB_ROOT;
+	int nid;
+
+	for (nid = 0; nid < nr_node_ids; nid++)
+		ksmmod_unstable_roots[nid] = RB_ROOT;
 }
 
 /**
@@ -42,7 +50,7 @@ void ksmmod_unstable_tree_erase(struct ksmmod_rmap_item *item)
 	unsigned char age = (unsigned char)(ksmmod_scan_seqnr - item->address);
 
 	if (!age)
-		rb_erase(&item->node, &ksmmod_unstable_root);
+		rb_erase(&item->node, &ksmmod_unstable_roots[item->nid]);
 }
 
 /**
@@ -58,7 +66,9 @@ struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_i
 							    struct page *page,
 							    struct page **tree_pagep)
 {
-	struct rb_node **link = &ksmmod_unstable_root.rb_node, *parent = NULL;
+	int nid = ksmmod_tree_nid(page);
+	struct rb_root *root = &ksmmod_unstable_roots[nid];
+	struct rb_node **link = &root->rb_node, *parent = NULL;
 	u64 hash = item->checksum;
 
 	while (*link) {
@@ -80,8 +90,13 @@ struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_i
 		tree_page = ksmmod_get_mergeable_page(tree_item);
 		if (!tree_page)
 			return NULL;
-		if (tree_page == page) {
-			/* The same page at two addresses (e.g. after fork): nothing to gain. */
+		/*
+		 * The same page at two addresses (e.g. after fork): nothing to
+		 * gain. A page that moved to another NUMA node since it was
+		 * inserted goes into the right tree next scan; merge with it
+		 * now only if nodes do not matter.
+		 */
+		if (tree_page == page || ksmmod_tree_nid(tree_page) != nid) {
 			put_page(tree_page);
 			return NULL;
 		}
@@ -95,8 +110,9 @@ struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_i
 	}
 
 	item->address |= KSMMOD_UNSTABLE_FLAG | (ksmmod_scan_seqnr & KSMMOD_SEQNR_MASK);
+	item->nid = nid;
 	rb_link_node(&item->node, parent, link);
-	rb_insert_color(&item->node, &ksmmod_unstable_root);
+	rb_insert_color(&item->node, root);
 	ksmmod_count_inc(pages_unshared);
 	return NULL;
 }

@@ -11,8 +11,9 @@
 #ifndef _KSMMOD_CORE_H
 #define _KSMMOD_CORE_H
 
-#include <linux/mm_types.h>
+#include <linux/mm.h>
 
+#include "ksmmod/ksmmod.h"
 #include "ksmmod/layout.h"
 
 struct ksmmod_mm_slot;
@@ -59,11 +60,30 @@ static inline void ksmmod_folio_set_stable_node(struct folio *folio,
 	WRITE_ONCE(folio->mapping, (void *)((unsigned long)node | PAGE_MAPPING_KSM));
 }
 
+/**
+ * ksmmod_tree_nid() - which stable and unstable tree @page belongs in
+ * @page: a page
+ *
+ * With merge_across_nodes=1 (the default) there is one tree of each kind
+ * (index 0); with 0, one per NUMA node, so pages merge only within a node.
+ *
+ * Return: the tree index.
+ */
+static inline int ksmmod_tree_nid(struct page *page)
+{
+	return READ_ONCE(ksmmod_tunables.merge_across_nodes) ? 0 : page_to_nid(page);
+}
+
 /* stable.c */
-extern struct rb_root ksmmod_stable_root;
 struct page *ksmmod_stable_tree_search(struct page *page, u64 hash);
 struct ksmmod_stable_node *ksmmod_stable_tree_insert(struct page *kpage, u64 hash);
+bool ksmmod_stable_node_migrated(struct ksmmod_stable_node *node);
+void ksmmod_stable_node_unlink(struct ksmmod_stable_node *node);
+void ksmmod_stable_node_park(struct ksmmod_stable_node *node);
+bool ksmmod_stable_node_reinsert(struct ksmmod_stable_node *node, struct page *kpage);
+void ksmmod_prune_migrated_nodes(void);
 unsigned long ksmmod_remove_all_stable_nodes(void);
+void ksmmod_remove_stable_nodes_in(unsigned long start_pfn, unsigned long end_pfn);
 
 /* unstable.c */
 extern unsigned long ksmmod_scan_seqnr;

@@ -86,10 +86,16 @@ bool ksmmod_pages_merged(void);
 
 /* scan.c */
 extern struct mutex ksmmod_thread_mutex;
+void ksmmod_thread_lock(void);
+void ksmmod_thread_offlining(bool begin);
 int ksmmod_scan_init(void);
 void ksmmod_scan_exit(void);
 void ksmmod_scan_wake(void);
 long ksmmod_unmerge_all(void);
+
+/* memory.c */
+int ksmmod_memory_init(void);
+void ksmmod_memory_exit(void);
 
 /* dev.c */
 int ksmmod_dev_init(void);
