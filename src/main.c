@@ -55,15 +55,22 @@ static int __init ksmmod_init(void)
 
 	ksmmod_debugfs_init();
 
+	err = ksmmod_sysfs_init();
+	if (err) {
+		pr_err("cannot create /sys/kernel/mm/ksmmod: %d\n", err);
+		goto fail_debugfs;
+	}
 	err = ksmmod_dev_init();
 	if (err) {
 		pr_err("cannot register /dev/%s: %d\n", KSMMOD_DEVICE_NAME, err);
-		goto fail_debugfs;
+		goto fail_sysfs;
 	}
 
 	pr_info("version %s loaded on %s\n", KSMMOD_VERSION, init_utsname()->release);
 	return 0;
 
+fail_sysfs:
+	ksmmod_sysfs_exit();
 fail_debugfs:
 	ksmmod_debugfs_exit();
 	ksmmod_memory_exit();
@@ -94,6 +101,7 @@ static void __exit ksmmod_exit(void)
 	long left;
 
 	ksmmod_dev_exit();
+	ksmmod_sysfs_exit();
 	ksmmod_debugfs_exit();
 	ksmmod_scan_exit();
 	left = ksmmod_unmerge_all();

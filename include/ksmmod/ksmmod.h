@@ -93,6 +93,10 @@ void ksmmod_scan_exit(void);
 void ksmmod_scan_wake(void);
 long ksmmod_unmerge_all(void);
 
+/* sysfs.c */
+int ksmmod_sysfs_init(void);
+void ksmmod_sysfs_exit(void);
+
 /* memory.c */
 int ksmmod_memory_init(void);
 void ksmmod_memory_exit(void);

@@ -53,6 +53,8 @@ KSMMOD_SYMBOLS(KSMMOD_KCALL_DECLARE)
  * reached through the pointer kvar_<name>.
  */
 #define KSMMOD_DATA_SYMBOLS(X)						\
+	/* /sys/kernel/mm; exported on 6.1 but not on 6.12 */			\
+	X(struct kobject *, mm_kobj)						\
 	KSMMOD_DATA_SYMBOLS_COMPAT(X)
 
 #define KSMMOD_KVAR_DECLARE(type, sym) extern type *kvar_##sym;
