@@ -52,6 +52,9 @@ static int __init ksmmod_init(void)
 	err = ksmmod_memory_init();
 	if (err)
 		goto fail_scan;
+	err = ksmmod_hooks_init();
+	if (err)
+		goto fail_memory;
 
 	ksmmod_debugfs_init();
 
@@ -73,6 +76,8 @@ fail_sysfs:
 	ksmmod_sysfs_exit();
 fail_debugfs:
 	ksmmod_debugfs_exit();
+	ksmmod_hooks_exit();
+fail_memory:
 	ksmmod_memory_exit();
 fail_scan:
 	ksmmod_scan_exit();
@@ -95,11 +100,17 @@ fail:
  * still mapped by a process ksmmod does not know about (a child forked after
  * the merge) cannot be detached: it, its rmap items and the caches holding
  * them are deliberately leaked, with a message, rather than freed.
+ *
+ * The drop-in hooks are removed first of all (src/hooks.c), so that
+ * madvise() and prctl() reach the kernel's KSM again; processes that
+ * entered KSM through ksmmod leave it (their MMF_VM_MERGEABLE is cleared
+ * with their registration; their mappings stay VM_MERGEABLE).
  */
 static void __exit ksmmod_exit(void)
 {
 	long left;
 
+	ksmmod_hooks_exit();
 	ksmmod_dev_exit();
 	ksmmod_sysfs_exit();
 	ksmmod_debugfs_exit();

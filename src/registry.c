@@ -72,6 +72,26 @@ static struct ksmmod_mm_slot *ksmmod_slot_lookup(struct mm_struct *mm)
 }
 
 /**
+ * ksmmod_mm_in_kernel_ksm() - whether @mm belongs to the kernel's own KSM
+ * @mm: an address space, mmap_lock held
+ *
+ * Return: true if it has MMF_VM_MERGEABLE that ksmmod did not set.
+ */
+static bool ksmmod_mm_in_kernel_ksm(struct mm_struct *mm)
+{
+	struct ksmmod_mm_slot *slot;
+	bool ours;
+
+	if (!test_bit(MMF_VM_MERGEABLE, &mm->flags))
+		return false;
+	mutex_lock(&ksmmod_registry_lock);
+	slot = ksmmod_slot_lookup(mm);
+	ours = slot && slot->entered;
+	mutex_unlock(&ksmmod_registry_lock);
+	return !ours;
+}
+
+/**
  * ksmmod_slot_free() - forget a process: its rmap items, ranges and slot
  * @slot: the slot (ksmmod_thread_mutex held, ksmmod_registry_lock not)
  *
@@ -92,6 +112,8 @@ static void ksmmod_slot_free(struct ksmmod_mm_slot *slot)
 	list_del(&slot->link);
 	WRITE_ONCE(ksmmod_nr_slots, ksmmod_nr_slots - 1);
 	mutex_unlock(&ksmmod_registry_lock);
+	if (slot->entered)
+		ksmmod_mm_clear_ksm_flags(slot->mm);
 	mmdrop(slot->mm);
 	kmem_cache_free(ksmmod_slot_cache, slot);
 }
@@ -106,18 +128,26 @@ void ksmmod_registry_free_slot(struct ksmmod_mm_slot *slot)
  * ksmmod_registry_next_slot() - the slot after @slot in scan order
  * @slot: a slot, or NULL for the first one
  *
- * Called with ksmmod_thread_mutex held (the list only changes under it).
+ * Called with ksmmod_thread_mutex held: slots are only freed under it, so
+ * the returned slot stays valid while the caller holds it.
  *
  * Return: the next slot, or NULL after the last.
  */
 struct ksmmod_mm_slot *ksmmod_registry_next_slot(struct ksmmod_mm_slot *slot)
 {
+	struct ksmmod_mm_slot *next;
+
 	lockdep_assert_held(&ksmmod_thread_mutex);
+	/* Slots are added under ksmmod_registry_lock alone (drop-in entry). */
+	mutex_lock(&ksmmod_registry_lock);
 	if (!slot)
-		return list_first_entry_or_null(&ksmmod_mm_list, struct ksmmod_mm_slot, link);
-	if (list_is_last(&slot->link, &ksmmod_mm_list))
-		return NULL;
-	return list_next_entry(slot, link);
+		next = list_first_entry_or_null(&ksmmod_mm_list, struct ksmmod_mm_slot, link);
+	else if (list_is_last(&slot->link, &ksmmod_mm_list))
+		next = NULL;
+	else
+		next = list_next_entry(slot, link);
+	mutex_unlock(&ksmmod_registry_lock);
+	return next;
 }
 
 /**
@@ -458,7 +488,7 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whol
 	err = ksmmod_lock_target(pidfd, true, &mm);
 	if (err)
 		return err;
-	if (test_bit(MMF_VM_MERGEABLE, &mm->flags)) {
+	if (ksmmod_mm_in_kernel_ksm(mm)) {
 		err = -EBUSY;
 		goto out_unlock;
 	}
@@ -486,12 +516,26 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whol
 	if (pieces) {
 		VMA_ITERATOR(vmi, mm, start);
 
+		/*
+		 * A whole process is registered as one range, so that
+		 * mappings that become VM_MERGEABLE later are scanned too.
+		 */
+		if (whole)
+			ksmmod_slot_add_range(slot, &ctx, 0, TASK_SIZE_MAX);
 		for_each_vma_range(vmi, vma, end) {
 			if (!ksmmod_vma_eligible(vma))
 				continue;
-			ksmmod_slot_add_range(slot, &ctx, max(start, vma->vm_start),
-					      min(end, vma->vm_end));
+			if (!whole)
+				ksmmod_slot_add_range(slot, &ctx, max(start, vma->vm_start),
+						      min(end, vma->vm_end));
 			ksmmod_vma_set_mergeable(vma);
+		}
+		if (ksmmod_dropin_active()) {
+			/* Fork and exit now reach ksmmod through the KSM hooks. */
+			slot->entered = true;
+			set_bit(MMF_VM_MERGEABLE, &mm->flags);
+			if (whole)
+				ksmmod_mm_set_merge_any(mm);
 		}
 	}
 	mutex_unlock(&ksmmod_registry_lock);
@@ -561,6 +605,76 @@ out_unlock:
 	return err;
 }
 
+/**
+ * ksmmod_registry_enter() - drop-in __ksm_enter(): @mm is ksmmod's now
+ * @mm: an address space; its mmap_lock is held for write by the caller
+ *	(madvise, prctl, fork), or nobody else can see it yet (exec)
+ *
+ * Called by the kernel's KSM entry points instead of its own __ksm_enter()
+ * (src/hooks.c): madvise(MADV_MERGEABLE), prctl(PR_SET_MEMORY_MERGE), and
+ * fork and exec of processes that use them. The whole address space is
+ * registered; which mappings are merged is decided by VM_MERGEABLE, which
+ * the kernel's callers set, exactly as for its own KSM. It does not take
+ * ksmmod_thread_mutex: callers hold an mmap_lock that the scanner may be
+ * waiting for while it holds that mutex.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int ksmmod_registry_enter(struct mm_struct *mm)
+{
+	struct ksmmod_reg_ctx ctx;
+	struct ksmmod_mm_slot *slot;
+	int err;
+
+	err = ksmmod_ctx_alloc(&ctx, true, 1);
+	if (err)
+		return err;
+	mutex_lock(&ksmmod_registry_lock);
+	slot = ksmmod_slot_lookup(mm);
+	if (!slot) {
+		slot = ctx.slot;
+		ctx.slot = NULL;
+		slot->mm = mm;
+		mmgrab(mm);
+		INIT_LIST_HEAD(&slot->ranges);
+		hash_add(ksmmod_mm_hash, &slot->hash, (unsigned long)mm);
+		list_add_tail(&slot->link, &ksmmod_mm_list);
+		WRITE_ONCE(ksmmod_nr_slots, ksmmod_nr_slots + 1);
+	}
+	ksmmod_slot_add_range(slot, &ctx, 0, TASK_SIZE_MAX);
+	slot->entered = true;
+	set_bit(MMF_VM_MERGEABLE, &mm->flags);
+	mutex_unlock(&ksmmod_registry_lock);
+	ksmmod_ctx_free(&ctx);
+	ksmmod_scan_wake();
+	return 0;
+}
+
+/**
+ * ksmmod_registry_exit_mm() - drop-in __ksm_exit(): @mm's last user is gone
+ * @mm: an address space about to be torn down (exit_mmap() follows)
+ *
+ * Frees everything ksmmod keeps for @mm at once, instead of waiting for the
+ * scanner to notice.
+ *
+ * Return: false if ksmmod does not own @mm (the kernel's KSM does).
+ */
+bool ksmmod_registry_exit_mm(struct mm_struct *mm)
+{
+	struct ksmmod_mm_slot *slot;
+	bool ours;
+
+	ksmmod_thread_lock();
+	mutex_lock(&ksmmod_registry_lock);
+	slot = ksmmod_slot_lookup(mm);
+	mutex_unlock(&ksmmod_registry_lock);
+	ours = slot && slot->entered;
+	if (ours)
+		ksmmod_slot_free(slot);
+	mutex_unlock(&ksmmod_thread_mutex);
+	return ours;
+}
+
 unsigned long ksmmod_registry_nr_slots(void)
 {
 	return READ_ONCE(ksmmod_nr_slots);
@@ -584,11 +698,22 @@ int ksmmod_registry_process_stats(u32 pidfd, struct ksmmod_process_stats *ps)
 	err = ksmmod_get_target_mode(pidfd, PTRACE_MODE_READ_FSCREDS, &mm);
 	if (err)
 		return err;
+	if (mmap_read_lock_killable(mm)) {
+		mmput(mm);
+		return -EINTR;
+	}
 	mutex_lock(&ksmmod_registry_lock);
 	slot = ksmmod_slot_lookup(mm);
 	if (slot) {
-		list_for_each_entry(r, &slot->ranges, link)
-			ps->registered_bytes += r->end - r->start;
+		list_for_each_entry(r, &slot->ranges, link) {
+			struct vm_area_struct *vma;
+			VMA_ITERATOR(vmi, mm, r->start);
+
+			for_each_vma_range(vmi, vma, r->end)
+				if (vma->vm_flags & VM_MERGEABLE)
+					ps->registered_bytes += min(r->end, vma->vm_end) -
+								max(r->start, vma->vm_start);
+		}
 		ps->zero_pages = ksmmod_zero_pages_of(mm, &slot->zero_pages);
 		/* Maintained by ksmmod under ksmmod_thread_mutex: a snapshot. */
 		ps->merging_pages = READ_ONCE(mm->ksm_merging_pages);
@@ -597,6 +722,7 @@ int ksmmod_registry_process_stats(u32 pidfd, struct ksmmod_process_stats *ps)
 				     (s64)ps->rmap_items * KSMMOD_RMAP_ITEM_BYTES;
 	}
 	mutex_unlock(&ksmmod_registry_lock);
+	mmap_read_unlock(mm);
 	mmput(mm);
 	return slot ? 0 : -ENOENT;
 }
@@ -630,14 +756,50 @@ int ksmmod_registry_init(void)
 	return 0;
 }
 
+/**
+ * ksmmod_slot_leave() - unload: take @slot's process out of KSM entirely
+ * @slot: a slot (ksmmod_thread_mutex held)
+ *
+ * Clears VM_MERGEABLE on every mapping lying wholly in its registered
+ * ranges (a mapping only partly registered would need a split, which a
+ * module cannot do; it keeps the flag) and the process's KSM flags, so that
+ * a later madvise(MADV_MERGEABLE) or prctl() finds the process as if
+ * ksmmod had never had it, and enters the kernel's KSM (ksm_madvise() skips
+ * mappings that are VM_MERGEABLE already).
+ */
+static void ksmmod_slot_leave(struct ksmmod_mm_slot *slot)
+{
+	struct mm_struct *mm = slot->mm;
+	struct ksmmod_range_node *r;
+
+	if (!mmget_not_zero(mm))
+		return;
+	mmap_write_lock(mm);
+	list_for_each_entry(r, &slot->ranges, link) {
+		struct vm_area_struct *vma;
+		VMA_ITERATOR(vmi, mm, r->start);
+
+		for_each_vma_range(vmi, vma, r->end)
+			if ((vma->vm_flags & VM_MERGEABLE) && vma->vm_start >= r->start &&
+			    vma->vm_end <= r->end)
+				ksmmod_vma_clear_mergeable(vma);
+	}
+	if (slot->entered)
+		ksmmod_mm_clear_ksm_flags(mm);
+	mmap_write_unlock(mm);
+	mmput(mm);
+}
+
 /* Forget every registration; at unload, after the scanner stopped and unmerged. */
 void ksmmod_registry_exit(void)
 {
 	struct ksmmod_mm_slot *slot, *tmp;
 
 	ksmmod_thread_lock();
-	list_for_each_entry_safe(slot, tmp, &ksmmod_mm_list, link)
+	list_for_each_entry_safe(slot, tmp, &ksmmod_mm_list, link) {
+		ksmmod_slot_leave(slot);
 		ksmmod_slot_free(slot);
+	}
 	mutex_unlock(&ksmmod_thread_mutex);
 	kmem_cache_destroy(ksmmod_slot_cache);
 	kmem_cache_destroy(ksmmod_range_cache);

@@ -191,11 +191,13 @@ next_slot:
 	slot = c->slot;
 	mm = slot->mm;
 	mmap_read_lock(mm);
-	if (!atomic_read(&mm->mm_users) || test_bit(MMF_VM_MERGEABLE, &mm->flags)) {
+	if (!atomic_read(&mm->mm_users) ||
+	    (test_bit(MMF_VM_MERGEABLE, &mm->flags) && !slot->entered)) {
 		/*
-		 * The process has exited, or it has handed memory to the
-		 * kernel's own KSM since it registered (madvise/prctl), whose
-		 * ksmd must never meet our pages: unmerge and forget it.
+		 * The process has exited, or (without drop-in mode) it has
+		 * handed memory to the kernel's own KSM since it registered
+		 * (madvise/prctl), whose ksmd must never meet our pages:
+		 * unmerge and forget it.
 		 */
 		struct ksmmod_mm_slot *next = ksmmod_registry_next_slot(slot);
 

@@ -43,6 +43,7 @@
  */
 #include <linux/kallsyms.h>
 #include <linux/kprobes.h>
+#include <linux/ksm.h>
 #include <linux/module.h>
 #include <linux/objtool.h>
 #include <linux/pid.h>

@@ -12,6 +12,7 @@
 #ifndef _KSMMOD_COMPAT_H
 #define _KSMMOD_COMPAT_H
 
+#include <linux/ftrace.h>
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
 #include <linux/rmap.h>
@@ -314,6 +315,30 @@ static inline void ksmmod_dec_mm_anonpages(struct mm_struct *mm)
 #endif
 }
 
+/* Make an ftrace callback with FTRACE_OPS_FL_IPMODIFY return into @ip. */
+#ifdef ftrace_regs_set_instruction_pointer
+#define ksmmod_ftrace_set_ip(fregs, ip)	ftrace_regs_set_instruction_pointer(fregs, ip)
+#else
+#define ksmmod_ftrace_set_ip(fregs, ip)	ftrace_instruction_pointer_set(fregs, ip)
+#endif
+
+/* prctl(PR_SET_MEMORY_MERGE)'s flag (6.4+): new mappings become VM_MERGEABLE. */
+static inline void ksmmod_mm_set_merge_any(struct mm_struct *mm)
+{
+#ifdef MMF_VM_MERGE_ANY
+	set_bit(MMF_VM_MERGE_ANY, &mm->flags);
+#endif
+}
+
+/* @mm leaves KSM: clear MMF_VM_MERGEABLE (and MMF_VM_MERGE_ANY), as __ksm_exit() does. */
+static inline void ksmmod_mm_clear_ksm_flags(struct mm_struct *mm)
+{
+#ifdef MMF_VM_MERGE_ANY
+	clear_bit(MMF_VM_MERGE_ANY, &mm->flags);
+#endif
+	clear_bit(MMF_VM_MERGEABLE, &mm->flags);
+}
+
 /* Set VM_MERGEABLE (mmap_lock held for write). */
 static inline void ksmmod_vma_set_mergeable(struct vm_area_struct *vma)
 {
@@ -471,6 +496,16 @@ static inline enum ksmmod_merged ksmmod_merged_at(struct vm_area_struct *vma, un
 		merged = KSMMOD_MERGED_ZERO;
 	put_page(page);
 	return merged;
+#endif
+}
+
+/* Clear VM_MERGEABLE (mmap_lock held for write). */
+static inline void ksmmod_vma_clear_mergeable(struct vm_area_struct *vma)
+{
+#ifdef KSMMOD_HAVE_VM_FLAGS_SET
+	vm_flags_clear(vma, VM_MERGEABLE);
+#else
+	vma->vm_flags &= ~VM_MERGEABLE;
 #endif
 }
 

@@ -93,6 +93,11 @@ void ksmmod_scan_exit(void);
 void ksmmod_scan_wake(void);
 long ksmmod_unmerge_all(void);
 
+/* hooks.c */
+int ksmmod_hooks_init(void);
+void ksmmod_hooks_exit(void);
+bool ksmmod_dropin_active(void);
+
 /* sysfs.c */
 int ksmmod_sysfs_init(void);
 void ksmmod_sysfs_exit(void);

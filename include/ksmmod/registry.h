@@ -22,6 +22,9 @@ struct vm_area_struct;
  * @rmap_list: rmap items of the process's tracked pages, in address order
  * @zero_pages: KSM zero pages ksmmod mapped here, on kernels that do not
  *	count them (see "KSM zero pages" in include/ksmmod/compat.h)
+ * @entered: drop-in mode: ksmmod set MMF_VM_MERGEABLE on @mm (it entered
+ *	through the kernel's KSM entry points, or ksmmod registered it), so
+ *	fork and exit reach ksmmod through __ksm_enter()/__ksm_exit()
  */
 struct ksmmod_mm_slot {
 	struct hlist_node hash;
@@ -30,6 +33,7 @@ struct ksmmod_mm_slot {
 	struct list_head ranges;
 	struct ksmmod_rmap_item *rmap_list;
 	atomic_long_t zero_pages;
+	bool entered;
 };
 
 int ksmmod_registry_init(void);
@@ -45,6 +49,8 @@ int ksmmod_registry_unmerge_slot(struct ksmmod_mm_slot *slot, unsigned long star
 				 unsigned long end);
 void ksmmod_registry_free_slot(struct ksmmod_mm_slot *slot);
 unsigned long ksmmod_registry_zero_pages(void);
+int ksmmod_registry_enter(struct mm_struct *mm);
+bool ksmmod_registry_exit_mm(struct mm_struct *mm);
 struct ksmmod_process_stats;
 int ksmmod_registry_process_stats(u32 pidfd, struct ksmmod_process_stats *ps);
 

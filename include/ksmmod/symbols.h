@@ -37,7 +37,10 @@
 	X(void, lru_add_drain_all, (void), 1)				\
 	X(bool, folio_free_swap, (struct folio *folio), 1)		\
 	X(struct task_struct *, pidfd_get_task, (int pidfd, unsigned int *flags), 1) \
-	X(bool, ptrace_may_access, (struct task_struct *task, unsigned int mode), 1)
+	X(bool, ptrace_may_access, (struct task_struct *task, unsigned int mode), 1) \
+	/* the kernel's KSM entry and exit (hooked in drop-in mode) */		\
+	X(int, __ksm_enter, (struct mm_struct *mm), 1)			\
+	X(void, __ksm_exit, (struct mm_struct *mm), 1)
 
 #define KSMMOD_SYMBOLS(X)						\
 	KSMMOD_SYMBOLS_COMMON(X)						\
@@ -55,6 +58,9 @@ KSMMOD_SYMBOLS(KSMMOD_KCALL_DECLARE)
 #define KSMMOD_DATA_SYMBOLS(X)						\
 	/* /sys/kernel/mm; exported on 6.1 but not on 6.12 */			\
 	X(struct kobject *, mm_kobj)						\
+	/* mm/ksm.c's state, checked at load */					\
+	X(unsigned long, ksm_run)						\
+	X(unsigned long, ksm_pages_shared)					\
 	KSMMOD_DATA_SYMBOLS_COMPAT(X)
 
 #define KSMMOD_KVAR_DECLARE(type, sym) extern type *kvar_##sym;

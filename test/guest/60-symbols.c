@@ -12,8 +12,9 @@ static const char *const common[] = {
 	"kallsyms_lookup_name", "page_vma_mapped_walk", "ptep_clear_flush",
 	"__mmu_notifier_invalidate_range_start", "__mmu_notifier_invalidate_range_end",
 	"mm_find_pmd", "__put_anon_vma", "lru_add_drain_all", "folio_free_swap", "pidfd_get_task",
-	"ptrace_may_access", "mm_trace_rss_stat",
-	"mm_kobj",	/* a variable */
+	"ptrace_may_access", "mm_trace_rss_stat", "__ksm_enter", "__ksm_exit",
+	/* variables */
+	"mm_kobj", "ksm_run", "ksm_pages_shared",
 };
 /* 6.1 (before the folio conversions). */
 static const char *const v6_1[] = {
@@ -29,6 +30,12 @@ static const char *const v6_12[] = {
 
 static char table[16384];
 
+static bool is_variable(const char *name)
+{
+	return !strcmp(name, "ksm_zero_pages") || !strcmp(name, "mm_kobj") ||
+	       !strcmp(name, "ksm_run") || !strcmp(name, "ksm_pages_shared");
+}
+
 /* Check one expected symbol's line in the table. */
 static void expect_symbol(const char *name)
 {
@@ -40,7 +47,7 @@ static void expect_symbol(const char *name)
 	line = strstr(table, key);
 	if (line) {
 		line += strlen(key);
-		if (!strcmp(name, "ksm_zero_pages") || !strcmp(name, "mm_kobj"))
+		if (is_variable(name))
 			ok = !strncmp(line, "data\n", 5);
 		else
 			ok = !strncmp(line, "endbr\n", 6) || !strncmp(line, "sealed\n", 7) ||

@@ -40,6 +40,9 @@ if [ ! -c "$RES" ]; then
 else
 	# raw output: no \n -> \r\n translation on the results channel
 	stty -F "$RES" raw -echo -opost 2>/dev/null || true
+	# Keep the port open for the whole run: the last close of a serial
+	# port may discard output the slow (TCG) UART has not sent yet.
+	exec 3>>"$RES"
 fi
 
 TESTS_GLOB='*'

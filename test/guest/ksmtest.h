@@ -234,4 +234,13 @@ static inline struct ksmmod_stats ksmt_settle(int fd, int n)
 	return s;
 }
 
+/* Whether the loaded module is in drop-in mode (module parameter dropin). */
+static inline bool ksmt_dropin(void)
+{
+	char buf[8];
+
+	return ksmt_read_file("/sys/module/ksmmod/parameters/dropin", buf, sizeof(buf)) > 0 &&
+	       buf[0] == 'Y';
+}
+
 #endif /* KSMMOD_KSMTEST_H */

@@ -249,7 +249,8 @@ struct ksmmod_process {
  * @rmap_items: out: pages of the process ksmmod tracks.
  * @zero_pages: out: empty pages mapped to the zero page (use_zero_pages).
  * @process_profit: out: bytes saved minus metadata, as ksm_process_profit.
- * @registered_bytes: out: bytes of registered address ranges.
+ * @registered_bytes: out: bytes of mergeable (VM_MERGEABLE) mappings in the
+ *	memory registered with ksmmod.
  * @reserved: out: zero.
  */
 struct ksmmod_process_stats {
