@@ -9,6 +9,7 @@
 #   make check                the test suite: boots Debian's 6.1 and 6.12 kernels in QEMU
 #                             (KERNELS="6.12" to run one); run as root on Debian 12
 #   make demo                 boot the 6.12 guest, load the module, show `ksmctl status`
+#   make bench                ksmmod vs the kernel's KSM in one guest (bench/results/)
 #   make dkms-install         install the source with DKMS and build it for this kernel
 #   make dkms-remove          remove it from DKMS again
 #   make style                checkpatch.pl (from the linux-source package)
@@ -39,6 +40,9 @@ check:
 demo:
 	scripts/demo.sh
 
+bench:
+	scripts/bench.sh
+
 dkms-install:
 	rm -rf /usr/src/ksmmod-$(VERSION)
 	mkdir -p /usr/src/ksmmod-$(VERSION)
@@ -54,4 +58,4 @@ dkms-remove:
 style:
 	scripts/style.sh
 
-.PHONY: all module module-debug ksmctl clean check demo dkms-install dkms-remove style
+.PHONY: all module module-debug ksmctl clean check demo bench dkms-install dkms-remove style

@@ -58,6 +58,25 @@ if ! make -C "$SRC/tools/ksmctl" OUT="$GUEST" -j"$JOBS" >"$LOGS/ksmctl-build.log
 	host_result fail "host:ksmctl-build" "see build/logs/ksmctl-build.log"
 fi
 
+# --- the kernel's KSM selftests (scripts/kselftests.sh), built once per series ----
+declare -A KSELFTESTS=()
+kselftests_for() { # lane -> KST: directory to pack as /kselftests (empty if the build failed)
+	local ser=$1 dir
+	[ "$ser" = debug ] && ser=6.12
+	if [ -z "${KSELFTESTS[$ser]+set}" ]; then
+		dir=$BUILD/kselftests-$ser/kselftests
+		if "$S/kselftests.sh" "$ser" "$dir" >"$LOGS/kselftests-$ser.log" 2>&1; then
+			host_result pass "host:kselftests-build:$ser"
+			KSELFTESTS[$ser]=$dir
+		else
+			tail -n 20 "$LOGS/kselftests-$ser.log"
+			host_result fail "host:kselftests-build:$ser" "see build/logs/kselftests-$ser.log"
+			KSELFTESTS[$ser]=""
+		fi
+	fi
+	KST=${KSELFTESTS[$ser]}
+}
+
 # --- per kernel: fetch, build W=1, boot, summarise ---------------------------------
 KRELS=() # stock kernels, for DKMS
 for series in $LANES; do
@@ -104,6 +123,9 @@ for series in $LANES; do
 		mapfile -t mods < <("$S/guest-modules.sh" "$mdir" "$BUILD/guestmods-$krel/modules.order" zram)
 		[ ${#mods[@]} -eq 0 ] || mods+=("$BUILD/guestmods-$krel/modules.order")
 	fi
+	# the kernel's KSM selftests of this lane's source version, at /kselftests
+	kselftests_for "$series"
+	[ -z "$KST" ] || mods+=("$KST")
 	"$S/mkinitramfs.sh" "$initrd" "$ko" "$GUEST" "${mods[@]}"
 	grc=0
 	# shellcheck disable=SC2086
@@ -116,6 +138,17 @@ for series in $LANES; do
 		"$([ "$f" = 0 ] && echo pass || echo fail)" "$krel" "$p" "$f" "$s" \
 		"$(cat "$klog/boot-seconds" 2>/dev/null || echo ?)" "$(cat "$klog/accel" 2>/dev/null || echo ?)")")
 done
+
+# --- one tiny `make bench` iteration, so the benchmark harness cannot rot --------
+if [[ " $LANES " == *" 6.12 "* ]] && [ "${KSMMOD_SRC:-$ROOT}" = "$ROOT" ]; then
+	say "bench harness: one quick iteration on 6.12"
+	if KERNELS=6.12 BENCH_QUICK=1 "$S/bench.sh" >"$LOGS/bench-quick.log" 2>&1; then
+		host_result pass "host:bench-quick"
+	else
+		tail -n 20 "$LOGS/bench-quick.log"
+		host_result fail "host:bench-quick" "see build/logs/bench-quick.log"
+	fi
+fi
 
 # --- DKMS on the host ------------------------------------------------------------
 DKMS_VER=""

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""bench-report.py RESULTS.KTAP OUTDIR KERNEL: turn the bench guest's output
+into OUTDIR/KERNEL.csv (every sample), OUTDIR/KERNEL.md (median, min-max per
+implementation and the ksmmod/kernel ratio) and OUTDIR/KERNEL-merge.png
+(saved MiB over time in the first 'merge' repetition, both implementations)."""
+import csv
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+
+ktap, outdir, kernel = sys.argv[1:4]
+kv = re.compile(r'(\w+)=(\S+)')
+samples = []        # (impl, rep, workload, key, value)
+progress = {}       # impl -> [(t, mib)] of rep 1 'merge'
+ceiling = {}
+config = {}
+impl = rep = workload = None
+for line in open(ktap, errors='replace'):
+    line = line.strip()
+    if line.startswith('# bench-config'):
+        config = dict(kv.findall(line))
+    elif line.startswith('# bench-run'):
+        d = dict(kv.findall(line))
+        impl, rep, workload = d['impl'], int(d['rep']), d['workload']
+    elif line.startswith('# progress') and impl and rep == 1 and workload == 'merge':
+        d = dict(kv.findall(line))
+        progress.setdefault(impl, []).append((float(d['t']), float(d['saved_mib'])))
+    elif line.startswith('# bench '):
+        d = dict(kv.findall(line))
+        if d.get('workload') == 'ceiling':
+            ceiling = d
+            continue
+        for k, v in d.items():
+            if k == 'workload':
+                continue
+            try:
+                samples.append((impl, rep, d['workload'], k, float(v)))
+            except ValueError:
+                pass
+
+base = os.path.join(outdir, kernel)
+with open(base + '.csv', 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['impl', 'rep', 'workload', 'metric', 'value'])
+    w.writerows(samples)
+
+# Metrics worth a row, and whether lower is better.
+METRICS = [
+    ('merge', 'seconds', 'time to merge 4 x {mib} MiB identical (s)', True),
+    ('merge', 'mib_per_s', 'merge throughput (MiB/s of registered memory)', False),
+    ('merge', 'scanner_cpu_s', 'scanner CPU while merging (s)', True),
+    ('merge-half', 'seconds', 'time to merge, 50% unique pages (s)', True),
+    ('cpu', 'cpu_us_per_merged_page', 'CPU per merged page, default knobs (us)', True),
+    ('cpu', 'pages_scanned_per_s', 'pages scanned/s, default knobs', False),
+    ('unique', 'cpu_ns_per_scanned_page', 'CPU per scanned unique page (ns)', True),
+    ('unique', 'pages_scanned_per_s', 'unique pages scanned/s (pages_to_scan 10000, sleep 0)', False),
+]
+
+
+def values(impl_, wl, key):
+    return [v for (i, r, w_, k, v) in samples if i == impl_ and w_ == wl and k == key]
+
+
+def fmt(vs):
+    if not vs:
+        return 'n/a'
+    med = statistics.median(vs)
+    return f'{med:.4g} ({min(vs):.4g}-{max(vs):.4g})'
+
+
+lines = [f'# ksmmod vs the kernel\'s KSM on {kernel}', '',
+         f'Same guest boot, same workloads, same knobs; medians of {config.get("reps", "?")} '
+         f'repetitions (min-max). Guest: {config.get("cpus", "?")} vCPUs under QEMU '
+         '(TCG unless KVM works): absolute times mean little, ratios in one run do.', '',
+         '| metric | kernel KSM | ksmmod | ksmmod/kernel |', '|---|---|---|---|']
+for wl, key, label, lower in METRICS:
+    k, m = values('kernel', wl, key), values('ksmmod', wl, key)
+    if not k and not m:
+        continue
+    ratio = 'n/a'
+    if k and m and statistics.median(k) > 0:
+        ratio = f'{statistics.median(m) / statistics.median(k):.2f}' + \
+            (' (lower is better)' if lower else ' (higher is better)')
+    lines.append(f'| {label.format(mib=config.get("mib", "?"))} | {fmt(k)} | {fmt(m)} | {ratio} |')
+if ceiling:
+    mc = float(ceiling['memcmp_pages_per_s'])
+    xx = float(ceiling['xxh64_pages_per_s'])
+    lines += ['', f'Ceiling in this guest (user space, {ceiling["mib"]} MiB): memcmp of two 4 KiB pages '
+              f'{mc:.0f} pages/s ({ceiling["memcmp_ns_per_page"]} ns/page), xxh64 of one page '
+              f'{xx:.0f} pages/s ({ceiling["xxh64_ns_per_page"]} ns/page).']
+    for i in ('kernel', 'ksmmod'):
+        u = values(i, 'unique', 'pages_scanned_per_s')
+        if u:
+            lines.append(f'- {i}: unique pages scanned/s = {statistics.median(u):.0f} = '
+                         f'{statistics.median(u) / mc:.3f} x memcmp rate, '
+                         f'{statistics.median(u) / xx:.3f} x xxh64 rate')
+if progress:
+    lines += ['', f'Merge progress (first repetition): {os.path.basename(base)}-merge.png']
+open(base + '.md', 'w').write('\n'.join(lines) + '\n')
+print('\n'.join(lines))
+
+if progress and shutil.which('gnuplot'):
+    for i, pts in progress.items():
+        with open(f'{base}-progress-{i}.dat', 'w') as f:
+            f.writelines(f'{t} {m}\n' for t, m in pts)
+    plots = ', '.join(f"'{base}-progress-{i}.dat' with lines lw 2 title '{i}'" for i in progress)
+    script = (f"set terminal png size 900,500; set output '{base}-merge.png';"
+              f"set xlabel 'seconds'; set ylabel 'saved MiB (pages_sharing)';"
+              f"set title 'time to merge, {kernel}'; set key left top; plot {plots}")
+    subprocess.run(['gnuplot', '-e', script], check=False)
+    for i in progress:
+        os.unlink(f'{base}-progress-{i}.dat')

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# bench.sh — `make bench`: ksmmod against the kernel's own KSM, side by side in
+# the same guest boot, same workloads, same knobs (test/bench/).
+#
+#   scripts/bench.sh              (root, Debian 12; KERNELS="6.12" by default)
+#
+# Env: KERNELS="6.1 6.12"   kernels to bench (one guest boot each)
+#      BENCH_MIB=N          MiB per process of the merge workloads (default 64)
+#      BENCH_REPS=N         repetitions of each workload and implementation (3)
+#      BENCH_CPU_MIB=N      MiB per process of the default-knobs CPU workload (8)
+#      BENCH_QUICK=1        one tiny iteration (make check uses it: the harness
+#                           cannot rot); writes to build/bench-quick/ only
+# Output: bench/results/<kernel>.md (medians, min-max, ksmmod/kernel ratios),
+# <kernel>.csv (every sample) and <kernel>-merge.png (saved MiB over time).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+S=$ROOT/scripts
+[ "$(id -u)" = 0 ] || { echo "bench: must run as root (apt)" >&2; exit 2; }
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+	D=$ROOT/build/bench-quick OUTDIR=$D/results MIB=4 REPS=1 CPU_MIB=1
+else
+	D=$ROOT/build/bench OUTDIR=$ROOT/bench/results
+	MIB=${BENCH_MIB:-64} REPS=${BENCH_REPS:-3} CPU_MIB=${BENCH_CPU_MIB:-8}
+fi
+
+"$S/kernels.sh" deps
+if ! command -v gnuplot >/dev/null; then
+	echo "bench: installing gnuplot-nox" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q gnuplot-nox >&2 ||
+		echo "bench: no gnuplot: the chart is skipped" >&2
+fi
+mkdir -p "$D/bin" "$D/logs" "$OUTDIR"
+make -s -C "$ROOT/test/bench" OUT="$D/prog" >/dev/null
+cp "$ROOT/test/bench/bench-guest.sh" "$D/bin/bench"
+
+rc=0
+for series in ${KERNELS:-6.12}; do
+	krel=$("$S/kernels.sh" fetch "$series" | tail -n1)
+	echo "bench: building ksmmod for $krel" >&2
+	"$S/build-module.sh" "$krel" "$D/$krel" "$D/logs/build-$krel.log"
+	"$S/mkinitramfs.sh" "$D/initramfs-$krel.cpio.gz" "$D/$krel/ksmmod.ko" "$D/bin" \
+		"$D/prog/bench" >/dev/null
+	echo "bench: booting $krel (mib=$MIB reps=$REPS)" >&2
+	t0=$(date +%s)
+	KSMMOD_GUEST_TIMEOUT=${KSMMOD_GUEST_TIMEOUT:-1800} \
+		"$S/run-guest.sh" "$krel" "$D/initramfs-$krel.cpio.gz" "$D/logs/$krel" \
+		ksmmod.test_timeout=1700 ksmmod.bench_mib="$MIB" ksmmod.bench_reps="$REPS" \
+		ksmmod.bench_cpu_mib="$CPU_MIB" ksmmod.bench_quick="$QUICK" >/dev/null || rc=$?
+	echo "bench: guest run took $(($(date +%s) - t0)) s" >&2
+	if ! grep -q '^# bench-done' "$D/logs/$krel/results.ktap"; then
+		echo "bench: the guest did not finish; see $D/logs/$krel/console.log" >&2
+		rc=1
+		continue
+	fi
+	if grep -q '^# bench-error' "$D/logs/$krel/results.ktap"; then
+		grep '^# bench-error' "$D/logs/$krel/results.ktap" >&2
+		rc=1
+	fi
+	python3 "$S/bench-report.py" "$D/logs/$krel/results.ktap" "$OUTDIR" "$krel" || rc=1
+done
+exit $rc
