@@ -83,6 +83,7 @@ fail_scan:
 	ksmmod_scan_exit();
 fail_registry:
 	ksmmod_registry_exit();
+	ksmmod_notifier_exit();
 fail_rmap:
 	ksmmod_rmap_exit(false);
 fail:
@@ -116,6 +117,9 @@ static void __exit ksmmod_exit(void)
 	ksmmod_debugfs_exit();
 	ksmmod_scan_exit();
 	left = ksmmod_unmerge_all();
+	/* Whatever is kept below, no notifier may call into the module's text. */
+	ksmmod_registry_drop_notifiers();
+	ksmmod_notifier_exit();
 	if (left)
 		pr_err("unload: %s; leaking the metadata of the pages still merged so that they stay valid\n",
 		       left < 0 ? "unmerging was interrupted" : "merged pages are still mapped by processes ksmmod does not know");

@@ -114,6 +114,7 @@ static void ksmmod_slot_free(struct ksmmod_mm_slot *slot)
 	mutex_unlock(&ksmmod_registry_lock);
 	if (slot->entered)
 		ksmmod_mm_clear_ksm_flags(slot->mm);
+	ksmmod_notifier_put(slot->mn);
 	mmdrop(slot->mm);
 	kmem_cache_free(ksmmod_slot_cache, slot);
 }
@@ -530,6 +531,10 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whol
 						      min(end, vma->vm_end));
 			ksmmod_vma_set_mergeable(vma);
 		}
+		if (!slot->mn) {
+			slot->mn = ksmmod_notifier_get(mm);
+			slot->mn_tried = true;
+		}
 		if (ksmmod_dropin_active()) {
 			/* Fork and exit now reach ksmmod through the KSM hooks. */
 			slot->entered = true;
@@ -673,6 +678,108 @@ bool ksmmod_registry_exit_mm(struct mm_struct *mm)
 		ksmmod_slot_free(slot);
 	mutex_unlock(&ksmmod_thread_mutex);
 	return ours;
+}
+
+/**
+ * ksmmod_registry_attach_notifier() - ksmmodd: give @slot its mmu_notifier
+ * @slot: a slot without one (slots created by the drop-in entry points)
+ *
+ * Called by ksmmodd with ksmmod_thread_mutex held and no mmap_lock.
+ */
+void ksmmod_registry_attach_notifier(struct ksmmod_mm_slot *slot)
+{
+	struct mm_struct *mm = slot->mm;
+
+	slot->mn_tried = true;
+	if (!mmget_not_zero(mm))
+		return;
+	mmap_write_lock(mm);
+	slot->mn = ksmmod_notifier_get(mm);
+	mmap_write_unlock(mm);
+	mmput(mm);
+}
+
+/* Unload, before the module's text goes: no notifier may call into it. */
+void ksmmod_registry_drop_notifiers(void)
+{
+	struct ksmmod_mm_slot *slot;
+
+	ksmmod_thread_lock();
+	list_for_each_entry(slot, &ksmmod_mm_list, link) {
+		ksmmod_notifier_put(slot->mn);
+		slot->mn = NULL;
+	}
+	mutex_unlock(&ksmmod_thread_mutex);
+}
+
+/* The slot of @mm if it still holds notifier @mn (ksmmod_thread_mutex held). */
+static struct ksmmod_mm_slot *ksmmod_slot_of_notifier(struct mm_struct *mm,
+						      struct mmu_notifier *mn)
+{
+	struct ksmmod_mm_slot *slot;
+
+	lockdep_assert_held(&ksmmod_thread_mutex);
+	mutex_lock(&ksmmod_registry_lock);
+	slot = ksmmod_slot_lookup(mm);
+	mutex_unlock(&ksmmod_registry_lock);
+	return slot && slot->mn == mn ? slot : NULL;
+}
+
+/**
+ * ksmmod_registry_forget_mm() - ksmmodd: @mm's address space went away
+ * @mm: the mm whose notifier's release() ran
+ * @mn: that notifier
+ */
+void ksmmod_registry_forget_mm(struct mm_struct *mm, struct mmu_notifier *mn)
+{
+	struct ksmmod_mm_slot *slot = ksmmod_slot_of_notifier(mm, mn);
+
+	if (slot)
+		ksmmod_slot_free(slot);
+}
+
+/**
+ * ksmmod_registry_forget_unmapped() - ksmmodd: [@start, @end) of @mm was unmapped
+ * @mm: the mm
+ * @mn: its notifier, which saw the unmap
+ * @start: first address
+ * @end: end address
+ *
+ * Frees the rmap items of addresses in the range that no mapping covers any
+ * more (the range may have been mapped again meanwhile: those stay for the
+ * scanner to judge).
+ */
+void ksmmod_registry_forget_unmapped(struct mm_struct *mm, struct mmu_notifier *mn,
+				     unsigned long start, unsigned long end)
+{
+	struct ksmmod_mm_slot *slot = ksmmod_slot_of_notifier(mm, mn);
+	struct ksmmod_rmap_item **link;
+	bool forgot = false;
+
+	if (!slot || !mmget_not_zero(mm))
+		return;
+	mmap_read_lock(mm);
+	for (link = &slot->rmap_list; *link;) {
+		struct ksmmod_rmap_item *item = *link;
+		unsigned long addr = item->address & PAGE_MASK;
+
+		if (addr >= end)
+			break;
+		if (addr < start || vma_lookup(mm, addr)) {
+			link = &item->rmap_list;
+			continue;
+		}
+		if (!forgot) {
+			/* The scanner's cursor may point into this list. */
+			ksmmod_scan_forget_slot(slot, false);
+			forgot = true;
+		}
+		*link = item->rmap_list;
+		ksmmod_remove_rmap_item_from_tree(item);
+		ksmmod_rmap_item_free(item);
+	}
+	mmap_read_unlock(mm);
+	mmput(mm);
 }
 
 unsigned long ksmmod_registry_nr_slots(void)

@@ -190,6 +190,8 @@ static struct ksmmod_rmap_item *ksmmod_scan_next(struct page **pagep)
 next_slot:
 	slot = c->slot;
 	mm = slot->mm;
+	if (!slot->mn_tried)
+		ksmmod_registry_attach_notifier(slot);
 	mmap_read_lock(mm);
 	if (!atomic_read(&mm->mm_users) ||
 	    (test_bit(MMF_VM_MERGEABLE, &mm->flags) && !slot->entered)) {
@@ -431,6 +433,7 @@ static int ksmmod_scan_thread(void *unused)
 
 	while (!kthread_should_stop()) {
 		ksmmod_thread_lock();
+		ksmmod_notifier_work();
 		if (ksmmod_should_run())
 			ksmmod_do_scan(READ_ONCE(ksmmod_tunables.pages_to_scan));
 		mutex_unlock(&ksmmod_thread_mutex);
@@ -439,12 +442,13 @@ static int ksmmod_scan_thread(void *unused)
 			unsigned int ms = READ_ONCE(ksmmod_tunables.sleep_millisecs);
 
 			wait_event_freezable_timeout(ksmmod_thread_wait,
-						     kthread_should_stop() ||
+						     kthread_should_stop() || ksmmod_notifier_pending() ||
 						     READ_ONCE(ksmmod_tunables.sleep_millisecs) != ms,
 						     msecs_to_jiffies(ms));
 		} else {
 			wait_event_freezable(ksmmod_thread_wait,
-					     ksmmod_should_run() || kthread_should_stop());
+					     ksmmod_should_run() || kthread_should_stop() ||
+					     ksmmod_notifier_pending());
 		}
 	}
 	return 0;

@@ -10,6 +10,9 @@
 #include <linux/types.h>
 #include <uapi/linux/ksmmod.h>
 
+struct mm_struct;
+struct mmu_notifier;
+
 /* Defaults and limits of the tunables: those of /sys/kernel/mm/ksm. */
 #define KSMMOD_DEFAULT_PAGES_TO_SCAN		100
 #define KSMMOD_DEFAULT_SLEEP_MILLISECS		20
@@ -92,6 +95,13 @@ int ksmmod_scan_init(void);
 void ksmmod_scan_exit(void);
 void ksmmod_scan_wake(void);
 long ksmmod_unmerge_all(void);
+
+/* notifier.c */
+struct mmu_notifier *ksmmod_notifier_get(struct mm_struct *mm);
+void ksmmod_notifier_put(struct mmu_notifier *mn);
+bool ksmmod_notifier_pending(void);
+void ksmmod_notifier_work(void);
+void ksmmod_notifier_exit(void);
 
 /* hooks.c */
 int ksmmod_hooks_init(void);

@@ -11,6 +11,7 @@
 
 struct ksmmod_rmap_item;
 struct mm_struct;
+struct mmu_notifier;
 struct vm_area_struct;
 
 /**
@@ -22,6 +23,8 @@ struct vm_area_struct;
  * @rmap_list: rmap items of the process's tracked pages, in address order
  * @zero_pages: KSM zero pages ksmmod mapped here, on kernels that do not
  *	count them (see "KSM zero pages" in include/ksmmod/compat.h)
+ * @mn: ksmmod's mmu_notifier on @mm (src/notifier.c), or NULL
+ * @mn_tried: ksmmodd tried to register @mn (do not retry every pass)
  * @entered: drop-in mode: ksmmod set MMF_VM_MERGEABLE on @mm (it entered
  *	through the kernel's KSM entry points, or ksmmod registered it), so
  *	fork and exit reach ksmmod through __ksm_enter()/__ksm_exit()
@@ -33,6 +36,8 @@ struct ksmmod_mm_slot {
 	struct list_head ranges;
 	struct ksmmod_rmap_item *rmap_list;
 	atomic_long_t zero_pages;
+	struct mmu_notifier *mn;
+	bool mn_tried;
 	bool entered;
 };
 
@@ -50,6 +55,11 @@ int ksmmod_registry_unmerge_slot(struct ksmmod_mm_slot *slot, unsigned long star
 void ksmmod_registry_free_slot(struct ksmmod_mm_slot *slot);
 unsigned long ksmmod_registry_zero_pages(void);
 int ksmmod_registry_enter(struct mm_struct *mm);
+void ksmmod_registry_attach_notifier(struct ksmmod_mm_slot *slot);
+void ksmmod_registry_drop_notifiers(void);
+void ksmmod_registry_forget_mm(struct mm_struct *mm, struct mmu_notifier *mn);
+void ksmmod_registry_forget_unmapped(struct mm_struct *mm, struct mmu_notifier *mn,
+				     unsigned long start, unsigned long end);
 bool ksmmod_registry_exit_mm(struct mm_struct *mm);
 struct ksmmod_process_stats;
 int ksmmod_registry_process_stats(u32 pidfd, struct ksmmod_process_stats *ps);
