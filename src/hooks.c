@@ -42,6 +42,7 @@
 #include <linux/ftrace.h>
 #include <linux/ksm.h>
 #include <linux/module.h>
+#include <linux/rcupdate.h>
 #include <linux/wait.h>
 
 #include "ksmmod/ksmmod.h"
@@ -222,5 +223,7 @@ void ksmmod_hooks_exit(void)
 {
 	ksmmod_hooks_remove();
 	wait_event(ksmmod_hooks_wait, !atomic_read(&ksmmod_hooks_inflight));
+	/* A task past its ksmmod_hook_out() may still be returning through our text. */
+	synchronize_rcu_tasks();
 	WRITE_ONCE(ksmmod_hooks_on, false);
 }

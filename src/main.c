@@ -102,16 +102,16 @@ fail:
  * the merge) cannot be detached: it, its rmap items and the caches holding
  * them are deliberately leaked, with a message, rather than freed.
  *
- * The drop-in hooks are removed first of all (src/hooks.c), so that
- * madvise() and prctl() reach the kernel's KSM again; processes that
- * entered KSM through ksmmod leave it (their MMF_VM_MERGEABLE is cleared
- * with their registration; their mappings stay VM_MERGEABLE).
+ * The drop-in hooks (src/hooks.c) stay until every process has left KSM
+ * (MMF_VM_MERGEABLE cleared, wholly registered mappings no longer
+ * VM_MERGEABLE), so that no fork of a ksmmod process reaches the kernel's
+ * own __ksm_enter() meanwhile; then madvise() and prctl() reach the
+ * kernel's KSM again.
  */
 static void __exit ksmmod_exit(void)
 {
 	long left;
 
-	ksmmod_hooks_exit();
 	ksmmod_dev_exit();
 	ksmmod_sysfs_exit();
 	ksmmod_debugfs_exit();
@@ -120,6 +120,12 @@ static void __exit ksmmod_exit(void)
 	/* Whatever is kept below, no notifier may call into the module's text. */
 	ksmmod_registry_drop_notifiers();
 	ksmmod_notifier_exit();
+	/*
+	 * Processes leave KSM while the drop-in hooks still catch their
+	 * forks; only then do madvise()/prctl() go back to the kernel's KSM.
+	 */
+	ksmmod_registry_leave_all();
+	ksmmod_hooks_exit();
 	if (left)
 		pr_err("unload: %s; leaking the metadata of the pages still merged so that they stay valid\n",
 		       left < 0 ? "unmerging was interrupted" : "merged pages are still mapped by processes ksmmod does not know");

@@ -531,10 +531,6 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whol
 						      min(end, vma->vm_end));
 			ksmmod_vma_set_mergeable(vma);
 		}
-		if (!slot->mn) {
-			slot->mn = ksmmod_notifier_get(mm);
-			slot->mn_tried = true;
-		}
 		if (ksmmod_dropin_active()) {
 			/* Fork and exit now reach ksmmod through the KSM hooks. */
 			slot->entered = true;
@@ -544,6 +540,11 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whol
 		}
 	}
 	mutex_unlock(&ksmmod_registry_lock);
+	/* mmap_lock held for write, as mmu_notifier_get_locked() wants. */
+	if (slot && !slot->mn) {
+		slot->mn = ksmmod_notifier_get(mm);
+		slot->mn_tried = true;
+	}
 	ksmmod_ctx_free(&ctx);
 out_unlock:
 	ksmmod_unlock_target(mm, true);
@@ -635,6 +636,20 @@ int ksmmod_registry_enter(struct mm_struct *mm)
 	if (err)
 		return err;
 	mutex_lock(&ksmmod_registry_lock);
+	/*
+	 * fork or exec of a process the kernel's KSM had before ksmmod was
+	 * loaded: the new mm goes to the kernel's KSM too, never share
+	 * (copy-on-write) pages between the two.
+	 */
+	if (current->mm && current->mm != mm && test_bit(MMF_VM_MERGEABLE, &current->mm->flags)) {
+		struct ksmmod_mm_slot *parent = ksmmod_slot_lookup(current->mm);
+
+		if (!parent || !parent->entered) {
+			mutex_unlock(&ksmmod_registry_lock);
+			ksmmod_ctx_free(&ctx);
+			return kcall___ksm_enter(mm);
+		}
+	}
 	slot = ksmmod_slot_lookup(mm);
 	if (!slot) {
 		slot = ctx.slot;
@@ -645,6 +660,11 @@ int ksmmod_registry_enter(struct mm_struct *mm)
 		hash_add(ksmmod_mm_hash, &slot->hash, (unsigned long)mm);
 		list_add_tail(&slot->link, &ksmmod_mm_list);
 		WRITE_ONCE(ksmmod_nr_slots, ksmmod_nr_slots + 1);
+		/* A forked child copied its parent's counts (6.1's ksm_fork() keeps them). */
+		if (mm != current->mm) {
+			mm->ksm_merging_pages = 0;
+			mm->ksm_rmap_items = 0;
+		}
 	}
 	ksmmod_slot_add_range(slot, &ctx, 0, TASK_SIZE_MAX);
 	slot->entered = true;
@@ -669,15 +689,26 @@ bool ksmmod_registry_exit_mm(struct mm_struct *mm)
 	struct ksmmod_mm_slot *slot;
 	bool ours;
 
+	mutex_lock(&ksmmod_registry_lock);
+	slot = ksmmod_slot_lookup(mm);
+	ours = slot && slot->entered;
+	mutex_unlock(&ksmmod_registry_lock);
+	/*
+	 * exec's error path calls ksm_exit() with the new mm's mmap_lock
+	 * held and users left (6.12 __bprm_mm_init()): the scanner may be
+	 * waiting for that lock while it holds ksmmod_thread_mutex. The final
+	 * mmput() comes back here with no users; do the work then.
+	 */
+	if (!ours || atomic_read(&mm->mm_users))
+		return ours;
 	ksmmod_thread_lock();
 	mutex_lock(&ksmmod_registry_lock);
 	slot = ksmmod_slot_lookup(mm);
 	mutex_unlock(&ksmmod_registry_lock);
-	ours = slot && slot->entered;
-	if (ours)
+	if (slot)
 		ksmmod_slot_free(slot);
 	mutex_unlock(&ksmmod_thread_mutex);
-	return ours;
+	return true;
 }
 
 /**
@@ -696,7 +727,8 @@ void ksmmod_registry_attach_notifier(struct ksmmod_mm_slot *slot)
 	mmap_write_lock(mm);
 	slot->mn = ksmmod_notifier_get(mm);
 	mmap_write_unlock(mm);
-	mmput(mm);
+	/* Never the last mm_users drop here: __mmput() may re-enter ksmmod. */
+	mmput_async(mm);
 }
 
 /* Unload, before the module's text goes: no notifier may call into it. */
@@ -779,7 +811,7 @@ void ksmmod_registry_forget_unmapped(struct mm_struct *mm, struct mmu_notifier *
 		ksmmod_rmap_item_free(item);
 	}
 	mmap_read_unlock(mm);
-	mmput(mm);
+	mmput_async(mm);	/* see ksmmod_registry_attach_notifier() */
 }
 
 unsigned long ksmmod_registry_nr_slots(void)
@@ -893,8 +925,27 @@ static void ksmmod_slot_leave(struct ksmmod_mm_slot *slot)
 	}
 	if (slot->entered)
 		ksmmod_mm_clear_ksm_flags(mm);
+	slot->entered = false;
 	mmap_write_unlock(mm);
-	mmput(mm);
+	mmput_async(mm);	/* see ksmmod_registry_attach_notifier() */
+}
+
+/**
+ * ksmmod_registry_leave_all() - unload: take every process out of KSM
+ *
+ * Called while the drop-in hooks are still in place, so that no fork of a
+ * ksmmod process can reach the kernel's own __ksm_enter() with merged
+ * pages around; ksmmod_registry_exit() repeats it for processes that
+ * entered meanwhile.
+ */
+void ksmmod_registry_leave_all(void)
+{
+	struct ksmmod_mm_slot *slot;
+
+	ksmmod_thread_lock();
+	list_for_each_entry(slot, &ksmmod_mm_list, link)
+		ksmmod_slot_leave(slot);
+	mutex_unlock(&ksmmod_thread_mutex);
 }
 
 /* Forget every registration; at unload, after the scanner stopped and unmerged. */

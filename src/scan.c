@@ -43,8 +43,12 @@ DEFINE_MUTEX(ksmmod_thread_mutex);
 static DECLARE_WAIT_QUEUE_HEAD(ksmmod_thread_wait);
 static struct task_struct *ksmmod_thread;
 
-/* Memory being offlined (src/memory.c): under ksmmod_thread_mutex. */
-static unsigned int ksmmod_offlining;
+/*
+ * Memory being offlined (src/memory.c), under ksmmod_thread_mutex. A flag,
+ * not a count: offlining is serialized, and MEM_CANCEL_OFFLINE also comes
+ * when ksmmod never saw MEM_GOING_OFFLINE (an earlier notifier refused).
+ */
+static bool ksmmod_offlining;
 static DECLARE_WAIT_QUEUE_HEAD(ksmmod_offline_wait);
 
 /**
@@ -74,10 +78,7 @@ void ksmmod_thread_lock(void)
 void ksmmod_thread_offlining(bool begin)
 {
 	mutex_lock(&ksmmod_thread_mutex);
-	if (begin)
-		ksmmod_offlining++;
-	else
-		ksmmod_offlining--;
+	WRITE_ONCE(ksmmod_offlining, begin);
 	mutex_unlock(&ksmmod_thread_mutex);
 	if (!begin)
 		wake_up_all(&ksmmod_offline_wait);
@@ -285,8 +286,6 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	bool split, migrated;
 	u64 hash;
 
-	hash = ksmmod_page_hash(page);
-
 	/*
 	 * Our own merged page whose node was parked because the page moved
 	 * to another NUMA node (merge_across_nodes=0, see stable.c)?
@@ -297,8 +296,24 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	if (node && !ksmmod_stable_node_migrated(node) && ksmmod_tree_nid(page) != node->nid)
 		ksmmod_stable_node_park(node);
 	migrated = node && ksmmod_stable_node_migrated(node);
+	/* Already merged here, and in the right tree: nothing to do (as mm/ksm.c). */
+	if (node && !migrated)
+		return;
 
-	kpage = ksmmod_stable_tree_search(page, hash);
+	/*
+	 * Probe the stable tree with the hash the page had at the last scan
+	 * first: a match is confirmed by memcmp() all the same, and a page
+	 * that merges (or is merged) costs no hashing then.
+	 */
+	kpage = NULL;
+	hash = item->checksum;
+	if (hash)
+		kpage = ksmmod_stable_tree_search(page, hash);
+	if (!kpage) {
+		hash = ksmmod_page_hash(page);
+		if (hash != item->checksum)
+			kpage = ksmmod_stable_tree_search(page, hash);
+	}
 	if (IS_ERR(kpage))
 		return;		/* its twin's node is full (max_page_sharing) */
 	if (kpage == page && item->head == ksmmod_folio_stable_node(page_folio(page))) {
@@ -484,7 +499,8 @@ long ksmmod_unmerge_all(void)
 			mmap_read_lock(mm);
 			err = ksmmod_registry_unmerge_slot(slot, 0, ULONG_MAX);
 			mmap_read_unlock(mm);
-			mmput(mm);
+			/* Not the last drop under the mutex: __mmput() may re-enter ksmmod. */
+			mmput_async(mm);
 		}
 		if (err) {
 			/* Keep the items of what is still merged; the caller may retry. */

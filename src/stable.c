@@ -237,6 +237,8 @@ bool ksmmod_stable_node_reinsert(struct ksmmod_stable_node *node, struct page *k
 	folio_lock(folio);
 	if (ksmmod_folio_stable_node(folio) == node && ksmmod_stable_node_migrated(node)) {
 		list_del(&node->list);
+		/* Parking reused the word that holds the hash (see layout.h). */
+		node->hash = ksmmod_page_hash(kpage);
 		linked = ksmmod_stable_tree_link(node, kpage);
 		if (!linked) {
 			node->head = &ksmmod_migrated_nodes;

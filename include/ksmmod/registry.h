@@ -57,6 +57,7 @@ unsigned long ksmmod_registry_zero_pages(void);
 int ksmmod_registry_enter(struct mm_struct *mm);
 void ksmmod_registry_attach_notifier(struct ksmmod_mm_slot *slot);
 void ksmmod_registry_drop_notifiers(void);
+void ksmmod_registry_leave_all(void);
 void ksmmod_registry_forget_mm(struct mm_struct *mm, struct mmu_notifier *mn);
 void ksmmod_registry_forget_unmapped(struct mm_struct *mm, struct mmu_notifier *mn,
 				     unsigned long start, unsigned long end);
