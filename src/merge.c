@@ -224,7 +224,8 @@ static int ksmmod_replace_page(struct vm_area_struct *vma, struct page *page,
 		goto out_mn;
 	}
 	VM_BUG_ON_PAGE(PageAnonExclusive(page), page);
-	VM_BUG_ON_PAGE(PageAnonExclusive(kpage), kpage);
+	/* PageAnonExclusive() is only defined on anonymous pages (not the zero page). */
+	VM_BUG_ON_PAGE(PageAnon(kpage) && PageAnonExclusive(kpage), kpage);
 
 	if (!is_zero_pfn(page_to_pfn(kpage))) {
 		folio_get(kfolio);

@@ -22,10 +22,10 @@
 static int fd;
 static long psize;
 
-/* Poll (up to 2 s) until @cond holds for the counters; return them. */
+/* Poll (up to 10 s: debug kernels are slow) until @cond holds; return the counters. */
 #define WAIT_STATS(s, cond)							\
 	do {									\
-		for (int _i = 0; _i < 200; _i++) {				\
+		for (int _i = 0; _i < 1000; _i++) {				\
 			s = ksmt_stats(fd);					\
 			if (cond)						\
 				break;						\
