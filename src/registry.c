@@ -282,6 +282,28 @@ static int ksmmod_ctx_alloc(struct ksmmod_reg_ctx *ctx, bool slot, unsigned int 
 }
 
 /**
+ * ksmmod_slot_insert() - make @ctx's preallocated slot @mm's (registry lock held)
+ * @ctx: holds the spare slot, which it gives up
+ * @mm: the address space (mmgrab()ed here)
+ *
+ * Return: the new slot, in the hash table and at the end of the scan list.
+ */
+static struct ksmmod_mm_slot *ksmmod_slot_insert(struct ksmmod_reg_ctx *ctx, struct mm_struct *mm)
+{
+	struct ksmmod_mm_slot *slot = ctx->slot;
+
+	lockdep_assert_held(&ksmmod_registry_lock);
+	ctx->slot = NULL;
+	slot->mm = mm;
+	mmgrab(mm);
+	INIT_LIST_HEAD(&slot->ranges);
+	hash_add(ksmmod_mm_hash, &slot->hash, (unsigned long)mm);
+	list_add_tail(&slot->link, &ksmmod_mm_list);
+	WRITE_ONCE(ksmmod_nr_slots, ksmmod_nr_slots + 1);
+	return slot;
+}
+
+/**
  * ksmmod_slot_add_range() - add [@start, @end) to @slot's ranges
  * @slot: the slot
  * @ctx: spare range nodes (one is used at most)
@@ -505,14 +527,7 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whol
 	mutex_lock(&ksmmod_registry_lock);
 	slot = ksmmod_slot_lookup(mm);
 	if (!slot && pieces) {
-		slot = ctx.slot;
-		ctx.slot = NULL;
-		slot->mm = mm;
-		mmgrab(mm);
-		INIT_LIST_HEAD(&slot->ranges);
-		hash_add(ksmmod_mm_hash, &slot->hash, (unsigned long)mm);
-		list_add_tail(&slot->link, &ksmmod_mm_list);
-		WRITE_ONCE(ksmmod_nr_slots, ksmmod_nr_slots + 1);
+		slot = ksmmod_slot_insert(&ctx, mm);
 	}
 	if (pieces) {
 		VMA_ITERATOR(vmi, mm, start);
@@ -652,14 +667,7 @@ int ksmmod_registry_enter(struct mm_struct *mm)
 	}
 	slot = ksmmod_slot_lookup(mm);
 	if (!slot) {
-		slot = ctx.slot;
-		ctx.slot = NULL;
-		slot->mm = mm;
-		mmgrab(mm);
-		INIT_LIST_HEAD(&slot->ranges);
-		hash_add(ksmmod_mm_hash, &slot->hash, (unsigned long)mm);
-		list_add_tail(&slot->link, &ksmmod_mm_list);
-		WRITE_ONCE(ksmmod_nr_slots, ksmmod_nr_slots + 1);
+		slot = ksmmod_slot_insert(&ctx, mm);
 		/* A forked child copied its parent's counts (6.1's ksm_fork() keeps them). */
 		if (mm != current->mm) {
 			mm->ksm_merging_pages = 0;

@@ -736,6 +736,24 @@ static int open_pidfd(pid_t pid)
 	return -1;
 }
 
+/*
+ * The device (opened with @flags) and a pidfd of @pid in *@pidfd. Returns
+ * the device descriptor, or -1 (with nothing left open) after printing why.
+ */
+static int open_device_pidfd(int flags, pid_t pid, int *pidfd)
+{
+	int fd = open_device(flags);
+
+	if (fd < 0)
+		return -1;
+	*pidfd = open_pidfd(pid);
+	if (*pidfd < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* "ksmctl status [--raw] PID": KSMMOD_IOC_PROCESS_STATS of one process. */
 static int cmd_process_status(pid_t pid, bool raw)
 {
@@ -743,14 +761,9 @@ static int cmd_process_status(pid_t pid, bool raw)
 	char buf[64];
 	int fd, pidfd, err;
 
-	fd = open_device(O_RDONLY);
+	fd = open_device_pidfd(O_RDONLY, pid, &pidfd);
 	if (fd < 0)
 		return EXIT_FAILURE;
-	pidfd = open_pidfd(pid);
-	if (pidfd < 0) {
-		close(fd);
-		return EXIT_FAILURE;
-	}
 	memset(&ps, 0, sizeof(ps));
 	ps.size = sizeof(ps);
 	ps.pidfd = (uint32_t)pidfd;
@@ -878,14 +891,9 @@ static int cmd_register(const struct reg_cmd *c, int argc, char **argv)
 					 "is not a number (decimal or 0x-hex, optional K, M or G)");
 	}
 
-	fd = open_device(O_RDWR);
+	fd = open_device_pidfd(O_RDWR, pid, &pidfd);
 	if (fd < 0)
 		return EXIT_FAILURE;
-	pidfd = open_pidfd(pid);
-	if (pidfd < 0) {
-		close(fd);
-		return EXIT_FAILURE;
-	}
 
 	if (c->range) {
 		memset(&r, 0, sizeof(r));
