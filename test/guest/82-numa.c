@@ -16,7 +16,6 @@
 #include "ksmtest.h"
 
 #define HALF	32	/* pages per node */
-#define MPOL_MF_MOVE_ALL	(1 << 2)
 
 static long psize;
 
@@ -47,14 +46,6 @@ static bool pages_on(char *m, int n, int node, uint64_t *pfn)
 		if (status[i] != node || ksmt_pfn_of(m + i * psize) != *pfn)
 			return false;
 	return *pfn != 0;
-}
-
-static bool bytes_ok(char *m, long len, int byte)
-{
-	for (long i = 0; i < len; i++)
-		if (m[i] != (char)byte)
-			return false;
-	return true;
 }
 
 static int set_across(int fd, unsigned int v)
@@ -126,7 +117,7 @@ int main(void)
 			 pages_on(m, 2 * HALF, 1, &pfn),
 			 "the moved page's mappings joined node 1's KSM page: shared %llu sharing %llu",
 			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing);
-	ktap_test_result(bytes_ok(m, 2 * HALF * psize, 0x6e), "every byte intact");
+	ktap_test_result(ksmt_bytes_ok(m, 2 * HALF * psize, 0x6e), "every byte intact");
 
 	/* Back to one tree for all nodes. */
 	ksmt_set_run(fd, KSMMOD_RUN_UNMERGE);
@@ -142,7 +133,7 @@ int main(void)
 	ktap_test_result(s.pages_shared == 1 && s.pages_sharing == 2 * HALF - 1,
 			 "merge_across_nodes=1: one KSM page for both nodes (shared %llu sharing %llu)",
 			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing);
-	ktap_test_result(bytes_ok(m, 2 * HALF * psize, 0x6e), "every byte intact");
+	ktap_test_result(ksmt_bytes_ok(m, 2 * HALF * psize, 0x6e), "every byte intact");
 
 	ksmt_set_run(fd, KSMMOD_RUN_UNMERGE);
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);

@@ -94,14 +94,6 @@ static int ring_rw(struct ring *r, int op, int file, void *buf, unsigned int len
 	return res;
 }
 
-static bool all_bytes(const char *m, long len, int byte)
-{
-	for (long i = 0; i < len; i++)
-		if (m[i] != (char)byte)
-			return false;
-	return true;
-}
-
 static void print_pfns(char *m, const uint64_t *at_pin)
 {
 	for (int i = 0; i < NPAGES; i++)
@@ -213,7 +205,7 @@ int main(void)
 	ok = pin_layout_ok(m, at_pin);
 	if (!ktap_test_result(ok, "pagemap: the 8 unpinned pages share one PFN, each pinned page keeps its own PFN from pinning time"))
 		print_pfns(m, at_pin);
-	ktap_test_result(all_bytes(m, NPAGES * psize, FILL), "every byte of the 16 pages intact");
+	ktap_test_result(ksmt_bytes_ok(m, NPAGES * psize, FILL), "every byte of the 16 pages intact");
 
 	/* io_uring writes into the pinned pages: our mapping must see it. */
 	memset(want, FILL, 4 * psize);
@@ -221,7 +213,7 @@ int main(void)
 	if (pwrite(file, want, 4 * psize, 0) != 4 * psize)
 		ktap_exit_fail_msg("pwrite: %s", strerror(errno));
 	res = ring_rw(&ring, IORING_OP_READ_FIXED, file, m, 4 * psize, 0, 0);
-	ok = res == 4 * psize && !memcmp(m, want, 4 * psize) && all_bytes(m + 4 * psize, 12 * psize, FILL) &&
+	ok = res == 4 * psize && !memcmp(m, want, 4 * psize) && ksmt_bytes_ok(m + 4 * psize, 12 * psize, FILL) &&
 	     ksmt_pfn_of(m + psize) == at_pin[1];
 	ktap_test_result(ok, "io_uring READ_FIXED into the pinned buffer (%d): our mapping sees its bytes", res);
 
@@ -254,16 +246,16 @@ int main(void)
 			      "buffers unregistered (%s): all 16 merged after %d scan(s): shared %llu sharing %llu unshared %llu volatile %llu items %llu",
 			      err ? strerror(-err) : "ok", scans + 1, COUNTS(s)))
 		print_pfns(m, at_pin);
-	ktap_test_result(all_bytes(m, NPAGES * psize, FILL), "every byte intact after merging the formerly pinned pages");
+	ktap_test_result(ksmt_bytes_ok(m, NPAGES * psize, FILL), "every byte intact after merging the formerly pinned pages");
 
 	m[9 * psize] = 0x01;
-	ok = m[9 * psize] == 0x01 && all_bytes(m + 9 * psize + 1, 7 * psize - 1, FILL) &&
-	     all_bytes(m, 9 * psize, FILL) && one_pfn(m, 9) && ksmt_pfn_of(m + 9 * psize) != at_pin[9];
+	ok = m[9 * psize] == 0x01 && ksmt_bytes_ok(m + 9 * psize + 1, 7 * psize - 1, FILL) &&
+	     ksmt_bytes_ok(m, 9 * psize, FILL) && one_pfn(m, 9) && ksmt_pfn_of(m + 9 * psize) != at_pin[9];
 	ktap_test_result(ok, "write to a merged, formerly pinned page: private copy, the others intact and merged");
 
 	err = ksmt_range(fd, KSMMOD_IOC_UNMERGE_RANGE, m, NPAGES * psize);
 	s = ksmt_stats(fd);
-	ok = !err && m[9 * psize] == 0x01 && all_bytes(m, 9 * psize, FILL);
+	ok = !err && m[9 * psize] == 0x01 && ksmt_bytes_ok(m, 9 * psize, FILL);
 	for (int i = 0; i < NPAGES; i++)
 		for (int j = i + 1; j < NPAGES; j++)
 			if (ksmt_pfn_of(m + i * psize) == ksmt_pfn_of(m + j * psize))

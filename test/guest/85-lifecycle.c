@@ -35,14 +35,6 @@ static char *map_filled(int npages, int byte)
 	return m;
 }
 
-static bool all_bytes(char *m, long len, int byte)
-{
-	for (long i = 0; i < len; i++)
-		if (m[i] != (char)byte)
-			return false;
-	return true;
-}
-
 static void unregister(char *m, int npages)
 {
 	ksmt_range(fd, KSMMOD_IOC_UNMERGE_RANGE, m, npages * psize);
@@ -72,7 +64,7 @@ int main(void)
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
-		int ok = all_bytes(m, NPAGES * psize, 0x5a);
+		int ok = ksmt_bytes_ok(m, NPAGES * psize, 0x5a);
 
 		m[3 * psize] = 0x01;
 		ok = ok && m[3 * psize] == 0x01 && m[4 * psize] == 0x5a;
@@ -81,7 +73,7 @@ int main(void)
 	waitpid(pid, &status, 0);
 	ktap_test_result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			 "fork: the child reads the merged data and its write stays private");
-	ktap_test_result(all_bytes(m, NPAGES * psize, 0x5a), "fork: the parent's data is untouched");
+	ktap_test_result(ksmt_bytes_ok(m, NPAGES * psize, 0x5a), "fork: the parent's data is untouched");
 	m[7 * psize] = 0x02;
 	ktap_test_result(m[7 * psize] == 0x02 && m[7 * psize + 1] == 0x5a && m[8 * psize] == 0x5a &&
 			 ksmt_pfn_of(m + 7 * psize) != ksmt_pfn_of(m + 8 * psize),
@@ -89,20 +81,20 @@ int main(void)
 
 	/* MADV_DONTNEED drops a merged mapping: the page reads as zeros. */
 	madvise(m + 10 * psize, psize, MADV_DONTNEED);
-	ktap_test_result(all_bytes(m + 10 * psize, psize, 0) && m[11 * psize] == 0x5a,
+	ktap_test_result(ksmt_bytes_ok(m + 10 * psize, psize, 0) && m[11 * psize] == 0x5a,
 			 "MADV_DONTNEED on a merged page: zeros there, neighbours intact");
 	/* mprotect(PROT_NONE) and back. */
 	mprotect(m + 12 * psize, 2 * psize, PROT_NONE);
 	s = ksmt_settle(fd, 2);
 	mprotect(m + 12 * psize, 2 * psize, PROT_READ | PROT_WRITE);
-	ktap_test_result(all_bytes(m + 12 * psize, 2 * psize, 0x5a),
+	ktap_test_result(ksmt_bytes_ok(m + 12 * psize, 2 * psize, 0x5a),
 			 "mprotect(PROT_NONE) and back: merged data intact");
 	/* munmap part of the merged range. */
 	munmap(m + 20 * psize, 4 * psize);
 	s = ksmt_settle(fd, 3);
 	/* 31 extra mappings - page 7 (CoW) - page 10 (DONTNEED) - 4 unmapped = 25 */
 	ktap_test_result(s.pages_shared == 1 && s.pages_sharing == NPAGES - 7 &&
-			 all_bytes(m + 24 * psize, 8 * psize, 0x5a),
+			 ksmt_bytes_ok(m + 24 * psize, 8 * psize, 0x5a),
 			 "after CoW, DONTNEED and munmap: sharing %llu (want %d), data intact",
 			 (unsigned long long)s.pages_sharing, NPAGES - 7);
 	unregister(m, 20);
@@ -153,7 +145,7 @@ int main(void)
 		char buf[4096];
 		ssize_t n = read(p[0], buf, sizeof(buf));
 
-		ktap_test_result(n == psize && all_bytes(buf, psize, 0x77),
+		ktap_test_result(n == psize && ksmt_bytes_ok(buf, psize, 0x77),
 				 "the pipe still delivers the pinned page's bytes");
 	}
 	close(p[0]);
@@ -162,7 +154,7 @@ int main(void)
 	ktap_test_result(s.pages_shared == 1 && s.pages_sharing == 3,
 			 "once unpinned it merges too (sharing %llu)", (unsigned long long)s.pages_sharing);
 	pin[0] = 0x01;
-	ktap_test_result(pin[0] == 0x01 && all_bytes(pin + 1, 4 * psize - 1, 0x77),
+	ktap_test_result(pin[0] == 0x01 && ksmt_bytes_ok(pin + 1, 4 * psize - 1, 0x77),
 			 "write after merge: private copy, other bytes intact");
 	unregister(pin, 4);
 	s = ksmt_stats(fd);

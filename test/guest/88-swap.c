@@ -21,100 +21,6 @@
 static int fd;
 static long psize;
 
-/* Load the modules listed in /modules.order (zram and its dependencies). */
-static void load_modules(void)
-{
-	char list[1024], path[300], *name, *save;
-
-	if (ksmt_read_file("/modules.order", list, sizeof(list)) <= 0)
-		return;
-	for (name = strtok_r(list, "\n", &save); name; name = strtok_r(NULL, "\n", &save)) {
-		int mfd, flags = strstr(name, ".xz") ? 4 /* MODULE_INIT_COMPRESSED_FILE */ : 0;
-
-		snprintf(path, sizeof(path), "/%s", name);
-		mfd = open(path, O_RDONLY | O_CLOEXEC);
-		if (mfd < 0)
-			continue;
-		if (syscall(SYS_finit_module, mfd, "", flags) && errno != EEXIST)
-			ktap_print_msg("loading %s: %s", name, strerror(errno));
-		close(mfd);
-	}
-}
-
-static bool write_file(const char *path, const char *val)
-{
-	int f = open(path, O_WRONLY);
-	bool ok = f >= 0 && write(f, val, strlen(val)) == (ssize_t)strlen(val);
-
-	if (f >= 0)
-		close(f);
-	return ok;
-}
-
-/* Set up 128 MiB of swap on /dev/zram0; false if impossible. */
-static bool swap_on(void)
-{
-	load_modules();
-	if (access("/sys/block/zram0", F_OK))
-		return false;
-	write_file("/sys/block/zram0/comp_algorithm", "lzo-rle");
-	if (!write_file("/sys/block/zram0/disksize", "128M"))
-		return false;
-	if (system("mkswap /dev/zram0 >/dev/null 2>&1"))
-		return false;
-	return swapon("/dev/zram0", 0) == 0;
-}
-
-/* Put this process in its own memory cgroup (cgroup v2); false if impossible. */
-static bool own_memcg(void)
-{
-	char pid[32];
-
-	mkdir("/sys/fs/cgroup", 0755);
-	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) &&
-	    system("mount -t cgroup2 none /sys/fs/cgroup"))
-		return false;
-	write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
-	mkdir("/sys/fs/cgroup/ksmtest", 0755);
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	return write_file("/sys/fs/cgroup/ksmtest/cgroup.procs", pid) &&
-	       !access("/sys/fs/cgroup/ksmtest/memory.reclaim", W_OK);
-}
-
-static int swapped_pages(char *p, int n);
-
-/*
- * Ask the cgroup to reclaim (swap out) its memory until all of [p, p + n
- * pages) is out, at most 200 times: recently used pages take passes of LRU
- * aging first, and 6.1's reclaim was seen to need many more passes than
- * 6.12's (or to give up) for pages mapped many times.
- */
-static void reclaim(char *p, int n)
-{
-	write_file("/proc/sys/vm/swappiness", "200");
-	for (int i = 0; i < 200 && swapped_pages(p, n) < n; i++) {
-		write_file("/sys/fs/cgroup/ksmtest/memory.reclaim", "64M");
-		usleep(10000);
-	}
-	write_file("/proc/sys/vm/swappiness", "60");
-}
-
-/* Number of pages of [p, p + n pages) that pagemap reports swapped out. */
-static int swapped_pages(char *p, int n)
-{
-	int pm = open("/proc/self/pagemap", O_RDONLY), count = 0;
-
-	for (int i = 0; i < n; i++) {
-		uint64_t e = 0;
-
-		if (pread(pm, &e, sizeof(e), (uintptr_t)(p + i * psize) / psize * sizeof(e)) == sizeof(e) &&
-		    (e >> 62 & 1))
-			count++;
-	}
-	close(pm);
-	return count;
-}
-
 static bool pattern_ok(char *m, int changed)
 {
 	for (int i = 0; i < NPAGES; i++)
@@ -136,7 +42,7 @@ int main(void)
 	char *m;
 
 	ktap_print_header(8);
-	if (!swap_on() || !own_memcg()) {
+	if (!ksmt_swap_on() || !ksmt_own_memcg()) {
 		for (int i = 0; i < 8; i++)
 			ktap_test_skip("merged pages and swap",
 				       "no zram swap device or no memory cgroup with memory.reclaim in this guest");
@@ -160,8 +66,8 @@ int main(void)
 
 	/* Reclaim needs the rmap walk over our nodes to unmap every mapping. */
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
-	reclaim(m, NPAGES);
-	out = swapped_pages(m, NPAGES);
+	ksmt_reclaim(m, NPAGES);
+	out = ksmt_swapped_pages(m, NPAGES);
 	/*
 	 * A KSM page goes to swap only once reclaim has unmapped every one of
 	 * its mappings through rmap_walk_ksm() over our node: one swapped-out
@@ -180,8 +86,8 @@ int main(void)
 	ktap_test_result(s.pages_shared == 2 && s.pages_sharing == NPAGES - 3,
 			 "merged again (shared %llu sharing %llu)", (unsigned long long)s.pages_shared,
 			 (unsigned long long)s.pages_sharing);
-	reclaim(m, NPAGES);
-	out = swapped_pages(m, NPAGES);
+	ksmt_reclaim(m, NPAGES);
+	out = ksmt_swapped_pages(m, NPAGES);
 	close(fd);
 	err = ksmt_unload();
 	ktap_test_result(!err && out > 0, "rmmod with %d merged pages swapped out (%s)", out,

@@ -12,18 +12,6 @@
 #include "ksmtest.h"
 
 #define NPAGES	32
-#define MPOL_MF_MOVE_ALL	(1 << 2)	/* pages mapped more than once too (root) */
-
-/* move_pages() of one page to @node, or (@node < 0) just query its node. */
-static long move_page(void *addr, int node, int *status)
-{
-	void *pages[1] = { addr };
-	int nodes[1] = { node };
-
-	return syscall(SYS_move_pages, 0, 1UL, pages, node < 0 ? NULL : nodes, status,
-		       MPOL_MF_MOVE_ALL);
-}
-
 static bool all_same_pfn(char *m, long psize, uint64_t *pfn)
 {
 	*pfn = ksmt_pfn_of(m);
@@ -31,14 +19,6 @@ static bool all_same_pfn(char *m, long psize, uint64_t *pfn)
 		if (ksmt_pfn_of(m + i * psize) != *pfn)
 			return false;
 	return *pfn != 0;
-}
-
-static bool bytes_ok(char *m, long len, int byte)
-{
-	for (long i = 0; i < len; i++)
-		if (m[i] != (char)byte)
-			return false;
-	return true;
 }
 
 int main(void)
@@ -77,10 +57,10 @@ int main(void)
 	 * (transiently), as with the kernel's ksmd.
 	 */
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
-	move_page(m, -1, &status);
+	ksmt_move_page(m, -1, &status);
 	ktap_print_msg("the KSM page is on node %d", status);
 	target = status == 0 ? 1 : 0;
-	ret = move_page(m, target, &status);
+	ret = ksmt_move_page(m, target, &status);
 	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
 	ktap_test_result(ret == 0 && status == target, "move_pages moved the KSM page to node %d (ret %ld status %d)",
 			 target, ret, status);
@@ -88,7 +68,7 @@ int main(void)
 	ktap_test_result(same && after != before,
 			 "every mapping follows it: one new PFN (%#llx -> %#llx)",
 			 (unsigned long long)before, (unsigned long long)after);
-	ktap_test_result(bytes_ok(m, NPAGES * psize, 0x4d), "every byte intact after migration");
+	ktap_test_result(ksmt_bytes_ok(m, NPAGES * psize, 0x4d), "every byte intact after migration");
 	s = ksmt_settle(fd, 3);
 	ktap_test_result(s.pages_shared == 1 && s.pages_sharing == NPAGES - 1,
 			 "the stable node still finds its page (shared %llu sharing %llu)",
@@ -105,18 +85,18 @@ int main(void)
 	}
 	s = ksmt_settle(fd, 2);
 	same = all_same_pfn(m, psize, &after);
-	ktap_test_result(bytes_ok(m, NPAGES * psize, 0x4d) && same &&
+	ktap_test_result(ksmt_bytes_ok(m, NPAGES * psize, 0x4d) && same &&
 			 s.pages_shared == 1 && s.pages_sharing == NPAGES - 1,
 			 "after compact_memory: still merged, bytes intact");
 
 	m[3 * psize] = 0x01;
-	ktap_test_result(m[3 * psize] == 0x01 && bytes_ok(m + 4 * psize, psize, 0x4d) &&
+	ktap_test_result(m[3 * psize] == 0x01 && ksmt_bytes_ok(m + 4 * psize, psize, 0x4d) &&
 			 ksmt_pfn_of(m + 3 * psize) != ksmt_pfn_of(m),
 			 "write after migration: private copy");
 	err = ksmt_range(fd, KSMMOD_IOC_UNMERGE_RANGE, m, NPAGES * psize);
 	s = ksmt_stats(fd);
 	ktap_test_result(!err && s.pages_shared == 0 && s.pages_sharing == 0 &&
-			 bytes_ok(m + 4 * psize, (NPAGES - 4) * psize, 0x4d),
+			 ksmt_bytes_ok(m + 4 * psize, (NPAGES - 4) * psize, 0x4d),
 			 "unmerge after migration: counters zero, bytes intact");
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 	close(fd);

@@ -21,19 +21,10 @@
 
 #define NA	32	/* pages of 0x3c: stay merged across the offlining */
 #define NB	16	/* pages of 0x3d: freed, leaving a stale node */
-#define MPOL_MF_MOVE_ALL	(1 << 2)
 #define DIMM_NODE	2
 
 static long psize;
 static unsigned long block_pages;
-
-static bool bytes_ok(char *m, long len, int byte)
-{
-	for (long i = 0; i < len; i++)
-		if (m[i] != (char)byte)
-			return false;
-	return true;
-}
 
 static bool same_pfn(char *m, int n, uint64_t *pfn)
 {
@@ -151,7 +142,7 @@ int main(void)
 	ktap_test_result(ok && s.pages_shared == 1 && s.pages_sharing == NA - 1,
 			 "after offlining its block the KSM page moved out (%#llx -> %#llx), still merged",
 			 (unsigned long long)pfn_a, (unsigned long long)pfn_a2);
-	ktap_test_result(bytes_ok(a, NA * psize, 0x3c), "every byte of the moved page intact");
+	ktap_test_result(ksmt_bytes_ok(a, NA * psize, 0x3c), "every byte of the moved page intact");
 	set_block_state(pfn_a, "online");
 	set_block_state(pfn_b, "online");
 
@@ -159,13 +150,13 @@ int main(void)
 	ksmt_settle(fd, 2);
 	s = ksmt_settle(fd, 1);
 	ktap_test_result(s.pages_shared == 1 && s.pages_sharing == NA - 1 &&
-			 bytes_ok(a, NA * psize, 0x3c),
+			 ksmt_bytes_ok(a, NA * psize, 0x3c),
 			 "scanning on: counters exact, bytes intact");
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 	err = ksmt_range(fd, KSMMOD_IOC_UNMERGE_RANGE, a, NA * psize);
 	s = ksmt_stats(fd);
 	ktap_test_result(!err && s.pages_shared == 0 && s.pages_sharing == 0 &&
-			 bytes_ok(a, NA * psize, 0x3c), "unmerged: counters zero, bytes intact");
+			 ksmt_bytes_ok(a, NA * psize, 0x3c), "unmerged: counters zero, bytes intact");
 	munmap(a, NA * psize);
 	return ktap_finished();
 }

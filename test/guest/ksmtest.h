@@ -8,7 +8,10 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <fcntl.h>
 #include <string.h>
@@ -241,6 +244,134 @@ static inline bool ksmt_dropin(void)
 
 	return ksmt_read_file("/sys/module/ksmmod/parameters/dropin", buf, sizeof(buf)) > 0 &&
 	       buf[0] == 'Y';
+}
+
+/* Write @val to the file @path; true on success. */
+static inline bool ksmt_write_file(const char *path, const char *val)
+{
+	int f = open(path, O_WRONLY | O_CLOEXEC);
+	bool ok = f >= 0 && write(f, val, strlen(val)) == (ssize_t)strlen(val);
+
+	if (f >= 0)
+		close(f);
+	return ok;
+}
+
+/* Whether every byte of [@m, @m + @len) is @byte. */
+static inline bool ksmt_bytes_ok(const char *m, long len, int byte)
+{
+	for (long i = 0; i < len; i++)
+		if (m[i] != (char)byte)
+			return false;
+	return true;
+}
+
+#ifndef MPOL_MF_MOVE_ALL
+#define MPOL_MF_MOVE_ALL	(1 << 2)	/* pages mapped more than once too (root) */
+#endif
+
+/*
+ * move_pages(2) of the page at @addr to NUMA node @node (with
+ * MPOL_MF_MOVE_ALL, so a KSM page moves too), or (@node < 0) only query its
+ * node into @status. Returns the syscall's result.
+ */
+static inline long ksmt_move_page(void *addr, int node, int *status)
+{
+	void *pages[1] = { addr };
+	int nodes[1] = { node };
+
+	return syscall(SYS_move_pages, 0, 1UL, pages, node < 0 ? NULL : nodes, status,
+		       MPOL_MF_MOVE_ALL);
+}
+
+/* Load the modules listed in /modules.order (zram and its dependencies). */
+static inline void ksmt_load_listed_modules(void)
+{
+	char list[1024], path[300], *name, *save;
+
+	if (ksmt_read_file("/modules.order", list, sizeof(list)) <= 0)
+		return;
+	for (name = strtok_r(list, "\n", &save); name; name = strtok_r(NULL, "\n", &save)) {
+		int mfd, flags = strstr(name, ".xz") ? 4 /* MODULE_INIT_COMPRESSED_FILE */ : 0;
+
+		snprintf(path, sizeof(path), "/%s", name);
+		mfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (mfd < 0)
+			continue;
+		if (syscall(SYS_finit_module, mfd, "", flags) && errno != EEXIST)
+			ktap_print_msg("loading %s: %s", name, strerror(errno));
+		close(mfd);
+	}
+}
+
+/* Set up 128 MiB of swap on /dev/zram0 (once per boot); false if impossible. */
+static inline bool ksmt_swap_on(void)
+{
+	char buf[4096];
+
+	if (ksmt_read_file("/proc/swaps", buf, sizeof(buf)) > 0 && strstr(buf, "/dev/zram0"))
+		return true;
+	ksmt_load_listed_modules();
+	if (access("/sys/block/zram0", F_OK))
+		return false;
+	ksmt_write_file("/sys/block/zram0/comp_algorithm", "lzo-rle");
+	/* Sized by an earlier test of this boot (it cannot be sized twice)? */
+	if (!ksmt_write_file("/sys/block/zram0/disksize", "128M") &&
+	    (ksmt_read_file("/sys/block/zram0/disksize", buf, sizeof(buf)) <= 0 || !atoll(buf)))
+		return false;
+	if (system("mkswap /dev/zram0 >/dev/null 2>&1"))
+		return false;
+	return syscall(SYS_swapon, "/dev/zram0", 0) == 0;
+}
+
+/* Put this process in its own memory cgroup (cgroup v2); false if impossible. */
+static inline bool ksmt_own_memcg(void)
+{
+	char pid[32];
+
+	mkdir("/sys/fs/cgroup", 0755);
+	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) &&
+	    system("mount -t cgroup2 none /sys/fs/cgroup"))
+		return false;
+	ksmt_write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+	mkdir("/sys/fs/cgroup/ksmtest", 0755);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	return ksmt_write_file("/sys/fs/cgroup/ksmtest/cgroup.procs", pid) &&
+	       !access("/sys/fs/cgroup/ksmtest/memory.reclaim", W_OK);
+}
+
+/* Number of pages of [@p, @p + @n pages) that pagemap reports swapped out. */
+static inline int ksmt_swapped_pages(char *p, int n)
+{
+	long psize = sysconf(_SC_PAGESIZE);
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), count = 0;
+
+	for (int i = 0; i < n; i++) {
+		uint64_t e = 0;
+
+		if (pread(pm, &e, sizeof(e), (uintptr_t)(p + i * psize) / psize * sizeof(e)) ==
+		    sizeof(e) && (e >> 62 & 1))
+			count++;
+	}
+	close(pm);
+	return count;
+}
+
+/*
+ * Have the memory cgroup of ksmt_own_memcg() reclaim (swap out) its memory
+ * until all of [@p, @p + @n pages) is out, at most 200 times: recently used
+ * pages take passes of LRU aging first, and 6.1's reclaim needs many more
+ * passes than 6.12's for pages mapped many times. Returns the pages out.
+ */
+static inline int ksmt_reclaim(char *p, int n)
+{
+	ksmt_write_file("/proc/sys/vm/swappiness", "200");
+	for (int i = 0; i < 200 && ksmt_swapped_pages(p, n) < n; i++) {
+		ksmt_write_file("/sys/fs/cgroup/ksmtest/memory.reclaim", "64M");
+		usleep(10000);
+	}
+	ksmt_write_file("/proc/sys/vm/swappiness", "60");
+	return ksmt_swapped_pages(p, n);
 }
 
 #endif /* KSMMOD_KSMTEST_H */
