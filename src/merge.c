@@ -346,6 +346,38 @@ out:
 }
 
 /**
+ * ksmmod_merge_with_ksm_page() - merge @item's page into @kpage and record it
+ * @item: rmap item of @page (in no tree, or on the stable node it leaves)
+ * @page: the page mapped at @item's address (reference held)
+ * @kpage: a KSM page of ksmmod's stable tree with the same contents
+ *	(reference held)
+ *
+ * Return: 0 if @item's mapping now maps @kpage and @item is on its stable
+ * node; else an errno and nothing changed.
+ */
+int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
+			       struct page *kpage)
+{
+	struct folio *kfolio = page_folio(kpage);
+	struct ksmmod_stable_node *node;
+	int err;
+
+	err = ksmmod_try_to_merge_with_ksm_page(item, page, kpage);
+	if (err)
+		return err;
+	folio_lock(kfolio);
+	node = ksmmod_folio_stable_node(kfolio);
+	if (node)
+		ksmmod_stable_tree_append(item, node);
+	folio_unlock(kfolio);
+	if (node)
+		return 0;
+	/* The node went away meanwhile: do not leave an untracked merge. */
+	ksmmod_break_cow(item);
+	return -EAGAIN;
+}
+
+/**
  * ksmmod_try_to_merge_with_zero_page() - map the zero page instead of empty @page
  * @item: rmap item of @page (in no tree)
  * @page: the page (reference held), whose hash is that of an empty page

@@ -22,6 +22,7 @@ struct ksmmod_tunables ksmmod_tunables = {
 	.stable_node_chains_prune_millisecs = KSMMOD_DEFAULT_CHAINS_PRUNE_MILLISECS,
 	.merge_across_nodes = 1,
 	.use_zero_pages = 0,
+	.densify_chains = 1,
 };
 
 /**
@@ -41,6 +42,7 @@ void ksmmod_params_get(struct ksmmod_params *p)
 		ksmmod_tunables.stable_node_chains_prune_millisecs;
 	p->merge_across_nodes = ksmmod_tunables.merge_across_nodes;
 	p->use_zero_pages = ksmmod_tunables.use_zero_pages;
+	p->densify_chains = ksmmod_tunables.densify_chains;
 	mutex_unlock(&ksmmod_params_lock);
 }
 
@@ -65,6 +67,8 @@ static int ksmmod_params_validate(const struct ksmmod_params *p)
 	if ((m & KSMMOD_PARAM_MERGE_ACROSS_NODES) && p->merge_across_nodes > 1)
 		return -EINVAL;
 	if ((m & KSMMOD_PARAM_USE_ZERO_PAGES) && p->use_zero_pages > 1)
+		return -EINVAL;
+	if ((m & KSMMOD_PARAM_DENSIFY_CHAINS) && p->densify_chains > 1)
 		return -EINVAL;
 	/* pages_to_scan, sleep_millisecs, chains_prune: any u32, as in KSM. */
 	return 0;
@@ -115,6 +119,8 @@ int ksmmod_params_set(const struct ksmmod_params *p)
 		WRITE_ONCE(t->merge_across_nodes, p->merge_across_nodes);
 	if (p->mask & KSMMOD_PARAM_USE_ZERO_PAGES)
 		WRITE_ONCE(t->use_zero_pages, p->use_zero_pages);
+	if (p->mask & KSMMOD_PARAM_DENSIFY_CHAINS)
+		WRITE_ONCE(t->densify_chains, p->densify_chains);
 	/* Last, so a scanner woken by it sees the other new values. */
 	if (p->mask & KSMMOD_PARAM_RUN)
 		WRITE_ONCE(t->run, p->run);

@@ -94,42 +94,45 @@ void ksmmod_stable_node_free(struct ksmmod_stable_node *node)
 }
 
 /**
- * ksmmod_stable_item_forget() - account for an item no longer on its node
- * @item: an item just unlinked from its stable node's hlist
- * @was_shared: it was the node's last item (counted in pages_shared), not
- *	an extra mapping (pages_sharing)
+ * ksmmod_stable_item_unlink() - take @item off its stable node's list
+ * @item: an rmap item on @item->head's list
+ *
+ * Its page is no longer accounted as merged with that node; the scanner
+ * will look at it again.
  */
-static void ksmmod_stable_item_forget(struct ksmmod_rmap_item *item, bool was_shared)
+static void ksmmod_stable_item_unlink(struct ksmmod_rmap_item *item)
 {
-	if (was_shared)
+	struct ksmmod_stable_node *node = item->head;
+
+	hlist_del(&item->hlist);
+	node->rmap_hlist_len--;
+	if (ksmmod_stable_node_is_dup(node))
+		ksmmod_count_dec(stable_node_dup_mappings);
+	/* The node's last item stands for the page itself (pages_shared). */
+	if (hlist_empty(&node->hlist))
 		ksmmod_count_dec(pages_shared);
 	else
 		ksmmod_count_dec(pages_sharing);
 	item->mm->ksm_merging_pages--;
 	ksmmod_put_anon_vma(item->anon_vma);
 	item->head = NULL;
+	item->address &= PAGE_MASK;
 }
 
 /**
  * ksmmod_stable_node_remove() - take a node out of the stable tree and free it
  * @node: a node no folio points to any more (stale), or whose folio's
- *	mapping the caller has just cleared
+ *	mapping the caller has just cleared; a regular node, a dup or a
+ *	parked node
  *
  * Its rmap items are unlinked (their pages are no longer merged with this
  * node) and will be looked at again by the next scan.
  */
 void ksmmod_stable_node_remove(struct ksmmod_stable_node *node)
 {
-	struct ksmmod_rmap_item *item;
-	struct hlist_node *tmp;
-
-	hlist_for_each_entry_safe(item, tmp, &node->hlist, hlist) {
-		bool last = !item->hlist.next;
-
-		hlist_del(&item->hlist);
-		ksmmod_stable_item_forget(item, last);
-		item->address &= PAGE_MASK;
-	}
+	while (!hlist_empty(&node->hlist))
+		ksmmod_stable_item_unlink(hlist_entry(node->hlist.first,
+						      struct ksmmod_rmap_item, hlist));
 	ksmmod_stable_node_unlink(node);
 	ksmmod_stable_node_free(node);
 }
@@ -198,6 +201,8 @@ void ksmmod_stable_tree_append(struct ksmmod_rmap_item *item, struct ksmmod_stab
 	item->address |= KSMMOD_STABLE_FLAG;
 	hlist_add_head(&item->hlist, &node->hlist);
 	node->rmap_hlist_len++;
+	if (ksmmod_stable_node_is_dup(node))
+		ksmmod_count_inc(stable_node_dup_mappings);
 	if (item->hlist.next)
 		ksmmod_count_inc(pages_sharing);
 	else
@@ -219,12 +224,9 @@ void ksmmod_remove_rmap_item_from_tree(struct ksmmod_rmap_item *item)
 		folio = ksmmod_get_ksm_folio(node, true);
 		if (!folio)
 			goto out;
-		hlist_del(&item->hlist);
-		node->rmap_hlist_len--;
+		ksmmod_stable_item_unlink(item);
 		folio_unlock(folio);
 		folio_put(folio);
-
-		ksmmod_stable_item_forget(item, hlist_empty(&node->hlist));
 	} else if (item->address & KSMMOD_UNSTABLE_FLAG) {
 		ksmmod_unstable_tree_erase(item);
 		ksmmod_count_dec(pages_unshared);

@@ -314,8 +314,6 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 		if (hash != item->checksum)
 			kpage = ksmmod_stable_tree_search(page, hash);
 	}
-	if (IS_ERR(kpage))
-		return;		/* its twin's node is full (max_page_sharing) */
 	if (kpage == page && item->head == ksmmod_folio_stable_node(page_folio(page))) {
 		put_page(kpage);	/* already merged here */
 		return;
@@ -345,18 +343,7 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 		ksmmod_remove_rmap_item_from_tree(item);
 
 	if (kpage) {
-		if (!ksmmod_try_to_merge_with_ksm_page(item, page, kpage)) {
-			struct folio *kfolio = page_folio(kpage);
-
-			folio_lock(kfolio);
-			node = ksmmod_folio_stable_node(kfolio);
-			if (node)
-				ksmmod_stable_tree_append(item, node);
-			folio_unlock(kfolio);
-			/* The node went away meanwhile: do not leave an untracked merge. */
-			if (!node)
-				ksmmod_break_cow(item);
-		}
+		ksmmod_merge_with_ksm_page(item, page, kpage);
 		put_page(kpage);
 		return;
 	}
@@ -449,8 +436,10 @@ static int ksmmod_scan_thread(void *unused)
 	while (!kthread_should_stop()) {
 		ksmmod_thread_lock();
 		ksmmod_notifier_work();
-		if (ksmmod_should_run())
+		if (ksmmod_should_run()) {
 			ksmmod_do_scan(READ_ONCE(ksmmod_tunables.pages_to_scan));
+			ksmmod_chains_tick(false);
+		}
 		mutex_unlock(&ksmmod_thread_mutex);
 
 		if (ksmmod_should_run()) {

@@ -26,10 +26,9 @@
  * has a page with the same contents, the page's mappings are merged into it
  * one by one.
  *
- * Until stable-node chains exist, a node that reaches max_page_sharing
- * mappings accepts no more: further identical pages stay unmerged (and stay
- * out of the unstable tree, where they would only pair up, fail to enter
- * the stable tree next to the full node, and be broken again every scan).
+ * A content with more than max_page_sharing mappings is kept as a chain of
+ * dups (src/chain.c): the chain is the tree entry, and the lookup returns
+ * the dup to merge into.
  */
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -41,8 +40,17 @@
 /* The stable trees: [0] only, or one per NUMA node (merge_across_nodes=0). */
 static struct rb_root ksmmod_stable_roots[MAX_NUMNODES];
 
-/* Stable nodes out of their tree because their page moved to another node. */
-static LIST_HEAD(ksmmod_migrated_nodes);
+/*
+ * Stable nodes out of their tree because their page moved to another node.
+ * Its address + 1 also marks dups (KSMMOD_STABLE_NODE_DUP_HEAD).
+ */
+LIST_HEAD(ksmmod_migrated_nodes);
+
+/* The stable tree of NUMA node @nid (0 with merge_across_nodes=1). */
+struct rb_root *ksmmod_stable_root(int nid)
+{
+	return &ksmmod_stable_roots[nid];
+}
 
 /**
  * ksmmod_stable_node_migrated() - whether @node is parked as migrated
@@ -56,21 +64,65 @@ bool ksmmod_stable_node_migrated(struct ksmmod_stable_node *node)
 	return node->head == &ksmmod_migrated_nodes;
 }
 
-/* Take @node out of its tree, or off the migrated list. */
+/**
+ * ksmmod_stable_node_unlink() - take @node out of its tree, chain or list
+ * @node: a regular node, a dup or a parked node (never a chain)
+ */
 void ksmmod_stable_node_unlink(struct ksmmod_stable_node *node)
 {
 	if (ksmmod_stable_node_migrated(node))
 		list_del(&node->list);
+	else if (ksmmod_stable_node_is_dup(node))
+		ksmmod_chain_del_dup(node);
 	else
 		rb_erase(&node->node, &ksmmod_stable_roots[node->nid]);
 }
 
-/* Park @node, whose page is now on another NUMA node than its tree's. */
+/**
+ * ksmmod_stable_node_park() - park @node, whose page is now on another NUMA node
+ * @node: a regular node in a tree, or a dup
+ */
 void ksmmod_stable_node_park(struct ksmmod_stable_node *node)
 {
-	rb_erase(&node->node, &ksmmod_stable_roots[node->nid]);
+	ksmmod_stable_node_unlink(node);
 	node->head = &ksmmod_migrated_nodes;
 	list_add(&node->list, &ksmmod_migrated_nodes);
+}
+
+/**
+ * ksmmod_stable_folio() - the folio of @node, if it is still in the right tree
+ * @node: a regular node or a dup
+ * @nid: the tree it is in
+ *
+ * A stale node is removed (ksmmod_get_ksm_folio()); a node whose page has
+ * moved to another NUMA node since it was merged is parked.
+ *
+ * Return: the folio with a reference, or NULL (the node has left the tree
+ * or its chain).
+ */
+struct folio *ksmmod_stable_folio(struct ksmmod_stable_node *node, int nid)
+{
+	struct folio *folio = ksmmod_get_ksm_folio(node, false);
+
+	if (folio && ksmmod_tree_nid(&folio->page) != nid) {
+		folio_put(folio);
+		ksmmod_stable_node_park(node);
+		return NULL;
+	}
+	return folio;
+}
+
+/*
+ * The folio to compare with for tree entry @entry (regular node or chain),
+ * and whether it (every dup, for a chain) is full. NULL: @entry left the tree.
+ */
+static struct folio *ksmmod_stable_entry_folio(struct ksmmod_stable_node *entry, int nid,
+					       struct page *page, bool *full)
+{
+	if (ksmmod_stable_node_is_chain(entry))
+		return ksmmod_chain_lookup(entry, page, full);
+	*full = entry->rmap_hlist_len >= (int)READ_ONCE(ksmmod_tunables.max_page_sharing);
+	return ksmmod_stable_folio(entry, nid);
 }
 
 /**
@@ -93,13 +145,13 @@ void ksmmod_prune_migrated_nodes(void)
 }
 
 /**
- * ksmmod_stable_tree_search() - find the KSM page with the contents of @page
+ * ksmmod_stable_tree_search() - find the KSM page to merge @page into
  * @page: a page (reference held by the caller)
  * @hash: its content hash
  *
  * Return: the KSM page with a reference (possibly @page itself if it already
- * is in the tree), NULL if there is none, or ERR_PTR(-ENOSPC) if there is
- * one but it already has max_page_sharing mappings.
+ * is in the tree), or NULL if there is none with these contents or every
+ * one (every dup of the chain) already has max_page_sharing mappings.
  */
 struct page *ksmmod_stable_tree_search(struct page *page, u64 hash)
 {
@@ -111,6 +163,7 @@ again:
 	while (n) {
 		struct ksmmod_stable_node *node = rb_entry(n, struct ksmmod_stable_node, node);
 		struct folio *folio;
+		bool full;
 		int ret;
 
 		cond_resched();
@@ -122,25 +175,19 @@ again:
 			n = n->rb_right;
 			continue;
 		}
-		folio = ksmmod_get_ksm_folio(node, false);
+		folio = ksmmod_stable_entry_folio(node, nid, page, &full);
 		if (!folio)
-			goto again;	/* the node was stale and is gone */
+			goto again;	/* the entry was stale or moved and is gone */
 		ret = ksmmod_memcmp_pages(page, &folio->page);
 		if (ret) {
 			folio_put(folio);
 			n = ret < 0 ? n->rb_left : n->rb_right;
 			continue;
 		}
-		if (ksmmod_tree_nid(&folio->page) != nid) {
-			/* Migrated to another node since it was merged. */
+		if (&folio->page != page && full) {
+			/* Full: @page may pair up with a twin into a new dup. */
 			folio_put(folio);
-			ksmmod_stable_node_park(node);
-			goto again;
-		}
-		if (&folio->page != page &&
-		    node->rmap_hlist_len >= READ_ONCE(ksmmod_tunables.max_page_sharing)) {
-			folio_put(folio);
-			return ERR_PTR(-ENOSPC);
+			return NULL;
 		}
 		return &folio->page;
 	}
@@ -152,8 +199,11 @@ again:
  * @node: a node in no tree, @node->hash set
  * @kpage: its KSM page, locked by the caller
  *
- * Return: false if the tree already has a page with the same contents
- * (there are never two nodes for one content): nothing was linked.
+ * If the tree already has an entry with the same contents (there is never
+ * more than one per content), @node becomes a dup of it: of its chain, or
+ * of a new chain that takes the place of the regular node there.
+ *
+ * Return: false if out of memory for a new chain: nothing was linked.
  */
 static bool ksmmod_stable_tree_link(struct ksmmod_stable_node *node, struct page *kpage)
 {
@@ -167,6 +217,7 @@ again:
 	while (*link) {
 		struct ksmmod_stable_node *other;
 		struct folio *folio;
+		bool full;
 		int ret;
 
 		cond_resched();
@@ -180,14 +231,22 @@ again:
 			link = &parent->rb_right;
 			continue;
 		}
-		folio = ksmmod_get_ksm_folio(other, false);
+		folio = ksmmod_stable_entry_folio(other, nid, kpage, &full);
 		if (!folio)
 			goto again;
 		ret = ksmmod_memcmp_pages(kpage, &folio->page);
 		folio_put(folio);
-		if (!ret)
-			return false;
-		link = ret < 0 ? &parent->rb_left : &parent->rb_right;
+		if (ret) {
+			link = ret < 0 ? &parent->rb_left : &parent->rb_right;
+			continue;
+		}
+		if (!ksmmod_stable_node_is_chain(other)) {
+			other = ksmmod_chain_create(other);
+			if (!other)
+				return false;
+		}
+		ksmmod_chain_add_dup(other, node);
+		return true;
 	}
 	node->nid = nid;
 	rb_link_node(&node->node, parent, link);
@@ -200,8 +259,8 @@ again:
  * @kpage: a page just made KSM (no node yet), locked by the caller
  * @hash: its content hash
  *
- * Return: its new node, or NULL if a node with the same contents appeared
- * meanwhile or memory ran out (the caller then breaks the merge).
+ * Return: its new node (regular, or a dup if the contents already had an
+ * entry), or NULL if memory ran out (the caller then breaks the merge).
  */
 struct ksmmod_stable_node *ksmmod_stable_tree_insert(struct page *kpage, u64 hash)
 {
@@ -226,8 +285,8 @@ struct ksmmod_stable_node *ksmmod_stable_tree_insert(struct page *kpage, u64 has
  * @node: a node on the migrated list
  * @kpage: its page (reference held), now on another NUMA node
  *
- * Return: true if @node is in a tree again; false if that tree already has
- * a page with these contents (or @kpage is no longer @node's page).
+ * Return: true if @node is in a tree again (as a regular node or a dup);
+ * false if @kpage is no longer @node's page or memory ran out.
  */
 bool ksmmod_stable_node_reinsert(struct ksmmod_stable_node *node, struct page *kpage)
 {
@@ -250,12 +309,55 @@ bool ksmmod_stable_node_reinsert(struct ksmmod_stable_node *node, struct page *k
 }
 
 /**
+ * ksmmod_stable_walk() - call @fn on every stable node but chains
+ * @fn: called on each regular node, dup and parked node; may remove it.
+ *	Returns false to have the node counted.
+ * @arg: passed to @fn
+ *
+ * Chains emptied meanwhile are freed at the end.
+ *
+ * Return: how many calls returned false.
+ */
+static unsigned long ksmmod_stable_walk(bool (*fn)(struct ksmmod_stable_node *, void *),
+					void *arg)
+{
+	struct ksmmod_stable_node *node, *tmp;
+	unsigned long counted = 0;
+	int nid;
+
+	lockdep_assert_held(&ksmmod_thread_mutex);
+	for (nid = 0; nid < nr_node_ids; nid++) {
+		struct rb_node *n = rb_first(&ksmmod_stable_roots[nid]);
+
+		while (n) {
+			node = rb_entry(n, struct ksmmod_stable_node, node);
+			n = rb_next(n);
+			if (ksmmod_stable_node_is_chain(node)) {
+				struct ksmmod_stable_node *dup;
+				struct hlist_node *next;
+
+				/* The chain may leave the tree; it is freed only below. */
+				hlist_for_each_entry_safe(dup, next, &node->hlist, hlist_dup)
+					counted += !fn(dup, arg);
+			} else {
+				counted += !fn(node, arg);
+			}
+		}
+	}
+	list_for_each_entry_safe(node, tmp, &ksmmod_migrated_nodes, list)
+		counted += !fn(node, arg);
+	ksmmod_chains_free_dead();
+	return counted;
+}
+
+/**
  * ksmmod_stable_node_detach() - detach @node from its page and free it, if unmapped
  * @node: a stable node
+ * @unused: for ksmmod_stable_walk()
  *
  * Return: false if its page is still mapped (the node stays).
  */
-static bool ksmmod_stable_node_detach(struct ksmmod_stable_node *node)
+static bool ksmmod_stable_node_detach(struct ksmmod_stable_node *node, void *unused)
 {
 	struct folio *folio;
 	bool mapped;
@@ -287,22 +389,17 @@ static bool ksmmod_stable_node_detach(struct ksmmod_stable_node *node)
  */
 unsigned long ksmmod_remove_all_stable_nodes(void)
 {
-	struct ksmmod_stable_node *node, *tmp;
-	unsigned long left = 0;
-	int nid;
+	return ksmmod_stable_walk(ksmmod_stable_node_detach, NULL);
+}
 
-	for (nid = 0; nid < nr_node_ids; nid++) {
-		struct rb_node *n = rb_first(&ksmmod_stable_roots[nid]);
+/* Remove @node if its kpfn is in the pfn range @arg (two unsigned longs). */
+static bool ksmmod_stable_node_remove_if_in(struct ksmmod_stable_node *node, void *arg)
+{
+	unsigned long *range = arg;
 
-		while (n) {
-			node = rb_entry(n, struct ksmmod_stable_node, node);
-			n = rb_next(n);
-			left += !ksmmod_stable_node_detach(node);
-		}
-	}
-	list_for_each_entry_safe(node, tmp, &ksmmod_migrated_nodes, list)
-		left += !ksmmod_stable_node_detach(node);
-	return left;
+	if (node->kpfn >= range[0] && node->kpfn < range[1])
+		ksmmod_stable_node_remove(node);
+	return true;
 }
 
 /**
@@ -316,21 +413,7 @@ unsigned long ksmmod_remove_all_stable_nodes(void)
  */
 void ksmmod_remove_stable_nodes_in(unsigned long start_pfn, unsigned long end_pfn)
 {
-	struct ksmmod_stable_node *node, *tmp;
-	int nid;
+	unsigned long range[2] = { start_pfn, end_pfn };
 
-	lockdep_assert_held(&ksmmod_thread_mutex);
-	for (nid = 0; nid < nr_node_ids; nid++) {
-		struct rb_node *n = rb_first(&ksmmod_stable_roots[nid]);
-
-		while (n) {
-			node = rb_entry(n, struct ksmmod_stable_node, node);
-			n = rb_next(n);
-			if (node->kpfn >= start_pfn && node->kpfn < end_pfn)
-				ksmmod_stable_node_remove(node);
-		}
-	}
-	list_for_each_entry_safe(node, tmp, &ksmmod_migrated_nodes, list)
-		if (node->kpfn >= start_pfn && node->kpfn < end_pfn)
-			ksmmod_stable_node_remove(node);
+	ksmmod_stable_walk(ksmmod_stable_node_remove_if_in, range);
 }

@@ -36,6 +36,8 @@ void ksmmod_stats_get(struct ksmmod_stats *s)
 	if ((s64)s->pages_volatile < 0)
 		s->pages_volatile = 0;
 	s->mm_slots = ksmmod_registry_nr_slots();
+	s->stable_node_dup_mappings = atomic64_read(&c->stable_node_dup_mappings);
+	s->densify_moves = atomic64_read(&c->densify_moves);
 	/* As KSM: (sharing + zero pages) x PAGE_SIZE - rmap items x item size. */
 	saved = (s64)(s->pages_sharing + s->ksm_zero_pages) * PAGE_SIZE;
 	s->general_profit = saved - (s64)s->rmap_items * KSMMOD_RMAP_ITEM_BYTES;

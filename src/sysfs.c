@@ -162,6 +162,7 @@ KSMMOD_KNOB(stable_node_chains_prune_millisecs,
 	    KSMMOD_PARAM_STABLE_NODE_CHAINS_PRUNE_MILLISECS, KSMMOD_PARSE_UINT);
 KSMMOD_KNOB(merge_across_nodes, KSMMOD_PARAM_MERGE_ACROSS_NODES, KSMMOD_PARSE_ULONG);
 KSMMOD_KNOB(use_zero_pages, KSMMOD_PARAM_USE_ZERO_PAGES, KSMMOD_PARSE_BOOL);
+KSMMOD_KNOB(densify_chains, KSMMOD_PARAM_DENSIFY_CHAINS, KSMMOD_PARSE_BOOL);
 
 KSMMOD_COUNTER(pages_shared, false);
 KSMMOD_COUNTER(pages_sharing, false);
@@ -174,6 +175,8 @@ KSMMOD_COUNTER(stable_node_chains, false);
 KSMMOD_COUNTER(stable_node_dups, false);
 KSMMOD_COUNTER(ksm_zero_pages, false);
 KSMMOD_COUNTER(general_profit, true);
+KSMMOD_COUNTER(stable_node_dup_mappings, false);
+KSMMOD_COUNTER(densify_moves, false);
 
 static struct attribute *ksmmod_sysfs_attrs[] = {
 	&ksmmod_knob_run.attr.attr,
@@ -183,6 +186,7 @@ static struct attribute *ksmmod_sysfs_attrs[] = {
 	&ksmmod_knob_stable_node_chains_prune_millisecs.attr.attr,
 	&ksmmod_knob_merge_across_nodes.attr.attr,
 	&ksmmod_knob_use_zero_pages.attr.attr,
+	&ksmmod_knob_densify_chains.attr.attr,
 	&ksmmod_counter_pages_shared.attr.attr,
 	&ksmmod_counter_pages_sharing.attr.attr,
 	&ksmmod_counter_pages_unshared.attr.attr,
@@ -194,6 +198,8 @@ static struct attribute *ksmmod_sysfs_attrs[] = {
 	&ksmmod_counter_stable_node_dups.attr.attr,
 	&ksmmod_counter_ksm_zero_pages.attr.attr,
 	&ksmmod_counter_general_profit.attr.attr,
+	&ksmmod_counter_stable_node_dup_mappings.attr.attr,
+	&ksmmod_counter_densify_moves.attr.attr,
 	NULL,
 };
 

@@ -75,6 +75,25 @@ static inline int ksmmod_tree_nid(struct page *page)
 }
 
 /* stable.c */
+extern struct list_head ksmmod_migrated_nodes;
+
+/* head of a dup (as mm/ksm.c's STABLE_NODE_DUP_HEAD: no list is there). */
+#define KSMMOD_STABLE_NODE_DUP_HEAD	((struct list_head *)&ksmmod_migrated_nodes + 1)
+
+/* Whether @node is a chain of dups (never pointed to by a page). */
+static inline bool ksmmod_stable_node_is_chain(struct ksmmod_stable_node *node)
+{
+	return node->rmap_hlist_len == KSMMOD_STABLE_NODE_CHAIN;
+}
+
+/* Whether @node is a dup in a chain (@node may be the kernel's: only compared). */
+static inline bool ksmmod_stable_node_is_dup(struct ksmmod_stable_node *node)
+{
+	return node->head == KSMMOD_STABLE_NODE_DUP_HEAD;
+}
+
+struct rb_root *ksmmod_stable_root(int nid);
+struct folio *ksmmod_stable_folio(struct ksmmod_stable_node *node, int nid);
 struct page *ksmmod_stable_tree_search(struct page *page, u64 hash);
 struct ksmmod_stable_node *ksmmod_stable_tree_insert(struct page *kpage, u64 hash);
 bool ksmmod_stable_node_migrated(struct ksmmod_stable_node *node);
@@ -84,6 +103,14 @@ bool ksmmod_stable_node_reinsert(struct ksmmod_stable_node *node, struct page *k
 void ksmmod_prune_migrated_nodes(void);
 unsigned long ksmmod_remove_all_stable_nodes(void);
 void ksmmod_remove_stable_nodes_in(unsigned long start_pfn, unsigned long end_pfn);
+
+/* chain.c */
+void ksmmod_chain_add_dup(struct ksmmod_stable_node *chain, struct ksmmod_stable_node *dup);
+void ksmmod_chain_del_dup(struct ksmmod_stable_node *dup);
+struct ksmmod_stable_node *ksmmod_chain_create(struct ksmmod_stable_node *node);
+struct folio *ksmmod_chain_lookup(struct ksmmod_stable_node *chain, struct page *page, bool *full);
+void ksmmod_chains_tick(bool force);
+void ksmmod_chains_free_dead(void);
 
 /* unstable.c */
 extern unsigned long ksmmod_scan_seqnr;
@@ -100,6 +127,8 @@ struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned 
 struct page *ksmmod_get_mergeable_page(struct ksmmod_rmap_item *item);
 int ksmmod_try_to_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
 				      struct page *kpage);
+int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
+			       struct page *kpage);
 struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct page *page,
 					   struct ksmmod_rmap_item *tree_item,
 					   struct page *tree_page);

@@ -32,6 +32,7 @@ struct mmu_notifier;
  * @stable_node_chains_prune_millisecs: stale dup pruning interval
  * @merge_across_nodes: merge pages of different NUMA nodes
  * @use_zero_pages: map empty pages to the zero page
+ * @densify_chains: move mappings from sparse dups of a chain to dense ones
  *
  * Readers that need a consistent set take ksmmod_params_lock; a single field
  * may be read with READ_ONCE().
@@ -44,6 +45,7 @@ struct ksmmod_tunables {
 	u32 stable_node_chains_prune_millisecs;
 	u32 merge_across_nodes;
 	u32 use_zero_pages;
+	u32 densify_chains;
 };
 
 extern struct ksmmod_tunables ksmmod_tunables;
@@ -65,6 +67,8 @@ int ksmmod_params_set(const struct ksmmod_params *p);
  * @full_scans: completed full scans
  * @stable_node_chains: chains in the stable tree
  * @stable_node_dups: dups in chains
+ * @stable_node_dup_mappings: mappings of the pages of all dups
+ * @densify_moves: mappings moved to a denser dup, all time
  * @rmap_items: tracked pages
  */
 struct ksmmod_counters {
@@ -76,6 +80,8 @@ struct ksmmod_counters {
 	atomic64_t full_scans;
 	atomic64_t stable_node_chains;
 	atomic64_t stable_node_dups;
+	atomic64_t stable_node_dup_mappings;
+	atomic64_t densify_moves;
 	atomic64_t rmap_items;
 };
 

@@ -36,10 +36,13 @@ struct mm_struct;
 /**
  * struct ksmmod_stable_node - a merged page (or a chain of them) in the stable tree
  * @node: link in the stable tree (regular nodes and chains)
- * @hash: the stable tree key: content hash of the page (xxh64)
- * @head: dups: the chain this dup belongs to
+ * @hash: the stable tree key: content hash of the page (xxh64); dups keep
+ *	their chain's
+ * @chain: dups: the chain they are in
+ * @next_chain: chains: the next chain on the list of all chains
+ * @head: dups: KSMMOD_STABLE_NODE_DUP_HEAD; parked nodes: the migrated list
  * @hlist_dup: dups: link in the chain's @hlist
- * @list: nodes waiting for pruning or migration
+ * @list: parked nodes: link on the list of migrated nodes
  * @hlist: regular nodes and dups: the rmap items mapping this page;
  *	chains: their dups. Read by the kernel's rmap walkers.
  * @kpfn: regular nodes and dups: pfn of the KSM page; written by the
@@ -53,6 +56,10 @@ struct ksmmod_stable_node {
 		struct {
 			struct rb_node node;
 			u64 hash;
+			union {
+				struct ksmmod_stable_node *chain;
+				struct ksmmod_stable_node *next_chain;
+			};
 		};
 		struct {
 			struct list_head *head;
@@ -117,6 +124,7 @@ struct ksmmod_rmap_item {
 
 KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, node, 0);
 KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, hash, 24);
+KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, chain, 32);
 KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, head, 0);
 KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, hlist_dup, 8);
 KSMMOD_LAYOUT_ASSERT(ksmmod_stable_node, list, 24);

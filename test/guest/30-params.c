@@ -19,7 +19,7 @@ static bool same_values(const struct ksmmod_params *a, const struct ksmmod_param
 	       a->max_page_sharing == b->max_page_sharing &&
 	       a->stable_node_chains_prune_millisecs == b->stable_node_chains_prune_millisecs &&
 	       a->merge_across_nodes == b->merge_across_nodes &&
-	       a->use_zero_pages == b->use_zero_pages;
+	       a->use_zero_pages == b->use_zero_pages && a->densify_chains == b->densify_chains;
 }
 
 /*
@@ -55,6 +55,7 @@ static struct ksmmod_params valid_req(void)
 	p.stable_node_chains_prune_millisecs = 999;
 	p.merge_across_nodes = 0;
 	p.use_zero_pages = 1;
+	p.densify_chains = 0;
 	return p;
 }
 
@@ -81,7 +82,7 @@ int main(void)
 	char big[512];
 	int err;
 
-	ktap_print_header(36);
+	ktap_print_header(38);
 	ksmt_ensure_loaded();
 	fd = ksmt_open();
 
@@ -92,8 +93,10 @@ int main(void)
 	ktap_test_result(defaults.run == 0 && defaults.pages_to_scan == 100 &&
 			 defaults.sleep_millisecs == 20 && defaults.max_page_sharing == 256 &&
 			 defaults.stable_node_chains_prune_millisecs == 2000 &&
-			 defaults.merge_across_nodes == 1 && defaults.use_zero_pages == 0,
-			 "defaults are KSM's: run=%u pages_to_scan=%u sleep_millisecs=%u max_page_sharing=%u prune=%u merge_across_nodes=%u use_zero_pages=%u",
+			 defaults.merge_across_nodes == 1 && defaults.use_zero_pages == 0 &&
+			 defaults.densify_chains == 1,
+			 "defaults are KSM's (+ densify_chains=%u): run=%u pages_to_scan=%u sleep_millisecs=%u max_page_sharing=%u prune=%u merge_across_nodes=%u use_zero_pages=%u",
+			 defaults.densify_chains,
 			 defaults.run, defaults.pages_to_scan, defaults.sleep_millisecs,
 			 defaults.max_page_sharing, defaults.stable_node_chains_prune_millisecs,
 			 defaults.merge_across_nodes, defaults.use_zero_pages);
@@ -127,8 +130,8 @@ int main(void)
 	expect_rejected("unknown mask bit", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
 	p = valid_req(); p.flags = 1;
 	expect_rejected("flags != 0", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
-	p = valid_req(); p.pad = 1;
-	expect_rejected("pad != 0", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
+	p = valid_req(); p.mask = KSMMOD_PARAM_DENSIFY_CHAINS; p.densify_chains = 2;
+	expect_rejected("densify_chains=2", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
 	p = valid_req(); p.reserved[7] = 1;
 	expect_rejected("reserved != 0", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
 
@@ -164,6 +167,8 @@ int main(void)
 	SET_ONE(stable_node_chains_prune_millisecs, KSMMOD_PARAM_STABLE_NODE_CHAINS_PRUNE_MILLISECS, 0);
 	SET_ONE(merge_across_nodes, KSMMOD_PARAM_MERGE_ACROSS_NODES, 0);
 	SET_ONE(use_zero_pages, KSMMOD_PARAM_USE_ZERO_PAGES, 1);
+	SET_ONE(densify_chains, KSMMOD_PARAM_DENSIFY_CHAINS, 0);
+	SET_ONE(densify_chains, KSMMOD_PARAM_DENSIFY_CHAINS, 1);
 	SET_ONE(run, KSMMOD_PARAM_RUN, 2);
 
 	/* Several fields at once, other fields untouched. */

@@ -20,11 +20,12 @@
 static const char *const knobs[] = {
 	"run", "pages_to_scan", "sleep_millisecs", "max_page_sharing",
 	"stable_node_chains_prune_millisecs", "merge_across_nodes", "use_zero_pages",
+	"densify_chains",
 };
 static const char *const counters[] = {
 	"pages_shared", "pages_sharing", "pages_unshared", "pages_volatile", "pages_scanned",
 	"pages_skipped", "full_scans", "stable_node_chains", "stable_node_dups",
-	"ksm_zero_pages", "general_profit",
+	"ksm_zero_pages", "general_profit", "stable_node_dup_mappings", "densify_moves",
 };
 
 /* Write @val to DIR@name; 0 or -errno. */
@@ -94,7 +95,7 @@ int main(void)
 		}
 		nmodes += kmode != 0;
 	}
-	ktap_test_result(nbad == 0, "all 18 files exist with KSM's modes (%d compared with /sys/kernel/mm/ksm)",
+	ktap_test_result(nbad == 0, "all 21 files exist with KSM's modes (%d compared with /sys/kernel/mm/ksm)",
 			 nmodes);
 
 	/* Values equal the ioctl interface's. */
@@ -105,7 +106,8 @@ int main(void)
 			 get("max_page_sharing") == p.max_page_sharing &&
 			 get("merge_across_nodes") == p.merge_across_nodes &&
 			 get("use_zero_pages") == p.use_zero_pages &&
-			 get("stable_node_chains_prune_millisecs") == p.stable_node_chains_prune_millisecs,
+			 get("stable_node_chains_prune_millisecs") == p.stable_node_chains_prune_millisecs &&
+			 get("densify_chains") == p.densify_chains,
 			 "knobs read the values of GET_PARAMS");
 
 	/* Writes: parsing and validation as mm/ksm.c. */

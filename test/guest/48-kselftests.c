@@ -89,6 +89,8 @@ static const struct invocation invocations[] = {
 	{ .prog = "ksm_functional_tests", .args = { "ksm_fork_exec_child", NULL }, .timeout = 60,
 	  .prctl_merge = true },
 	{ .prog = "ksm_tests", .args = { "-M", "-p", "10", "-l", "30", NULL }, .timeout = 40 },
+	/* 1000 pages with max_page_sharing 256: 4 dups of one chain, 996 sharing. */
+	{ .prog = "ksm_tests", .args = { "-M", "-p", "1000", "-l", "60", NULL }, .timeout = 80 },
 	{ .prog = "ksm_tests", .args = { "-U", "-l", "30", NULL }, .timeout = 40,
 	  .attempts = 5, .race = SCAN_RACE_U },
 	{ .prog = "ksm_tests", .args = { "-Z", "-p", "10", "-z", "0", "-l", "30", NULL }, .timeout = 40 },

@@ -77,6 +77,7 @@ static const struct param_desc params[] = {
 	      KSMMOD_PARAM_STABLE_NODE_CHAINS_PRUNE_MILLISECS, 0, UINT32_MAX, false),
 	PARAM(merge_across_nodes, KSMMOD_PARAM_MERGE_ACROSS_NODES, 0, 1, false),
 	PARAM(use_zero_pages, KSMMOD_PARAM_USE_ZERO_PAGES, 0, 1, false),
+	PARAM(densify_chains, KSMMOD_PARAM_DENSIFY_CHAINS, 0, 1, false),
 };
 
 /* One counter of struct ksmmod_stats (general_profit is handled apart). */
@@ -112,6 +113,8 @@ static const struct stat_desc stats[] = {
 /* Counters after general_profit, in the order of struct ksmmod_stats. */
 static const struct stat_desc stats_tail[] = {
 	STAT_UNIT(mm_slots, false, "processes"),
+	STAT(stable_node_dup_mappings, false),
+	STAT(densify_moves, false),
 };
 
 static const char * const run_names[] = {
@@ -124,6 +127,8 @@ static const char * const feature_names[] = {
 	"params",	/* KSMMOD_FEATURE_PARAMS */
 	"stats",	/* KSMMOD_FEATURE_STATS */
 	"register",	/* KSMMOD_FEATURE_REGISTER */
+	"process_stats",	/* KSMMOD_FEATURE_PROCESS_STATS */
+	"chains",	/* KSMMOD_FEATURE_CHAINS */
 };
 
 static const char * const ioctl_names[] = {
@@ -473,6 +478,11 @@ static int cmd_status(bool raw)
 		       fmt_size(buf, sizeof(buf), (long double)s.general_profit));
 	for (size_t i = 0; i < ARRAY_SIZE(stats_tail); i++)
 		print_stat(&s, &stats_tail[i], raw, width);
+	/* Mappings per dup: how densely the chains of max_page_sharing are filled. */
+	if (!raw && s.stable_node_dups)
+		printf("%-*s  %.1f (of max_page_sharing %" PRIu32 ")\n", width, "sharing_per_dup",
+		       (double)s.stable_node_dup_mappings / (double)s.stable_node_dups,
+		       p.max_page_sharing);
 	return EXIT_SUCCESS;
 }
 

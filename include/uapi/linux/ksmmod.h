@@ -46,8 +46,10 @@
 #define KSMMOD_FEATURE_STATS		(1ULL << 1)	/* GET_STATS */
 #define KSMMOD_FEATURE_REGISTER		(1ULL << 2)	/* MERGE/UNMERGE_RANGE, ADD/REMOVE_PROCESS */
 #define KSMMOD_FEATURE_PROCESS_STATS	(1ULL << 3)	/* PROCESS_STATS */
+#define KSMMOD_FEATURE_CHAINS		(1ULL << 4)	/* densify_chains, dup statistics */
 #define KSMMOD_FEATURES_ALL		(KSMMOD_FEATURE_PARAMS | KSMMOD_FEATURE_STATS | \
-					 KSMMOD_FEATURE_REGISTER | KSMMOD_FEATURE_PROCESS_STATS)
+					 KSMMOD_FEATURE_REGISTER | KSMMOD_FEATURE_PROCESS_STATS | \
+					 KSMMOD_FEATURE_CHAINS)
 
 #define KSMMOD_VERSION_LEN	32
 #define KSMMOD_RELEASE_LEN	72	/* >= __NEW_UTS_LEN + 1, multiple of 8 */
@@ -90,7 +92,8 @@ struct ksmmod_api {
 #define KSMMOD_PARAM_STABLE_NODE_CHAINS_PRUNE_MILLISECS	(1ULL << 4)
 #define KSMMOD_PARAM_MERGE_ACROSS_NODES			(1ULL << 5)
 #define KSMMOD_PARAM_USE_ZERO_PAGES			(1ULL << 6)
-#define KSMMOD_PARAM_ALL				((1ULL << 7) - 1)
+#define KSMMOD_PARAM_DENSIFY_CHAINS			(1ULL << 7)	/* KSMMOD_FEATURE_CHAINS */
+#define KSMMOD_PARAM_ALL				((1ULL << 8) - 1)
 
 /**
  * struct ksmmod_params - tunables (KSMMOD_IOC_GET_PARAMS / KSMMOD_IOC_SET_PARAMS)
@@ -115,7 +118,9 @@ struct ksmmod_api {
  * @merge_across_nodes: 1 merge pages of all NUMA nodes, 0 only within a
  *	node; default 1; -EBUSY while pages are merged.
  * @use_zero_pages: 1 map empty pages to the zero page; default 0.
- * @pad: must be zero.
+ * @densify_chains: 1 move mappings from sparsely shared dups of a stable
+ *	node chain onto denser ones (a ksmmod extension, see
+ *	Documentation in README.md); 0 or 1; default 1.
  * @reserved: must be zero.
  */
 struct ksmmod_params {
@@ -129,7 +134,7 @@ struct ksmmod_params {
 	__u32 stable_node_chains_prune_millisecs;
 	__u32 merge_across_nodes;
 	__u32 use_zero_pages;
-	__u32 pad;
+	__u32 densify_chains;
 	__u64 reserved[8];
 };
 
@@ -153,6 +158,9 @@ struct ksmmod_params {
  * @rmap_items: tracked pages (reverse-map items).
  * @general_profit: bytes saved minus metadata (can be negative).
  * @mm_slots: processes (address spaces) with registered memory.
+ * @stable_node_dup_mappings: mappings of the pages of all dups; divided by
+ *	@stable_node_dups: the average sharing per dup (KSMMOD_FEATURE_CHAINS).
+ * @densify_moves: mappings moved onto a denser dup since load.
  * @reserved: out: zero.
  */
 struct ksmmod_stats {
@@ -171,7 +179,9 @@ struct ksmmod_stats {
 	__u64 rmap_items;
 	__s64 general_profit;
 	__u64 mm_slots;
-	__u64 reserved[7];
+	__u64 stable_node_dup_mappings;
+	__u64 densify_moves;
+	__u64 reserved[5];
 };
 
 /**
