@@ -90,11 +90,14 @@ def values(impl_, wl, key):
     return [v for (i, r, w_, k, v) in samples if i == impl_ and w_ == wl and k == key]
 
 
+def num(v):
+    return str(int(round(v))) if v == int(v) or 1000 <= abs(v) < 1e12 else f'{v:.4g}'
+
+
 def fmt(vs):
     if not vs:
         return 'n/a'
-    med = statistics.median(vs)
-    return f'{med:.4g} ({min(vs):.4g}-{max(vs):.4g})'
+    return f'{num(statistics.median(vs))} ({num(min(vs))}-{num(max(vs))})'
 
 
 lines = [f'# ksmmod vs the kernel\'s KSM on {kernel}', '',
@@ -129,7 +132,10 @@ if rmap_info:
               'first process, merged ones (mapped more than once) first, distinct KSM pages first; '
               'move_pages(MPOL_MF_MOVE_ALL) moves each to the other NUMA node; MADV_PAGEOUT '
               '(process_madvise) is skipped by 6.1 and 6.12 for pages mapped more than once, so '
-              '"paged out" stays 0 and its time is the page-table walk alone (no rmap walk).', '',
+              '"paged out" stays 0 and its time is the page-table walk alone (no rmap walk). '
+              'Until ksmmod has stable-node chains (issue 4) it stops merging a content at '
+              'max_page_sharing mappings: its limit-256 rows then time a page of 256 mappings, '
+              'as the kernel\'s do, but only 256 of the mappings are merged.', '',
               '| impl | workload | merged mappings | shared | sharing | samples (merged, distinct) '
               '| moved | paged out |', '|---|---|---|---|---|---|---|---|']
     for (i, wl), ds in sorted(rmap_info.items()):

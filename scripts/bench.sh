@@ -5,7 +5,8 @@
 #   scripts/bench.sh              (root, Debian 12; KERNELS="6.12" by default)
 #
 # Env: KERNELS="6.1 6.12"   kernels to bench (one guest boot each)
-#      BENCH_MIB=N          MiB per process of the merge workloads (default 64)
+#      BENCH_MIB=N          MiB per process of the merge workloads (default 256, the
+#                           issue's size; unmerge: N MiB in all; metadata: N/4 each)
 #      BENCH_REPS=N         repetitions of each workload and implementation (3)
 #      BENCH_CPU_MIB=N      MiB per process of the default-knobs CPU workload (8)
 #      BENCH_COW_PAGES=N    pages written in the CoW workload (4000)
@@ -26,7 +27,7 @@ if [ "$QUICK" = 1 ]; then
 	RMAP_MAPPINGS=1024
 else
 	D=$ROOT/build/bench OUTDIR=${BENCH_OUTDIR:-$ROOT/bench/results}
-	MIB=${BENCH_MIB:-64} REPS=${BENCH_REPS:-3} CPU_MIB=${BENCH_CPU_MIB:-8}
+	MIB=${BENCH_MIB:-256} REPS=${BENCH_REPS:-3} CPU_MIB=${BENCH_CPU_MIB:-8}
 	COW_PAGES=${BENCH_COW_PAGES:-4000} RMAP_MAPPINGS=${BENCH_RMAP_MAPPINGS:-100000}
 fi
 

@@ -7,7 +7,7 @@
 # merge N MiB in all, the metadata workload uses N/4 per process),
 # ksmmod.bench_reps=N, ksmmod.bench_cpu_mib=N, ksmmod.bench_cow_pages=N,
 # ksmmod.bench_rmap_mappings=N (workload 6, at max_page_sharing 256 and 100000).
-MIB=32 REPS=3 CPU_MIB=8 QUICK=0 COW_PAGES=4000 RMAP_MAPPINGS=100000
+MIB=256 REPS=3 CPU_MIB=8 QUICK=0 COW_PAGES=4000 RMAP_MAPPINGS=100000
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ksmmod.bench_mib=*) MIB=${arg#ksmmod.bench_mib=} ;;
