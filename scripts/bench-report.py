@@ -18,6 +18,8 @@ samples = []        # (impl, rep, workload, key, value)
 progress = {}       # impl -> [(t, mib)] of rep 1 'merge'
 ceiling = {}
 config = {}
+durations = {}      # workload -> guest seconds, all repetitions and implementations
+rmap_info = {}      # (impl, workload) -> [summary dicts]
 impl = rep = workload = None
 for line in open(ktap, errors='replace'):
     line = line.strip()
@@ -29,11 +31,17 @@ for line in open(ktap, errors='replace'):
     elif line.startswith('# progress') and impl and rep == 1 and workload == 'merge':
         d = dict(kv.findall(line))
         progress.setdefault(impl, []).append((float(d['t']), float(d['saved_mib'])))
+    elif line.startswith('# bench-time'):
+        d = dict(kv.findall(line))
+        durations[d['workload']] = durations.get(d['workload'], 0) + \
+            float(d['end']) - float(d['start'])
     elif line.startswith('# bench '):
         d = dict(kv.findall(line))
         if d.get('workload') == 'ceiling':
             ceiling = d
             continue
+        if 'max_page_sharing' in d:
+            rmap_info.setdefault((impl, d['workload']), []).append(d)
         for k, v in d.items():
             if k == 'workload':
                 continue
@@ -58,6 +66,23 @@ METRICS = [
     ('cpu', 'pages_scanned_per_s', 'pages scanned/s, default knobs', False),
     ('unique', 'cpu_ns_per_scanned_page', 'CPU per scanned unique page (ns)', True),
     ('unique', 'pages_scanned_per_s', 'unique pages scanned/s (pages_to_scan 10000, sleep 0)', False),
+    ('unmerge-run2', 'mib_per_s', 'unmerge by run=2 (MiB/s of {mib} MiB merged)', False),
+    ('unmerge-range', 'mib_per_s', 'range unmerge, {mib} MiB: kernel madvise(MADV_UNMERGEABLE), '
+     'ksmmod UNMERGE_RANGE (MiB/s)', False),
+    ('unmerge-madvise', 'mib_per_s', 'madvise(MADV_UNMERGEABLE), {mib} MiB (ksmmod: drop-in) (MiB/s)', False),
+    ('cow', 'merged_write_us_per_page', 'write 1 byte into each of {cow_pages} merged pages (us/page)', True),
+    ('cow', 'unmerged_write_us_per_page', 'write 1 byte into each of {cow_pages} unmerged pages (us/page)', True),
+    ('rmap-256', 'merged_mappings', 'rmap, max_page_sharing 256: mappings merged of {rmap_mappings}', False),
+    ('rmap-256', 'mapcount', 'rmap, max_page_sharing 256: mappings of each sampled page', None),
+    ('rmap-256', 'move_us', 'rmap, max_page_sharing 256: move_pages of one merged page (us)', True),
+    ('rmap-256', 'pageout_us', 'rmap, max_page_sharing 256: MADV_PAGEOUT of one merged page (us)', True),
+    ('rmap-max', 'merged_mappings', 'rmap, max_page_sharing 100000: mappings merged of {rmap_mappings}', False),
+    ('rmap-max', 'mapcount', 'rmap, max_page_sharing 100000: mappings of each sampled page', None),
+    ('rmap-max', 'move_us', 'rmap, max_page_sharing 100000: move_pages of one merged page (us)', True),
+    ('rmap-max', 'pageout_us', 'rmap, max_page_sharing 100000: MADV_PAGEOUT of one merged page (us)', True),
+    ('metadata', 'slab_bytes_per_page', 'metadata: slab memory per tracked page (B; kernel\'s '
+     'ksm_rmap_item is 64)', True),
+    ('metadata', 'object_bytes_per_page', 'metadata: allocated objects per tracked page (B)', True),
 ]
 
 
@@ -65,11 +90,14 @@ def values(impl_, wl, key):
     return [v for (i, r, w_, k, v) in samples if i == impl_ and w_ == wl and k == key]
 
 
+def num(v):
+    return str(int(round(v))) if v == int(v) or 1000 <= abs(v) < 1e12 else f'{v:.4g}'
+
+
 def fmt(vs):
     if not vs:
         return 'n/a'
-    med = statistics.median(vs)
-    return f'{med:.4g} ({min(vs):.4g}-{max(vs):.4g})'
+    return f'{num(statistics.median(vs))} ({num(min(vs))}-{num(max(vs))})'
 
 
 lines = [f'# ksmmod vs the kernel\'s KSM on {kernel}', '',
@@ -84,8 +112,9 @@ for wl, key, label, lower in METRICS:
     ratio = 'n/a'
     if k and m and statistics.median(k) > 0:
         ratio = f'{statistics.median(m) / statistics.median(k):.2f}' + \
-            (' (lower is better)' if lower else ' (higher is better)')
-    lines.append(f'| {label.format(mib=config.get("mib", "?"))} | {fmt(k)} | {fmt(m)} | {ratio} |')
+            ('' if lower is None else ' (lower is better)' if lower else ' (higher is better)')
+    lines.append(f'| {label.format(**{**{"mib": "?", "cow_pages": "?", "rmap_mappings": "?"}, **config})} '
+                 f'| {fmt(k)} | {fmt(m)} | {ratio} |')
 if ceiling:
     mc = float(ceiling['memcmp_pages_per_s'])
     xx = float(ceiling['xxh64_pages_per_s'])
@@ -98,6 +127,26 @@ if ceiling:
             lines.append(f'- {i}: unique pages scanned/s = {statistics.median(u):.0f} = '
                          f'{statistics.median(u) / mc:.3f} x memcmp rate, '
                          f'{statistics.median(u) / xx:.3f} x xxh64 rate')
+if rmap_info:
+    lines += ['', 'rmap walk (workload 6), as seen per repetition: the samples are up to 9 pages of the '
+              'first process, merged ones (mapped more than once) first, distinct KSM pages first; '
+              'move_pages(MPOL_MF_MOVE_ALL) moves each to the other NUMA node; MADV_PAGEOUT '
+              '(process_madvise) is skipped by 6.1 and 6.12 for pages mapped more than once, so '
+              '"paged out" stays 0 and its time is the page-table walk alone (no rmap walk). '
+              'Until ksmmod has stable-node chains (issue 4) it stops merging a content at '
+              'max_page_sharing mappings: its limit-256 rows then time a page of 256 mappings, '
+              'as the kernel\'s do, but only 256 of the mappings are merged.', '',
+              '| impl | workload | merged mappings | shared | sharing | samples (merged, distinct) '
+              '| moved | paged out |', '|---|---|---|---|---|---|---|---|']
+    for (i, wl), ds in sorted(rmap_info.items()):
+        for d in ds:
+            lines.append(f'| {i} | {wl} | {d["merged_mappings"]}/{d["mappings"]} | {d["pages_shared"]} '
+                         f'| {d["pages_sharing"]} | {d["samples"]} ({d.get("merged_samples", "?")}, '
+                         f'{d["distinct_pages"]}) | {d["moved"]} | {d["paged_out"]} |')
+if durations:
+    lines += ['', 'Guest time per workload (s, all repetitions, both implementations): ' +
+              ', '.join(f'{w} {t:.0f}' for w, t in durations.items()) +
+              f'; total {sum(durations.values()):.0f}.']
 if progress:
     lines += ['', f'Merge progress (first repetition): {os.path.basename(base)}-merge.png']
 open(base + '.md', 'w').write('\n'.join(lines) + '\n')

@@ -5,9 +5,13 @@
 #   scripts/bench.sh              (root, Debian 12; KERNELS="6.12" by default)
 #
 # Env: KERNELS="6.1 6.12"   kernels to bench (one guest boot each)
-#      BENCH_MIB=N          MiB per process of the merge workloads (default 64)
+#      BENCH_MIB=N          MiB per process of the merge workloads (default 256, the
+#                           issue's size; unmerge: N MiB in all; metadata: N/4 each)
 #      BENCH_REPS=N         repetitions of each workload and implementation (3)
 #      BENCH_CPU_MIB=N      MiB per process of the default-knobs CPU workload (8)
+#      BENCH_COW_PAGES=N    pages written in the CoW workload (4000)
+#      BENCH_RMAP_MAPPINGS=N mappings of one content in the rmap workload (100000)
+#      BENCH_OUTDIR=DIR     where the full run writes (bench/results)
 #      BENCH_QUICK=1        one tiny iteration (make check uses it: the harness
 #                           cannot rot); writes to build/bench-quick/ only
 # Output: bench/results/<kernel>.md (medians, min-max, ksmmod/kernel ratios),
@@ -19,10 +23,12 @@ S=$ROOT/scripts
 [ "$(id -u)" = 0 ] || { echo "bench: must run as root (apt)" >&2; exit 2; }
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
-	D=$ROOT/build/bench-quick OUTDIR=$D/results MIB=4 REPS=1 CPU_MIB=1
+	D=$ROOT/build/bench-quick OUTDIR=$D/results MIB=4 REPS=1 CPU_MIB=1 COW_PAGES=400
+	RMAP_MAPPINGS=1024
 else
-	D=$ROOT/build/bench OUTDIR=$ROOT/bench/results
-	MIB=${BENCH_MIB:-64} REPS=${BENCH_REPS:-3} CPU_MIB=${BENCH_CPU_MIB:-8}
+	D=$ROOT/build/bench OUTDIR=${BENCH_OUTDIR:-$ROOT/bench/results}
+	MIB=${BENCH_MIB:-256} REPS=${BENCH_REPS:-3} CPU_MIB=${BENCH_CPU_MIB:-8}
+	COW_PAGES=${BENCH_COW_PAGES:-4000} RMAP_MAPPINGS=${BENCH_RMAP_MAPPINGS:-100000}
 fi
 
 "$S/kernels.sh" deps
@@ -47,7 +53,9 @@ for series in ${KERNELS:-6.12}; do
 	KSMMOD_GUEST_TIMEOUT=${KSMMOD_GUEST_TIMEOUT:-1800} \
 		"$S/run-guest.sh" "$krel" "$D/initramfs-$krel.cpio.gz" "$D/logs/$krel" \
 		ksmmod.test_timeout=1700 ksmmod.bench_mib="$MIB" ksmmod.bench_reps="$REPS" \
-		ksmmod.bench_cpu_mib="$CPU_MIB" ksmmod.bench_quick="$QUICK" >/dev/null || rc=$?
+		ksmmod.bench_cpu_mib="$CPU_MIB" ksmmod.bench_quick="$QUICK" \
+		ksmmod.bench_cow_pages="$COW_PAGES" ksmmod.bench_rmap_mappings="$RMAP_MAPPINGS" \
+		>/dev/null || rc=$?
 	echo "bench: guest run took $(($(date +%s) - t0)) s" >&2
 	if ! grep -q '^# bench-done' "$D/logs/$krel/results.ktap"; then
 		echo "bench: the guest did not finish; see $D/logs/$krel/console.log" >&2

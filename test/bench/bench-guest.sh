@@ -3,21 +3,28 @@
 # every workload of /bench, alternating the kernel's KSM (ksmmod not loaded)
 # and ksmmod (loaded, drop-in mode: the same madvise() calls reach it), for
 # BENCH_REPS repetitions. Sizes come from the kernel command line:
-# ksmmod.bench_mib=N (per process, merge workloads), ksmmod.bench_reps=N.
-MIB=32 REPS=3 CPU_MIB=8 QUICK=0
+# ksmmod.bench_mib=N (per process, merge workloads; the unmerge workloads
+# merge N MiB in all, the metadata workload uses N/4 per process),
+# ksmmod.bench_reps=N, ksmmod.bench_cpu_mib=N, ksmmod.bench_cow_pages=N,
+# ksmmod.bench_rmap_mappings=N (workload 6, at max_page_sharing 256 and 100000).
+MIB=256 REPS=3 CPU_MIB=8 QUICK=0 COW_PAGES=4000 RMAP_MAPPINGS=100000
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ksmmod.bench_mib=*) MIB=${arg#ksmmod.bench_mib=} ;;
 	ksmmod.bench_reps=*) REPS=${arg#ksmmod.bench_reps=} ;;
 	ksmmod.bench_cpu_mib=*) CPU_MIB=${arg#ksmmod.bench_cpu_mib=} ;;
 	ksmmod.bench_quick=1) QUICK=1 ;;
+	ksmmod.bench_cow_pages=*) COW_PAGES=${arg#ksmmod.bench_cow_pages=} ;;
+	ksmmod.bench_rmap_mappings=*) RMAP_MAPPINGS=${arg#ksmmod.bench_rmap_mappings=} ;;
 	esac
 done
-echo "# bench-config mib=$MIB reps=$REPS cpu_mib=$CPU_MIB cpus=$(nproc) kernel=$(uname -r)"
+META_MIB=$((MIB / 4))
+[ "$META_MIB" -ge 1 ] || META_MIB=1
+echo "# bench-config mib=$MIB reps=$REPS cpu_mib=$CPU_MIB cow_pages=$COW_PAGES rmap_mappings=$RMAP_MAPPINGS meta_mib=$META_MIB cpus=$(nproc) kernel=$(uname -r)"
 echo 0 >/sys/kernel/mm/ksm/run
 /bench ceiling /sys/kernel/mm/ksm 64 || echo "# bench-error ceiling"
-workloads="merge merge-half cpu unique"
-[ "$QUICK" = 1 ] && workloads="merge"
+# Every workload, also in the quick run (make check), so none can rot.
+workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-range cow rmap-256 rmap-max metadata"
 rep=1
 while [ "$rep" -le "$REPS" ]; do
 	for impl in kernel ksmmod; do
@@ -29,10 +36,19 @@ while [ "$rep" -le "$REPS" ]; do
 			dir=/sys/kernel/mm/ksm
 		fi
 		for w in $workloads; do
-			size=$MIB
-			[ "$w" = cpu ] && size=$CPU_MIB
+			args="$w $dir $MIB"
+			case "$w" in
+			cpu) args="$w $dir $CPU_MIB" ;;
+			cow) args="$w $dir $COW_PAGES" ;;
+			rmap-256) args="rmap $dir $RMAP_MAPPINGS 256" ;;
+			rmap-max) args="rmap $dir $RMAP_MAPPINGS 100000" ;;
+			metadata) args="$w $dir $META_MIB" ;;
+			esac
 			echo "# bench-run impl=$impl rep=$rep workload=$w"
-			/bench "$w" "$dir" "$size" || echo "# bench-error impl=$impl rep=$rep workload=$w"
+			t0=$(cut -d' ' -f1 /proc/uptime)
+			# shellcheck disable=SC2086 # $args is a word list
+			/bench $args || echo "# bench-error impl=$impl rep=$rep workload=$w"
+			echo "# bench-time impl=$impl rep=$rep workload=$w start=$t0 end=$(cut -d' ' -f1 /proc/uptime)"
 		done
 		[ "$impl" = ksmmod ] && rmmod ksmmod
 	done

@@ -20,22 +20,46 @@
  *   unique       MIB of unique pages, pages_to_scan 10000, sleep 0: scanner
  *                CPU time per scanned page over 3 full scans
  *   ceiling      memcmp() and xxh64 of 4 KiB pages in this guest (MIB of data)
+ *   unmerge-run2, unmerge-madvise, unmerge-range
+ *                4 processes x MIB/4 of identical pages merged (MIB in all),
+ *                then undone by run=2, by madvise(MADV_UNMERGEABLE) in each
+ *                process, or by the range call: ksmmod's UNMERGE_RANGE ioctl,
+ *                the kernel's madvise(MADV_UNMERGEABLE) (its only range call);
+ *                MiB/s of merged mappings made private again
+ *   cow          (third argument: N pages, not MiB) N pages merged in pairs
+ *                and N tracked unique pages: time to write one byte into each
+ *                of the N merged pages (a CoW fault each) vs the N unmerged
+ *   rmap         (third argument: M mappings; a fourth: max_page_sharing)
+ *                one content in M pages over 4 processes; when merged, time
+ *                move_pages(MPOL_MF_MOVE_ALL) of single merged pages to the
+ *                other NUMA node and MADV_PAGEOUT of them (process_madvise),
+ *                with the page's mapcount (from /proc/kpagecount)
+ *   metadata     4 processes x MIB, half unique: slab memory of the
+ *                implementation's caches per tracked page after 3 full scans
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/ksmmod.h>
+
 #define NPROC	4
+/* MPOL_MF_MOVE_ALL of <numaif.h> (libnuma is not needed for one flag). */
+#define MPOL_MF_MOVE_ALL_	(1 << 2)
 
 static const char *sysdir;
 static long psize;
@@ -125,45 +149,109 @@ static const char *scanner(void)
 	return strstr(sysdir, "ksmmod") ? "ksmmodd" : "ksmd";
 }
 
-/* A child with @pages pages: identical (0x5a) except that @unique of them are unique. */
-static pid_t spawn(long pages, long unique, int id, int ready)
+/* What a child reports when its memory is ready. */
+struct ready_msg {
+	int id;
+	uintptr_t addr;
+};
+
+/* A child's commands (on its command pipe), answered with a double: seconds. */
+#define CMD_MADV_UNMERGEABLE	'm'
+#define CMD_UNMERGE_RANGE	'i'
+
+static int unmerge_range_ioctl(void *addr, size_t len)
+{
+	struct ksmmod_range r = { .size = sizeof(r), .start = (uintptr_t)addr, .length = len };
+	int fd = open("/dev/" KSMMOD_DEVICE_NAME, O_RDWR | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -1;
+	ret = ioctl(fd, KSMMOD_IOC_UNMERGE_RANGE, &r);
+	close(fd);
+	return ret;
+}
+
+/*
+ * A child with @pages pages of @fill, except that @unique of them are unique;
+ * mergeable; reports its address on @ready, then serves @cmd (if >= 0) with
+ * answers on @res, or just waits to be killed.
+ */
+static pid_t spawn_fill(long pages, long unique, int id, int ready, int cmd, int res, int fill)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
+		struct ready_msg msg = { .id = id };
 		char *m = mmap(NULL, pages * psize, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char c;
 
 		if (m == MAP_FAILED)
 			_exit(1);
 		madvise(m, pages * psize, MADV_NOHUGEPAGE);
-		memset(m, 0x5a, pages * psize);
+		memset(m, fill, pages * psize);
 		for (long i = 0; i < unique; i++)
 			snprintf(m + i * psize, 64, "unique %d %ld", id, i);
 		if (madvise(m, pages * psize, MADV_MERGEABLE))
 			_exit(2);
-		if (write(ready, "r", 1) != 1)
+		msg.addr = (uintptr_t)m;
+		if (write(ready, &msg, sizeof(msg)) != sizeof(msg))
 			_exit(3);
+		while (cmd >= 0 && read(cmd, &c, 1) == 1) {
+			double t0 = now(), secs;
+			int ret = c == CMD_MADV_UNMERGEABLE ?
+				madvise(m, pages * psize, MADV_UNMERGEABLE) :
+				unmerge_range_ioctl(m, pages * psize);
+
+			secs = ret ? -1 : now() - t0;
+			if (ret)
+				fprintf(stderr, "bench: child %d: unmerge '%c': %s\n", id, c, strerror(errno));
+			if (write(res, &secs, sizeof(secs)) != sizeof(secs))
+				_exit(4);
+		}
 		for (;;)
 			pause();
 	}
 	return pid;
 }
 
-static void start_procs(pid_t *pids, long pages, long unique)
+static pid_t spawn(long pages, long unique, int id, int ready)
 {
+	return spawn_fill(pages, unique, id, ready, -1, -1, 0x5a);
+}
+
+/*
+ * Start @n children of @pages pages (@unique unique) and wait until all are
+ * ready; @addrs (if not NULL) gets their addresses. With @cmd/@res (2 fds
+ * each per child, or NULL) the children take commands.
+ */
+static void start_procs_ex(pid_t *pids, int n, long pages, long unique, int fill,
+			   uintptr_t *addrs, int (*cmd)[2], int (*res)[2])
+{
+	struct ready_msg msg;
 	int p[2];
-	char c;
 
 	if (pipe(p))
 		exit(1);
-	for (int i = 0; i < NPROC; i++)
-		pids[i] = spawn(pages, unique, i, p[1]);
-	for (int i = 0; i < NPROC; i++)
-		if (read(p[0], &c, 1) != 1)
+	for (int i = 0; i < n; i++) {
+		if (cmd && (pipe(cmd[i]) || pipe(res[i])))
 			exit(1);
+		pids[i] = spawn_fill(pages, unique, i, p[1], cmd ? cmd[i][0] : -1,
+				     res ? res[i][1] : -1, fill);
+	}
+	for (int i = 0; i < n; i++) {
+		if (read(p[0], &msg, sizeof(msg)) != sizeof(msg))
+			exit(1);
+		if (addrs && msg.id >= 0 && msg.id < n)
+			addrs[msg.id] = msg.addr;
+	}
 	close(p[0]);
 	close(p[1]);
+}
+
+static void start_procs(pid_t *pids, long pages, long unique)
+{
+	start_procs_ex(pids, NPROC, pages, unique, 0x5a, NULL, NULL, NULL);
 }
 
 static void stop_procs(pid_t *pids, int n)
@@ -269,13 +357,13 @@ static int bench_unique(long mib)
 	sys_set("pages_to_scan", 10000);
 	sys_set("sleep_millisecs", 0);
 	{
+		struct ready_msg msg;
 		int p[2];
-		char c;
 
 		if (pipe(p))
 			return 1;
 		pid = spawn(pages, pages, 0, p[1]);
-		if (read(p[0], &c, 1) != 1)
+		if (read(p[0], &msg, sizeof(msg)) != sizeof(msg))
 			return 1;
 		close(p[0]);
 		close(p[1]);
@@ -299,6 +387,482 @@ static int bench_unique(long mib)
 	sys_set("run", 2);
 	sys_set("run", 0);
 	return 0;
+}
+
+/* Stop and unmerge everything, back to the given max_page_sharing. */
+static void reset(long max_sharing)
+{
+	sys_set("run", 2);
+	sys_set("run", 0);
+	sys_set("pages_to_scan", 100);
+	sys_set("sleep_millisecs", 20);
+	sys_set("max_page_sharing", max_sharing);
+}
+
+static bool is_ksmmod(void)
+{
+	return strstr(sysdir, "ksmmod") != NULL;
+}
+
+/*
+ * Workload 4: @mib MiB of identical pages in NPROC processes, merged, then
+ * unmerged by @how: "run2", "madvise" or "range" (UNMERGE_RANGE for ksmmod,
+ * madvise(MADV_UNMERGEABLE) for the kernel, which has no other range call).
+ */
+static int bench_unmerge(long mib, const char *how)
+{
+	long pages = mib * 1048576 / psize / NPROC, merged;
+	int cmd[NPROC][2], res[NPROC][2];
+	const char *method = how;
+	double t0, secs = 0, merge_s;
+	pid_t pids[NPROC];
+	bool ok = true;
+
+	if (!strcmp(how, "range"))
+		method = is_ksmmod() ? "ioctl" : "madvise";
+	sys_set("run", 0);
+	sys_set("pages_to_scan", 10000);
+	sys_set("sleep_millisecs", 0);
+	sys_set("max_page_sharing", NPROC * pages);
+	start_procs_ex(pids, NPROC, pages, 0, 0x5a, NULL, cmd, res);
+	t0 = now();
+	sys_set("run", 1);
+	merge_s = wait_sharing(NPROC * pages - 1, t0, 300);
+	sys_set("run", 0);
+	merged = sys_get("pages_shared") + sys_get("pages_sharing");
+	if (!strcmp(how, "run2")) {
+		t0 = now();
+		sys_set("run", 2);
+		while (sys_get("pages_sharing") > 0 || sys_get("pages_shared") > 0) {
+			if (now() - t0 > 300) {
+				ok = false;
+				break;
+			}
+			usleep(1000);
+		}
+		secs = now() - t0;
+	} else {
+		char c = !strcmp(method, "ioctl") ? CMD_UNMERGE_RANGE : CMD_MADV_UNMERGEABLE;
+
+		/* One process after the other: the time is the sum of the calls. */
+		for (int i = 0; i < NPROC; i++) {
+			double s = -1;
+
+			if (write(cmd[i][1], &c, 1) != 1 || read(res[i][0], &s, sizeof(s)) != sizeof(s) ||
+			    s < 0)
+				ok = false;
+			secs += s;
+		}
+	}
+	printf("# bench workload=unmerge-%s method=%s mib=%ld merged_pages=%ld merge_seconds=%.3f seconds=%.4f mib_per_s=%.1f sharing_after=%ld\n",
+	       how, method, mib, merged, merge_s, secs,
+	       ok && secs > 0 ? merged * psize / 1048576.0 / secs : -1, sys_get("pages_sharing"));
+	stop_procs(pids, NPROC);
+	for (int i = 0; i < NPROC; i++) {
+		close(cmd[i][0]); close(cmd[i][1]); close(res[i][0]); close(res[i][1]);
+	}
+	reset(256);
+	return ok && merge_s > 0 ? 0 : 1;
+}
+
+/*
+ * Workload 5: @n pages merged in pairs (page i and page n + i hold the same
+ * content, different for each i) and @n tracked unique pages, in this process.
+ * Once merged (and the scanner stopped), write one byte into each of the @n
+ * first pages of the pairs (a CoW fault each), and into each unique page.
+ */
+static int bench_cow(long n)
+{
+	char *m = mmap(NULL, 3 * n * psize, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *pair = m, *solo = m + 2 * n * psize;
+	double t0, merge_s, t_merged, t_unmerged;
+	long scans, sharing;
+
+	if (m == MAP_FAILED)
+		return 1;
+	madvise(m, 3 * n * psize, MADV_NOHUGEPAGE);
+	for (long i = 0; i < n; i++) {
+		memset(pair + i * psize, 0x33, psize);
+		snprintf(pair + i * psize, 64, "cow pair %ld", i);
+		memcpy(pair + (n + i) * psize, pair + i * psize, psize);
+		memset(solo + i * psize, 0x44, psize);
+		snprintf(solo + i * psize, 64, "cow solo %ld", i);
+	}
+	sys_set("run", 0);
+	sys_set("pages_to_scan", 10000);
+	sys_set("sleep_millisecs", 0);
+	if (madvise(m, 3 * n * psize, MADV_MERGEABLE))
+		return 1;
+	t0 = now();
+	sys_set("run", 1);
+	merge_s = wait_sharing(n, t0, 300);
+	/* One more full scan: every unique page is tracked too. */
+	scans = sys_get("full_scans");
+	while (sys_get("full_scans") < scans + 2 && now() - t0 < 300)
+		usleep(5000);
+	sys_set("run", 0);
+	sharing = sys_get("pages_sharing");
+	t0 = now();
+	for (long i = 0; i < n; i++)
+		solo[i * psize + 100] = 1;
+	t_unmerged = now() - t0;
+	t0 = now();
+	for (long i = 0; i < n; i++)
+		pair[i * psize + 100] = 1;
+	t_merged = now() - t0;
+	printf("# bench workload=cow pages=%ld merge_seconds=%.3f sharing_before=%ld merged_write_us_per_page=%.3f unmerged_write_us_per_page=%.3f merged_over_unmerged=%.1f\n",
+	       n, merge_s, sharing, t_merged * 1e6 / n, t_unmerged * 1e6 / n,
+	       t_unmerged > 0 ? t_merged / t_unmerged : -1);
+	munmap(m, 3 * n * psize);
+	reset(256);
+	return merge_s > 0 && sharing >= n ? 0 : 1;
+}
+
+/* PFN of @addr in process @pid, or 0 (not present or no access). */
+static uint64_t pfn_of(pid_t pid, uintptr_t addr)
+{
+	char path[64];
+	uint64_t e = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, sizeof(e), addr / psize * sizeof(e)) != sizeof(e))
+		e = 0;
+	close(fd);
+	return e >> 63 ? e & ((1ULL << 55) - 1) : 0;
+}
+
+static long kpagecount(uint64_t pfn)
+{
+	uint64_t c = 0;
+	int fd = open("/proc/kpagecount", O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &c, sizeof(c), pfn * sizeof(c)) != sizeof(c))
+		c = -1;
+	close(fd);
+	return c;
+}
+
+/* NUMA node of @addr in @pid (move_pages query), or a negative errno. */
+static int node_of(pid_t pid, uintptr_t addr)
+{
+	void *p = (void *)addr;
+	int status = -1;
+
+	if (syscall(SYS_move_pages, pid, 1UL, &p, NULL, &status, 0))
+		return -errno;
+	return status;
+}
+
+static int online_nodes(void)
+{
+	char path[64];
+	int n = 0;
+
+	for (;; n++) {
+		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d", n);
+		if (access(path, F_OK))
+			return n;
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+#define RMAP_SAMPLES	9
+
+/*
+ * Pick up to RMAP_SAMPLES pages among the @n processes @pids, @pages pages
+ * each at @addrs: merged pages (mapped more than once) if there are any,
+ * distinct KSM pages first, spread over the processes and the range; else
+ * pages of the first process spread over its range. @who/@out/@pfns get the
+ * process index, the address and the PFN of each; @merged how many are
+ * merged. Returns the count.
+ */
+static int pick_samples(pid_t *pids, uintptr_t *addrs, int n, long pages, int *who,
+			uintptr_t *out, uint64_t *pfns, int *merged)
+{
+	long *idx = calloc(n * pages, sizeof(long)), ncand = 0;
+	uint64_t *pm = calloc(n * pages, sizeof(uint64_t));
+	int kfd = open("/proc/kpagecount", O_RDONLY), cnt = 0;
+
+	for (int p = 0; idx && pm && p < n; p++) {
+		uint64_t *e = pm + p * pages;
+		char path[64];
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", pids[p]);
+		fd = open(path, O_RDONLY);
+		if (fd < 0 || pread(fd, e, pages * sizeof(*e), addrs[p] / psize * sizeof(*e)) !=
+		    (ssize_t)(pages * sizeof(*e)))
+			memset(e, 0, pages * sizeof(*e));
+		if (fd >= 0)
+			close(fd);
+		for (long i = 0; i < pages; i++) {
+			uint64_t c = 0;
+
+			e[i] = e[i] >> 63 ? e[i] & ((1ULL << 55) - 1) : 0;
+			if (e[i] && kfd >= 0 && pread(kfd, &c, sizeof(c), e[i] * sizeof(c)) == sizeof(c) &&
+			    c > 1)
+				idx[ncand++] = p * pages + i;
+		}
+	}
+	if (kfd >= 0)
+		close(kfd);
+	*merged = 0;
+	/* Two passes over the merged pages: first one per distinct PFN. */
+	for (int pass = 0; pass < 2 && cnt < RMAP_SAMPLES; pass++) {
+		for (int j = 0; j < RMAP_SAMPLES && cnt < RMAP_SAMPLES && ncand; j++) {
+			for (long t = 0; t < ncand; t++) {
+				long g = idx[(j * ncand / RMAP_SAMPLES + t) % ncand];
+				bool dup = false;
+
+				for (int k = 0; k < cnt; k++)
+					dup |= pass == 0 ? pfns[k] == pm[g] :
+						who[k] == g / pages && out[k] == addrs[g / pages] + g % pages * psize;
+				if (dup)
+					continue;
+				who[cnt] = g / pages;
+				out[cnt] = addrs[g / pages] + g % pages * psize;
+				pfns[cnt++] = pm[g];
+				(*merged)++;
+				break;
+			}
+		}
+	}
+	for (int j = 0; cnt < RMAP_SAMPLES && pm && j < RMAP_SAMPLES; j++) {
+		long i = (2 * j + 1) * pages / (2 * RMAP_SAMPLES);
+
+		who[cnt] = 0;
+		out[cnt] = addrs[0] + i * psize;
+		pfns[cnt++] = pm[i];
+	}
+	free(idx);
+	free(pm);
+	return cnt;
+}
+
+/*
+ * Workload 6: one content in @mappings pages over NPROC processes, merged at
+ * max_page_sharing @limit (the merge stops when all are merged or nothing
+ * changed over 3 full scans and 10 s: ksmmod without chains stops at the
+ * limit; merge_seconds is then the time of the last change).
+ * Then, with the scanner stopped, RMAP_SAMPLES merged pages (see pick_samples):
+ * move_pages(MPOL_MF_MOVE_ALL) of each to the other NUMA node (an rmap walk
+ * over every mapping of the page, twice: unmap and remap) and MADV_PAGEOUT of
+ * each (process_madvise). Samples: one "# bench" line per page.
+ */
+static int bench_rmap(long mappings, long limit)
+{
+	long pages = mappings / NPROC, merged, shared, sharing, last = -1;
+	int nodes = online_nodes(), pidfd[NPROC], who[RMAP_SAMPLES], moved = 0, paged_out = 0, distinct = 0;
+	double t0, last_change, merge_s, move_us[RMAP_SAMPLES], pageout_us[RMAP_SAMPLES];
+	int nsamples, merged_samples;
+	uint64_t pfns[RMAP_SAMPLES];
+	uintptr_t addrs[NPROC], sample[RMAP_SAMPLES];
+	long scans, stable_scans = 0;
+	char wl[32];
+	pid_t pids[NPROC];
+
+	snprintf(wl, sizeof(wl), "rmap-%s", limit == 256 ? "256" : "max");
+	sys_set("run", 0);
+	sys_set("pages_to_scan", 10000);
+	sys_set("sleep_millisecs", 0);
+	sys_set("max_page_sharing", limit);
+	start_procs_ex(pids, NPROC, pages, 0, 0x77, addrs, NULL, NULL);
+	t0 = last_change = now();
+	sys_set("run", 1);
+	merge_s = -1;
+	scans = sys_get("full_scans");
+	for (;;) {
+		long s = sys_get("full_scans");
+
+		merged = sys_get("pages_shared") + sys_get("pages_sharing");
+		if (merged >= NPROC * pages) {
+			merge_s = now() - t0;
+			break;
+		}
+		if (s != scans) {
+			if (merged != last)
+				last_change = now();
+			stable_scans = merged == last ? stable_scans + (s - scans) : 0;
+			last = merged;
+			scans = s;
+			/*
+			 * Stuck: nothing merged over 3 full scans and 10 s (6.1's
+			 * KSM was seen to add dups to a chain in bursts, more than
+			 * 3 fast scans apart).
+			 */
+			if (stable_scans >= 3 && now() - last_change >= 10) {
+				merge_s = last_change - t0;
+				break;
+			}
+		}
+		if (now() - t0 > 600)
+			break;
+		usleep(10000);
+	}
+	sys_set("run", 0);
+	shared = sys_get("pages_shared");
+	sharing = sys_get("pages_sharing");
+	for (int i = 0; i < NPROC; i++)
+		pidfd[i] = syscall(SYS_pidfd_open, pids[i], 0);
+	nsamples = pick_samples(pids, addrs, NPROC, pages, who, sample, pfns, &merged_samples);
+	for (int j = 0; j < nsamples; j++) {
+		int k;
+
+		for (k = 0; k < j && pfns[k] != pfns[j]; k++)
+			;
+		distinct += k == j;
+	}
+	for (int j = 0; j < nsamples; j++) {
+		uintptr_t a = sample[j];
+		pid_t pid = pids[who[j]];
+		int from = node_of(pid, a), to = nodes > 1 && from == 0 ? 1 : 0, status = -1;
+		void *p = (void *)a;
+		uint64_t pfn = pfn_of(pid, a);
+		long count = pfn ? kpagecount(pfn) : -1;
+
+		t0 = now();
+		if (syscall(SYS_move_pages, pid, 1UL, &p, &to, &status, MPOL_MF_MOVE_ALL_))
+			status = -errno;
+		move_us[j] = (now() - t0) * 1e6;
+		moved += status == to;
+		{
+			struct iovec iov = { .iov_base = p, .iov_len = psize };
+
+			t0 = now();
+			if (syscall(SYS_process_madvise, pidfd[who[j]], &iov, 1UL, MADV_PAGEOUT, 0U) < 0)
+				fprintf(stderr, "bench: process_madvise: %s\n", strerror(errno));
+			pageout_us[j] = (now() - t0) * 1e6;
+		}
+		paged_out += pfn_of(pid, a) == 0;
+		printf("# bench workload=%s move_us=%.1f pageout_us=%.1f mapcount=%ld\n",
+		       wl, move_us[j], pageout_us[j], count);
+		if (status != to)
+			printf("# rmap sample %d: move_pages from node %d to %d: status %d\n",
+			       j, from, to, status);
+	}
+	if (!nsamples) {
+		printf("# bench-error rmap: no page to sample\n");
+		move_us[0] = pageout_us[0] = -1;
+		nsamples = 1;
+	}
+	qsort(move_us, nsamples, sizeof(double), cmp_double);
+	qsort(pageout_us, nsamples, sizeof(double), cmp_double);
+	printf("# bench workload=%s max_page_sharing=%ld mappings=%ld merged_mappings=%ld pages_shared=%ld pages_sharing=%ld merge_seconds=%.2f nodes=%d samples=%d merged_samples=%d distinct_pages=%d moved=%d paged_out=%d move_us_median=%.1f move_us_max=%.1f pageout_us_median=%.1f pageout_us_max=%.1f\n",
+	       wl, limit, NPROC * pages, shared + sharing, shared, sharing, merge_s, nodes,
+	       nsamples, merged_samples, distinct, moved, paged_out, move_us[nsamples / 2],
+	       move_us[nsamples - 1], pageout_us[nsamples / 2], pageout_us[nsamples - 1]);
+	for (int i = 0; i < NPROC; i++)
+		close(pidfd[i]);
+	stop_procs(pids, NPROC);
+	reset(256);
+	return merge_s > 0 ? 0 : 1;
+}
+
+/* Slab caches of each implementation (ksm_mm_slot is mm_slot on neither). */
+static const char *const kernel_caches[] = { "ksm_rmap_item", "ksm_stable_node", "ksm_mm_slot", NULL };
+static const char *const ksmmod_caches[] = { "ksmmod_rmap_item", "ksmmod_stable_node",
+					     "ksmmod_mm_slot", "ksmmod_range_node", NULL };
+
+static long slab_attr(const char *dir, const char *attr)
+{
+	char path[PATH_MAX + 64], buf[64];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, attr);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return atol(buf);
+}
+
+/*
+ * Bytes of slab memory (whole slabs) and of allocated objects (objects x
+ * slab_size) in the implementation's caches; a cache merged with another
+ * (an alias) is counted once, and the caller uses differences only.
+ */
+static void slab_bytes(long *slab, long *objs, char *names, size_t len)
+{
+	const char *const *c = is_ksmmod() ? ksmmod_caches : kernel_caches;
+	char seen[8][PATH_MAX];
+	int nseen = 0;
+
+	*slab = *objs = 0;
+	names[0] = 0;
+	for (; *c; c++) {
+		char path[300], real[PATH_MAX];
+		long order, slabs, objects, size;
+		int k;
+
+		snprintf(path, sizeof(path), "/sys/kernel/slab/%s", *c);
+		if (!realpath(path, real))
+			continue;
+		for (k = 0; k < nseen && strcmp(seen[k], real); k++)
+			;
+		snprintf(names + strlen(names), len - strlen(names), "%s%s:%s", names[0] ? "," : "",
+			 *c, strrchr(real, '/') + 1);
+		if (k < nseen)
+			continue;
+		strcpy(seen[nseen++], real);
+		order = slab_attr(real, "order");
+		slabs = slab_attr(real, "slabs");
+		objects = slab_attr(real, "objects");
+		size = slab_attr(real, "slab_size");
+		if (order >= 0 && slabs >= 0)
+			*slab += slabs * (psize << order);
+		if (objects >= 0 && size >= 0)
+			*objs += objects * size;
+	}
+}
+
+/* Workload 7: NPROC x @mib, half unique; slab memory per tracked page. */
+static int bench_metadata(long mib)
+{
+	long pages = mib * 1048576 / psize, slab0, objs0, slab1, objs1, scans;
+	char names0[512], names[512];
+	pid_t pids[NPROC];
+	double t0;
+
+	sys_set("run", 0);
+	sys_set("pages_to_scan", 10000);
+	sys_set("sleep_millisecs", 0);
+	sys_set("max_page_sharing", NPROC * pages);
+	slab_bytes(&slab0, &objs0, names0, sizeof(names0));
+	start_procs(pids, pages, pages / 2);
+	t0 = now();
+	sys_set("run", 1);
+	/* Three full scans: every page has its rmap item, the duplicates are merged. */
+	scans = sys_get("full_scans");
+	while (sys_get("full_scans") < scans + 3 && now() - t0 < 600)
+		usleep(10000);
+	sys_set("run", 0);
+	slab_bytes(&slab1, &objs1, names, sizeof(names));
+	printf("# bench workload=metadata tracked_pages=%ld pages_shared=%ld pages_sharing=%ld pages_unshared=%ld slab_bytes=%ld object_bytes=%ld slab_bytes_per_page=%.1f object_bytes_per_page=%.1f caches=%s\n",
+	       NPROC * pages, sys_get("pages_shared"), sys_get("pages_sharing"),
+	       sys_get("pages_unshared"), slab1 - slab0, objs1 - objs0,
+	       (slab1 - slab0) / (double)(NPROC * pages), (objs1 - objs0) / (double)(NPROC * pages),
+	       names[0] ? names : "none");
+	stop_procs(pids, NPROC);
+	reset(256);
+	return names[0] && now() - t0 < 600 ? 0 : 1;
 }
 
 /* xxh64 (public domain algorithm by Yann Collet), as the kernel's lib/xxhash.c. */
@@ -368,8 +932,8 @@ int main(int argc, char **argv)
 {
 	long mib;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: bench merge|merge-half|cpu|unique|ceiling SYSFS_DIR MIB\n");
+	if (argc < 4) {
+		fprintf(stderr, "usage: bench WORKLOAD SYSFS_DIR SIZE [MAX_PAGE_SHARING]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -386,6 +950,14 @@ int main(int argc, char **argv)
 		return bench_unique(mib);
 	if (!strcmp(argv[1], "ceiling"))
 		return bench_ceiling(mib);
+	if (!strncmp(argv[1], "unmerge-", 8))
+		return bench_unmerge(mib, argv[1] + 8);
+	if (!strcmp(argv[1], "cow"))
+		return bench_cow(mib);
+	if (!strcmp(argv[1], "rmap"))
+		return bench_rmap(mib, argc > 4 ? atol(argv[4]) : 256);
+	if (!strcmp(argv[1], "metadata"))
+		return bench_metadata(mib);
 	fprintf(stderr, "bench: unknown workload %s\n", argv[1]);
 	return 2;
 }
