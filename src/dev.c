@@ -95,6 +95,9 @@ static long ksmmod_ioc_api(void __user *uarg)
 	memset(&a, 0, sizeof(a));
 	a.api_version = KSMMOD_API_VERSION;
 	a.features = KSMMOD_FEATURES_ALL;
+	/* Registrations follow the process only through the drop-in hooks. */
+	if (!ksmmod_dropin_active())
+		a.features &= ~KSMMOD_FEATURE_KEEP_EXEC;
 	a.ioctls = ksmmod_ioctl_mask();
 	strscpy(a.module_version, KSMMOD_VERSION, sizeof(a.module_version));
 	strscpy(a.kernel_release, init_utsname()->release, sizeof(a.kernel_release));
@@ -219,7 +222,7 @@ static long ksmmod_ioc_range(void __user *uarg, bool merge)
 	if (err || start == end)
 		return err;
 	if (merge)
-		return ksmmod_register(r.pidfd, start, end, false);
+		return ksmmod_register(r.pidfd, start, end, 0);
 	return ksmmod_unregister(r.pidfd, start, end, false);
 }
 
@@ -249,10 +252,16 @@ static long ksmmod_ioc_process(void __user *uarg, bool add)
 	err = ksmmod_copy_in(&p, sizeof(p), KSMMOD_PROCESS_SIZE_VER0, uarg, &usize);
 	if (err)
 		return err;
-	if (p.flags || p.pad || !ksmmod_all_zero(p.reserved, sizeof(p.reserved)))
+	if (p.pad || !ksmmod_all_zero(p.reserved, sizeof(p.reserved)))
 		return -EINVAL;
+	if (p.flags & ~(add ? KSMMOD_PROCESS_FLAGS_ALL : 0))
+		return -EINVAL;
+	if ((p.flags & KSMMOD_PROCESS_KEEP_EXEC) && !ksmmod_dropin_active())
+		return -EOPNOTSUPP;
 	if (add)
-		return ksmmod_register(p.pidfd, 0, TASK_SIZE_MAX, true);
+		return ksmmod_register(p.pidfd, 0, TASK_SIZE_MAX,
+				       KSMMOD_REG_WHOLE |
+				       (p.flags & KSMMOD_PROCESS_KEEP_EXEC ? KSMMOD_REG_KEEP_EXEC : 0));
 	return ksmmod_unregister(p.pidfd, 0, TASK_SIZE_MAX, true);
 }
 

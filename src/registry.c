@@ -494,12 +494,15 @@ static unsigned int ksmmod_count_pieces(struct mm_struct *mm, unsigned long star
  * @pidfd: target process (0: the caller)
  * @start: first address (page aligned)
  * @end: end address (page aligned, > @start)
- * @whole: ADD_PROCESS: holes are not an error
+ * @how: KSMMOD_REG_* bits: KSMMOD_REG_WHOLE for ADD_PROCESS (holes are not
+ *	an error; in drop-in mode later mappings, fork and, with
+ *	KSMMOD_REG_KEEP_EXEC, exec follow)
  *
  * Return: 0 or a negative errno; on error nothing changed.
  */
-int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whole)
+int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned int how)
 {
+	bool whole = how & KSMMOD_REG_WHOLE;
 	struct ksmmod_reg_ctx ctx;
 	struct ksmmod_mm_slot *slot;
 	struct vm_area_struct *vma;
@@ -520,15 +523,17 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whol
 		err = -ENOMEM;
 		goto out_unlock;
 	}
+	/* A whole process is one range, even with nothing eligible yet. */
+	if (whole)
+		pieces = max(pieces, 1U);
 	err = ksmmod_ctx_alloc(&ctx, true, pieces);
 	if (err)
 		goto out_unlock;
 
 	mutex_lock(&ksmmod_registry_lock);
 	slot = ksmmod_slot_lookup(mm);
-	if (!slot && pieces) {
+	if (!slot && pieces)
 		slot = ksmmod_slot_insert(&ctx, mm);
-	}
 	if (pieces) {
 		VMA_ITERATOR(vmi, mm, start);
 
@@ -550,8 +555,12 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whol
 			/* Fork and exit now reach ksmmod through the KSM hooks. */
 			slot->entered = true;
 			set_bit(MMF_VM_MERGEABLE, &mm->flags);
-			if (whole)
-				ksmmod_mm_set_merge_any(mm);
+			if (whole) {
+				/* New mappings, fork and exec: see compat.h. */
+				slot->whole = true;
+				slot->keep_exec = how & KSMMOD_REG_KEEP_EXEC;
+				ksmmod_mm_set_merge_any(mm, slot->keep_exec);
+			}
 		}
 	}
 	mutex_unlock(&ksmmod_registry_lock);
@@ -635,14 +644,18 @@ out_unlock:
  * (src/hooks.c): madvise(MADV_MERGEABLE), prctl(PR_SET_MEMORY_MERGE), and
  * fork and exec of processes that use them. The whole address space is
  * registered; which mappings are merged is decided by VM_MERGEABLE, which
- * the kernel's callers set, exactly as for its own KSM. It does not take
- * ksmmod_thread_mutex: callers hold an mmap_lock that the scanner may be
- * waiting for while it holds that mutex.
+ * the kernel's callers set, exactly as for its own KSM. The new mm of a
+ * fork of a process registered whole (ADD_PROCESS) is registered whole too;
+ * that of an exec (6.12's ksm_execve(), because the kernel copied
+ * MMF_VM_MERGE_ANY) only with KSMMOD_PROCESS_KEEP_EXEC, else it is left
+ * out of KSM. It does not take ksmmod_thread_mutex: callers hold an
+ * mmap_lock that the scanner may be waiting for while it holds that mutex.
  *
  * Return: 0 or -ENOMEM.
  */
 int ksmmod_registry_enter(struct mm_struct *mm)
 {
+	bool whole = false, keep_exec = false;
 	struct ksmmod_reg_ctx ctx;
 	struct ksmmod_mm_slot *slot;
 	int err;
@@ -665,6 +678,25 @@ int ksmmod_registry_enter(struct mm_struct *mm)
 			return kcall___ksm_enter(mm);
 		}
 	}
+	/*
+	 * fork or exec of a process registered whole by ADD_PROCESS: the new
+	 * mm follows it (fork always, exec only with KEEP_EXEC; 6.12's
+	 * ksm_execve() calls here because the kernel copied MMF_VM_MERGE_ANY).
+	 */
+	if (current->mm && current->mm != mm) {
+		struct ksmmod_mm_slot *parent = ksmmod_slot_lookup(current->mm);
+
+		if (parent && parent->whole) {
+			if (ksmmod_enter_is_exec(mm) && !parent->keep_exec) {
+				ksmmod_mm_clear_merge_any(mm);
+				mutex_unlock(&ksmmod_registry_lock);
+				ksmmod_ctx_free(&ctx);
+				return 0;
+			}
+			whole = true;
+			keep_exec = parent->keep_exec;
+		}
+	}
 	slot = ksmmod_slot_lookup(mm);
 	if (!slot) {
 		slot = ksmmod_slot_insert(&ctx, mm);
@@ -673,6 +705,11 @@ int ksmmod_registry_enter(struct mm_struct *mm)
 			mm->ksm_merging_pages = 0;
 			mm->ksm_rmap_items = 0;
 		}
+	}
+	if (whole) {
+		slot->whole = true;
+		slot->keep_exec = keep_exec;
+		ksmmod_mm_set_merge_any(mm, keep_exec);
 	}
 	ksmmod_slot_add_range(slot, &ctx, 0, TASK_SIZE_MAX);
 	slot->entered = true;

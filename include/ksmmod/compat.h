@@ -322,19 +322,106 @@ static inline void ksmmod_dec_mm_anonpages(struct mm_struct *mm)
 #define ksmmod_ftrace_set_ip(fregs, ip)	ftrace_instruction_pointer_set(fregs, ip)
 #endif
 
-/* prctl(PR_SET_MEMORY_MERGE)'s flag (6.4+): new mappings become VM_MERGEABLE. */
-static inline void ksmmod_mm_set_merge_any(struct mm_struct *mm)
-{
+/**
+ * DOC: Whole processes: new mappings, fork, exec
+ *
+ * A process registered whole (ADD_PROCESS, in drop-in mode) has every new
+ * private anonymous mapping made VM_MERGEABLE as it is created, as
+ * prctl(PR_SET_MEMORY_MERGE) does. Since 6.4 the kernel does that itself for
+ * mms with MMF_VM_MERGE_ANY (ksm_add_vma() in the mmap and brk paths), fork
+ * copies the flag, and on 6.12 exec calls __ksm_enter() for the new mm
+ * (ksm_execve()), which drop-in mode serves: ksmmod only sets the flag.
+ *
+ * Older kernels (6.1) have none of it. There ksmmod keeps the same flag in
+ * a bit of mm->flags the kernel does not use (30, the number 6.4 gave
+ * MMF_VM_MERGE_ANY; outside MMF_INIT_MASK, so neither fork nor exec copies
+ * it), plus a second unused bit (29) for KSMMOD_PROCESS_KEEP_EXEC, and
+ * src/hooks.c watches the functions listed in KSMMOD_WATCH_HOOKS(): the
+ * entries of mmap_region() and do_brk_flags(), the only two that create
+ * anonymous mappings from nothing, add VM_MERGEABLE to the vm_flags they
+ * are about to use, so the new mapping is mergeable from the start and can
+ * merge with its mergeable neighbours; the entry of begin_new_exec() hands a
+ * KEEP_EXEC registration to the new mm.
+ */
 #ifdef MMF_VM_MERGE_ANY
-	set_bit(MMF_VM_MERGE_ANY, &mm->flags);
+#define KSMMOD_MMF_MERGE_ANY	MMF_VM_MERGE_ANY
+#else
+#define KSMMOD_NEED_WATCH_HOOKS	1
+#define KSMMOD_MMF_MERGE_ANY	30
+#define KSMMOD_MMF_KEEP_EXEC	29
+static_assert(MMF_HAS_PINNED < KSMMOD_MMF_KEEP_EXEC, "ksmmod's mm->flags bits are taken");
+static_assert(!(MMF_INIT_MASK & (BIT(KSMMOD_MMF_MERGE_ANY) | BIT(KSMMOD_MMF_KEEP_EXEC))),
+	      "ksmmod's mm->flags bits would be inherited");
+#endif
+
+#ifdef KSMMOD_NEED_WATCH_HOOKS
+/*
+ * X(kernel function, ksmmod's entry callback), see "Whole processes" above.
+ * mmap_region() is declared in linux/mm.h, begin_new_exec() in
+ * linux/binfmts.h (both prototypes are checked by src/hooks.c); 6.1's
+ * do_brk_flags() is static in mm/mmap.c: (struct ma_state *, struct
+ * vm_area_struct *, unsigned long addr, unsigned long len, unsigned long
+ * flags).
+ */
+#define KSMMOD_WATCH_HOOKS(X)						\
+	X(mmap_region, ksmmod_watch_mmap_region)				\
+	X(do_brk_flags, ksmmod_watch_do_brk_flags)				\
+	X(begin_new_exec, ksmmod_watch_begin_new_exec)
+#else
+#define KSMMOD_WATCH_HOOKS(X)
+#endif
+
+/* A whole-registered @mm: its new mappings become VM_MERGEABLE. */
+static inline void ksmmod_mm_set_merge_any(struct mm_struct *mm, bool keep_exec)
+{
+	set_bit(KSMMOD_MMF_MERGE_ANY, &mm->flags);
+#ifdef KSMMOD_MMF_KEEP_EXEC
+	if (keep_exec)
+		set_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags);
+	else
+		clear_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags);
+#endif
+}
+
+/* Whether @mm is registered whole; on 6.12 also after PR_SET_MEMORY_MERGE. */
+static inline bool ksmmod_mm_merge_any(struct mm_struct *mm)
+{
+	return test_bit(KSMMOD_MMF_MERGE_ANY, &mm->flags);
+}
+
+/* Exec must not pass the registration of @mm on (6.12: undo the copied flag). */
+static inline void ksmmod_mm_clear_merge_any(struct mm_struct *mm)
+{
+	clear_bit(KSMMOD_MMF_MERGE_ANY, &mm->flags);
+}
+
+/**
+ * ksmmod_enter_is_exec() - whether __ksm_enter() of @mm comes from exec
+ * @mm: a new mm that is not current's
+ *
+ * On kernels with ksm_execve() (6.12), __ksm_enter() gets a new mm from
+ * fork, after dup_mmap() copied the parent's mappings (ksm_fork() is at its
+ * end), or from exec, before anything is mapped (__bprm_mm_init()). The
+ * exec flag of the task (in_execve) is set only later. Older kernels (6.1)
+ * never call it from exec, and call ksm_fork() before copying.
+ *
+ * Return: true for exec.
+ */
+static inline bool ksmmod_enter_is_exec(struct mm_struct *mm)
+{
+#ifdef KSMMOD_HAVE_KSM_EXECVE
+	return !mm->map_count;
+#else
+	return false;
 #endif
 }
 
 /* @mm leaves KSM: clear MMF_VM_MERGEABLE (and MMF_VM_MERGE_ANY), as __ksm_exit() does. */
 static inline void ksmmod_mm_clear_ksm_flags(struct mm_struct *mm)
 {
-#ifdef MMF_VM_MERGE_ANY
-	clear_bit(MMF_VM_MERGE_ANY, &mm->flags);
+	clear_bit(KSMMOD_MMF_MERGE_ANY, &mm->flags);
+#ifdef KSMMOD_MMF_KEEP_EXEC
+	clear_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags);
 #endif
 	clear_bit(MMF_VM_MERGEABLE, &mm->flags);
 }

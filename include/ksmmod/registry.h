@@ -28,6 +28,10 @@ struct vm_area_struct;
  * @entered: drop-in mode: ksmmod set MMF_VM_MERGEABLE on @mm (it entered
  *	through the kernel's KSM entry points, or ksmmod registered it), so
  *	fork and exit reach ksmmod through __ksm_enter()/__ksm_exit()
+ * @whole: registered whole by ADD_PROCESS (or a fork of such a process) in
+ *	drop-in mode: new mappings are mergeable, fork passes it on
+ * @keep_exec: with @whole: exec passes the registration on to the new mm
+ *	(KSMMOD_PROCESS_KEEP_EXEC)
  */
 struct ksmmod_mm_slot {
 	struct hlist_node hash;
@@ -39,11 +43,17 @@ struct ksmmod_mm_slot {
 	struct mmu_notifier *mn;
 	bool mn_tried;
 	bool entered;
+	bool whole;
+	bool keep_exec;
 };
+
+/* How ksmmod_register() registers: MERGE_RANGE is 0. */
+#define KSMMOD_REG_WHOLE	BIT(0)	/* ADD_PROCESS */
+#define KSMMOD_REG_KEEP_EXEC	BIT(1)	/* ... with KSMMOD_PROCESS_KEEP_EXEC */
 
 int ksmmod_registry_init(void);
 void ksmmod_registry_exit(void);
-int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, bool whole);
+int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned int how);
 int ksmmod_unregister(u32 pidfd, unsigned long start, unsigned long end, bool whole);
 bool ksmmod_vma_eligible(struct vm_area_struct *vma);
 unsigned long ksmmod_registry_nr_slots(void);

@@ -7,9 +7,12 @@
  *   ksmctl [-d PATH] set NAME=VALUE...
  *   ksmctl [-d PATH] merge|unmerge PID ADDR LENGTH
  *   ksmctl [-d PATH] add|remove PID
+ *   ksmctl [-d PATH] run [--] CMD [ARGS...]
  *   ksmctl help
  *
- * Exit status: 0 success, 1 error, 2 usage error (bad command line).
+ * Exit status: 0 success, 1 error, 2 usage error (bad command line); run
+ * exits with CMD's status, or 126 (CMD cannot be executed) or 127 (CMD not
+ * found) as env(1) does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,11 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#ifndef EXIT_CANNOT_EXEC
+#define EXIT_CANNOT_EXEC	126
+#define EXIT_NOT_FOUND		127
+#endif
 
 #include <linux/ksmmod.h>
 
@@ -128,6 +136,7 @@ static const char * const feature_names[] = {
 	"stats",	/* KSMMOD_FEATURE_STATS */
 	"register",	/* KSMMOD_FEATURE_REGISTER */
 	"process_stats",	/* KSMMOD_FEATURE_PROCESS_STATS */
+	"keep_exec",	/* KSMMOD_FEATURE_KEEP_EXEC */
 	"chains",	/* KSMMOD_FEATURE_CHAINS */
 };
 
@@ -184,6 +193,10 @@ static void usage(FILE *f)
 		"  add PID              make all private anonymous memory process PID\n"
 		"                       has now mergeable\n"
 		"  remove PID           unmerge and forget all memory of process PID\n"
+		"  run [--] CMD [ARGS...]\n"
+		"                       run CMD with all its private anonymous memory\n"
+		"                       mergeable, including memory it maps later, its\n"
+		"                       children's and what it execs (needs drop-in mode)\n"
 		"  help                 show this help\n"
 		"\n"
 		"PID is a process id (> 0). ADDR and LENGTH are decimal or 0x-hex; ADDR\n"
@@ -926,6 +939,48 @@ static int cmd_register(const struct reg_cmd *c, int argc, char **argv)
 	return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+/*
+ * "ksmctl run [--] CMD [ARGS...]": register ksmctl itself whole, with
+ * KSMMOD_PROCESS_KEEP_EXEC, then exec CMD in its place: CMD, what it maps
+ * later and its children (fork) are registered, and so is whatever they
+ * exec. Needs drop-in mode (KSMMOD_FEATURE_KEEP_EXEC).
+ */
+static int cmd_run(int argc, char **argv)
+{
+	struct ksmmod_process pr;
+	int fd, err;
+
+	if (argc > 0 && !strcmp(argv[0], "--")) {
+		argc--;
+		argv++;
+	}
+	if (argc < 1)
+		return usage_err("run: expected CMD [ARGS...]");
+
+	fd = open_device(O_RDWR);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	memset(&pr, 0, sizeof(pr));
+	pr.size = sizeof(pr);
+	pr.flags = KSMMOD_PROCESS_KEEP_EXEC;
+	pr.pidfd = 0;	/* ksmctl itself */
+	if (ioctl(fd, KSMMOD_IOC_ADD_PROCESS, &pr) < 0) {
+		if (errno == EOPNOTSUPP || errno == EINVAL)
+			err_msg("run: this ksmmod cannot follow a process across exec (load it with dropin=1)");
+		else if (errno == EBUSY)
+			err_msg("run: ksmctl uses the kernel's own KSM; ksmmod does not take it over");
+		else
+			ioctl_err("KSMMOD_IOC_ADD_PROCESS");
+		close(fd);
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	execvp(argv[0], argv);
+	err = errno;
+	err_msg("run: cannot run '%s': %s", argv[0], strerror(err));
+	return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
+}
+
 static bool is_help(const char *s)
 {
 	return !strcmp(s, "help") || !strcmp(s, "-h") || !strcmp(s, "--help");
@@ -1002,6 +1057,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "set"))
 		return cmd_set(argc - i, argv + i);
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - i, argv + i);
 	for (size_t j = 0; j < ARRAY_SIZE(reg_cmds); j++)
 		if (!strcmp(cmd, reg_cmds[j].name))
 			return cmd_register(&reg_cmds[j], argc - i, argv + i);

@@ -46,10 +46,12 @@
 #define KSMMOD_FEATURE_STATS		(1ULL << 1)	/* GET_STATS */
 #define KSMMOD_FEATURE_REGISTER		(1ULL << 2)	/* MERGE/UNMERGE_RANGE, ADD/REMOVE_PROCESS */
 #define KSMMOD_FEATURE_PROCESS_STATS	(1ULL << 3)	/* PROCESS_STATS */
-#define KSMMOD_FEATURE_CHAINS		(1ULL << 4)	/* densify_chains, dup statistics */
+/* ADD_PROCESS follows new mappings, fork and (KSMMOD_PROCESS_KEEP_EXEC) exec; drop-in mode only */
+#define KSMMOD_FEATURE_KEEP_EXEC	(1ULL << 4)
+#define KSMMOD_FEATURE_CHAINS		(1ULL << 5)	/* densify_chains, dup statistics */
 #define KSMMOD_FEATURES_ALL		(KSMMOD_FEATURE_PARAMS | KSMMOD_FEATURE_STATS | \
 					 KSMMOD_FEATURE_REGISTER | KSMMOD_FEATURE_PROCESS_STATS | \
-					 KSMMOD_FEATURE_CHAINS)
+					 KSMMOD_FEATURE_KEEP_EXEC | KSMMOD_FEATURE_CHAINS)
 
 #define KSMMOD_VERSION_LEN	32
 #define KSMMOD_RELEASE_LEN	72	/* >= __NEW_UTS_LEN + 1, multiple of 8 */
@@ -219,6 +221,10 @@ struct ksmmod_range {
 	__u64 reserved[4];
 };
 
+/* Bits of ksmmod_process.flags (ADD_PROCESS only). */
+#define KSMMOD_PROCESS_KEEP_EXEC	(1U << 0)	/* stay registered across execve() */
+#define KSMMOD_PROCESS_FLAGS_ALL	KSMMOD_PROCESS_KEEP_EXEC
+
 /**
  * struct ksmmod_process - a whole process
  *	(KSMMOD_IOC_ADD_PROCESS / KSMMOD_IOC_REMOVE_PROCESS)
@@ -228,8 +234,22 @@ struct ksmmod_range {
  * as for struct ksmmod_range (ENOMEM does not apply; REMOVE_PROCESS of a
  * process ksmmod does not know is ENOENT).
  *
+ * In drop-in mode (module parameter dropin=1, the default; the module then
+ * reports KSMMOD_FEATURE_KEEP_EXEC) the registration also covers what the
+ * process does later, like prctl(PR_SET_MEMORY_MERGE): every private
+ * anonymous mapping it creates (mmap(), brk() growth) is mergeable from its
+ * creation, and children created by fork() are registered the same way
+ * (KSMMOD_PROCESS_KEEP_EXEC included). execve() gives the process a new
+ * address space, which is registered only with KSMMOD_PROCESS_KEEP_EXEC;
+ * without it the program that execve() starts is not registered (unlike
+ * PR_SET_MEMORY_MERGE, which 6.12 keeps across execve()).
+ * Another ADD_PROCESS of the same process replaces the flag. With dropin=0
+ * the registration covers only the mappings present at the call.
+ *
  * @size: in: sizeof(struct ksmmod_process) as the caller knows it.
- * @flags: must be zero.
+ * @flags: ADD_PROCESS: KSMMOD_PROCESS_* bits (others: EINVAL;
+ *	KSMMOD_PROCESS_KEEP_EXEC with dropin=0: EOPNOTSUPP). REMOVE_PROCESS:
+ *	must be zero.
  * @pidfd: a pidfd of the process, or 0 for the caller.
  * @pad: must be zero.
  * @reserved: must be zero.
