@@ -303,6 +303,8 @@ static int ksmmod_try_to_merge_one_page(struct vm_area_struct *vma, struct page 
 			err = 0;
 		} else if (!ksmmod_memcmp_pages(page, kpage)) {
 			err = ksmmod_replace_page(vma, page, kpage, addr, orig_pte);
+		} else {
+			err = -ESTALE;	/* not the same contents (any more) */
 		}
 	}
 out_unlock:

@@ -283,7 +283,7 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	struct ksmmod_rmap_item *tree_item;
 	struct ksmmod_stable_node *node;
 	struct page *kpage, *tree_page;
-	bool split, migrated;
+	bool split, migrated, verify;
 	u64 hash;
 
 	/*
@@ -302,17 +302,20 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 
 	/*
 	 * Probe the stable tree with the hash the page had at the last scan
-	 * first: a match is confirmed by memcmp() all the same, and a page
-	 * that merges (or is merged) costs no hashing then.
+	 * first: a page that merges (or is merged) costs no hashing then. For
+	 * a plain page the merge itself compares the contents (after
+	 * write-protecting it), so the probe trusts the hash; if the contents
+	 * turn out to differ, a verified search follows below.
 	 */
+	verify = migrated || PageKsm(page);
 	kpage = NULL;
 	hash = item->checksum;
 	if (hash)
-		kpage = ksmmod_stable_tree_search(page, hash);
+		kpage = ksmmod_stable_tree_search(page, hash, verify);
 	if (!kpage) {
 		hash = ksmmod_page_hash(page);
 		if (hash != item->checksum)
-			kpage = ksmmod_stable_tree_search(page, hash);
+			kpage = ksmmod_stable_tree_search(page, hash, true);
 	}
 	if (kpage == page && item->head == ksmmod_folio_stable_node(page_folio(page))) {
 		put_page(kpage);	/* already merged here */
@@ -343,9 +346,19 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 		ksmmod_remove_rmap_item_from_tree(item);
 
 	if (kpage) {
-		ksmmod_merge_with_ksm_page(item, page, kpage);
+		int err = ksmmod_merge_with_ksm_page(item, page, kpage);
+
 		put_page(kpage);
-		return;
+		if (err != -ESTALE || verify)
+			return;
+		/* Not the contents its hash promised (changed, or a collision). */
+		hash = ksmmod_page_hash(page);
+		kpage = ksmmod_stable_tree_search(page, hash, true);
+		if (kpage) {
+			ksmmod_merge_with_ksm_page(item, page, kpage);
+			put_page(kpage);
+			return;
+		}
 	}
 
 	/* A page that changed since the last scan is volatile: not worth a tree. */

@@ -148,12 +148,17 @@ void ksmmod_prune_migrated_nodes(void)
  * ksmmod_stable_tree_search() - find the KSM page to merge @page into
  * @page: a page (reference held by the caller)
  * @hash: its content hash
+ * @verify: compare contents when the hashes are equal. Without, the first
+ *	page with an equal hash is returned: for a caller whose merge compares
+ *	the contents anyway (under the page lock, after write-protecting) and
+ *	searches again, verified, when that fails (-ESTALE). This saves one
+ *	memcmp() per merged page.
  *
  * Return: the KSM page with a reference (possibly @page itself if it already
  * is in the tree), or NULL if there is none with these contents or every
  * one (every dup of the chain) already has max_page_sharing mappings.
  */
-struct page *ksmmod_stable_tree_search(struct page *page, u64 hash)
+struct page *ksmmod_stable_tree_search(struct page *page, u64 hash, bool verify)
 {
 	int nid = ksmmod_tree_nid(page);
 	struct rb_node *n;
@@ -178,7 +183,7 @@ again:
 		folio = ksmmod_stable_entry_folio(node, nid, page, &full);
 		if (!folio)
 			goto again;	/* the entry was stale or moved and is gone */
-		ret = ksmmod_memcmp_pages(page, &folio->page);
+		ret = verify ? ksmmod_memcmp_pages(page, &folio->page) : 0;
 		if (ret) {
 			folio_put(folio);
 			n = ret < 0 ? n->rb_left : n->rb_right;

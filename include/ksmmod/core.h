@@ -94,7 +94,7 @@ static inline bool ksmmod_stable_node_is_dup(struct ksmmod_stable_node *node)
 
 struct rb_root *ksmmod_stable_root(int nid);
 struct folio *ksmmod_stable_folio(struct ksmmod_stable_node *node, int nid);
-struct page *ksmmod_stable_tree_search(struct page *page, u64 hash);
+struct page *ksmmod_stable_tree_search(struct page *page, u64 hash, bool verify);
 struct ksmmod_stable_node *ksmmod_stable_tree_insert(struct page *kpage, u64 hash);
 bool ksmmod_stable_node_migrated(struct ksmmod_stable_node *node);
 void ksmmod_stable_node_unlink(struct ksmmod_stable_node *node);
