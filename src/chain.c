@@ -15,41 +15,53 @@
  * there is still one tree entry per content. No page points to a chain;
  * dups keep the kernel-compatible layout, so rmap walks work on each.
  *
- * - Merging picks the dup with the most mappings that still has room; it is
- *   kept at the head of the chain, so a lookup usually stops at the first
- *   dup, and dups fill densely. A content whose dups are all full is not
+ * - Merging picks the first dup of the chain that still has room; pruning
+ *   keeps the dup with the most mappings that has room at the head, and a
+ *   new dup goes to the head only when the head is full, so a lookup usually
+ *   stops at the first dup and dups fill densely. A content whose dups are all full is not
  *   found by the stable lookup: its pages pair up in the unstable tree and
  *   become a new dup.
  * - Stale dups (page freed) are removed when a lookup meets them; each chain
  *   is also pruned (stale dups removed, the best dup moved to the head) on
  *   lookup once stable_node_chains_prune_millisecs have passed, and all
  *   chains at least that often by the scanner (ksmmod_chains_tick()). A
- *   chain left with one dup that has room becomes a regular node again.
+ *   chain left with one dup becomes a regular node again (as in mm/ksm.c).
  * - Densify (densify_chains, beyond mm/ksm.c): mappings get unmapped over
  *   time, leaving chains of half-empty dups (the kernel's worst case is 2
  *   mappings per dup). The periodic pass moves mappings from the sparsest
  *   dup to the densest one that has room, with the same write-protect and
- *   replace steps as a merge, at most pages_to_scan moves per pass, until at
- *   most one dup of the chain is under-filled. The sparse dup's page is then
- *   freed by the kernel when its last mapping moves.
+ *   replace steps as a merge, until at most one dup of the chain is
+ *   under-filled. A pass moves at most an eighth as many mappings as the
+ *   scanner looked at pages since the last pass (at least pages_to_scan), so
+ *   densifying adds a bounded share to the scanner's work. The sparse dup's page is then
+ *   freed by the kernel when its last mapping moves. A dup whose page has
+ *   more mappings than rmap items (a child forked after the merge maps it;
+ *   the kernel's rmap walk reaches those mappings only through the items)
+ *   keeps its items, as do mappings in userfaultfd write-protected ranges.
  *
  * A chain leaves the tree as soon as its last dup goes (it can no longer be
- * compared with anything), and is freed by the next walk of the list of all
- * chains, never under a caller that is looking at it.
+ * compared with anything), and is freed after the scanner's batch (or by
+ * run=2, unload, offlining), never under a caller that is looking at it.
  */
 #include <linux/jiffies.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/sched/mm.h>
 
+#include "ksmmod/compat.h"
 #include "ksmmod/core.h"
 #include "ksmmod/ksmmod.h"
+#include "ksmmod/symbols.h"
 
 /* Every chain, in the tree or out of it (empty, waiting to be freed). */
 static struct ksmmod_stable_node *ksmmod_chains;
 
-/* jiffies of the last pass over all chains. */
+/* jiffies of the last pass over all chains, and pages_scanned then. */
 static unsigned long ksmmod_chains_pass_time;
+static u64 ksmmod_chains_pass_scanned;
+
+/* Chains that left the tree and wait on the list to be freed. */
+static unsigned long ksmmod_chains_dead;
 
 /* A chain that has left the tree: free it at the next walk of the list. */
 static bool ksmmod_chain_dead(struct ksmmod_stable_node *chain)
@@ -102,6 +114,7 @@ static void ksmmod_chain_leave_tree(struct ksmmod_stable_node *chain)
 	rb_erase(&chain->node, ksmmod_stable_root(chain->nid));
 	RB_CLEAR_NODE(&chain->node);
 	ksmmod_count_dec(stable_node_chains);
+	ksmmod_chains_dead++;
 }
 
 /**
@@ -149,8 +162,8 @@ struct ksmmod_stable_node *ksmmod_chain_create(struct ksmmod_stable_node *node)
 }
 
 /*
- * The one dup of @chain has room: it becomes a regular node in the chain's
- * place, and the chain leaves the tree.
+ * The one dup of @chain becomes a regular node in the chain's place, and the
+ * chain leaves the tree.
  */
 static void ksmmod_chain_collapse(struct ksmmod_stable_node *chain)
 {
@@ -164,6 +177,7 @@ static void ksmmod_chain_collapse(struct ksmmod_stable_node *chain)
 	rb_replace_node(&chain->node, &dup->node, ksmmod_stable_root(chain->nid));
 	RB_CLEAR_NODE(&chain->node);
 	ksmmod_count_dec(stable_node_chains);
+	ksmmod_chains_dead++;
 }
 
 /* Move @dup to the head of its chain. */
@@ -181,8 +195,8 @@ static void ksmmod_chain_to_head(struct ksmmod_stable_node *chain, struct ksmmod
  *
  * Dups whose page was freed are removed, dups whose page moved to another
  * NUMA node are parked (stable.c); the dup with the most mappings that
- * still has room goes to the head; a chain left with one such dup becomes
- * a regular node again. The chain may have left the tree afterwards
+ * still has room goes to the head; a chain left with one dup becomes a
+ * regular node again. The chain may have left the tree afterwards
  * (ksmmod_chain_dead()); it is not freed.
  */
 static void ksmmod_chain_prune(struct ksmmod_stable_node *chain)
@@ -193,6 +207,7 @@ static void ksmmod_chain_prune(struct ksmmod_stable_node *chain)
 	hlist_for_each_entry_safe(dup, tmp, &chain->hlist, hlist_dup) {
 		struct folio *folio = ksmmod_stable_folio(dup, chain->nid);
 
+		cond_resched();
 		if (!folio)
 			continue;	/* removed or parked */
 		folio_put(folio);
@@ -201,11 +216,11 @@ static void ksmmod_chain_prune(struct ksmmod_stable_node *chain)
 			best = dup;
 	}
 	chain->chain_prune_time = jiffies;
-	if (ksmmod_chain_dead(chain) || !best)
+	if (ksmmod_chain_dead(chain))
 		return;
-	if (hlist_is_singular_node(&best->hlist_dup, &chain->hlist))
+	if (hlist_is_singular_node(chain->hlist.first, &chain->hlist))
 		ksmmod_chain_collapse(chain);
-	else
+	else if (best)
 		ksmmod_chain_to_head(chain, best);
 }
 
@@ -233,9 +248,17 @@ struct folio *ksmmod_chain_lookup(struct ksmmod_stable_node *chain, struct page 
 	unsigned long interval;
 
 	*full = false;
-	if (page_node && ksmmod_stable_node_is_dup(page_node) && page_node->chain == chain) {
-		folio_get(folio);
-		return folio;
+	/*
+	 * @page already a dup of this chain (a forked child's mapping)? Only
+	 * pointers are compared: @page_node may be the kernel's KSM's.
+	 */
+	if (page_node) {
+		hlist_for_each_entry(dup, &chain->hlist, hlist_dup) {
+			if (dup == page_node) {
+				folio_get(folio);
+				return folio;
+			}
+		}
 	}
 
 	interval = msecs_to_jiffies(READ_ONCE(ksmmod_tunables.stable_node_chains_prune_millisecs));
@@ -247,6 +270,7 @@ struct folio *ksmmod_chain_lookup(struct ksmmod_stable_node *chain, struct page 
 
 	/* Full dups are skipped without touching their pages. */
 	hlist_for_each_entry_safe(dup, tmp, &chain->hlist, hlist_dup) {
+		cond_resched();
 		if (!ksmmod_dup_has_room(dup))
 			continue;
 		folio = ksmmod_stable_folio(dup, chain->nid);
@@ -294,15 +318,36 @@ static bool ksmmod_chain_move_mapping(struct ksmmod_rmap_item *item,
 }
 
 /*
+ * Whether the mappings of @dup may move to another dup: every mapping of its
+ * page has an rmap item on @dup. A child forked after the merge maps the page
+ * without one, and the kernel's rmap walk finds the child's mapping only
+ * through the parent's item: moving the parent away would leave the page
+ * unreachable for reclaim and migration. (A stale dup is removed here.)
+ */
+static bool ksmmod_dup_movable(struct ksmmod_stable_node *dup, int nid)
+{
+	struct folio *folio = ksmmod_stable_folio(dup, nid);
+	bool movable;
+
+	if (!folio)
+		return false;
+	movable = ksmmod_folio_mapcount(folio) <= dup->rmap_hlist_len;
+	folio_put(folio);
+	return movable;
+}
+
+/*
  * The two under-filled dups of @chain to densify: @densest has the most
- * mappings among those with room, @sparsest the fewest. Return: false if
- * fewer than two dups have room.
+ * mappings among those with room, @sparsest the fewest among the movable
+ * ones. Return: false if there is no such
+ * pair. The chain may have left the tree meanwhile (stale dups removed).
  */
 static bool ksmmod_chain_pick_pair(struct ksmmod_stable_node *chain,
 				   struct ksmmod_stable_node **densest,
 				   struct ksmmod_stable_node **sparsest)
 {
 	struct ksmmod_stable_node *dup, *hi = NULL, *lo = NULL;
+	struct hlist_node *tmp;
 
 	hlist_for_each_entry(dup, &chain->hlist, hlist_dup) {
 		if (!ksmmod_dup_has_room(dup))
@@ -310,15 +355,18 @@ static bool ksmmod_chain_pick_pair(struct ksmmod_stable_node *chain,
 		if (!hi || dup->rmap_hlist_len > hi->rmap_hlist_len)
 			hi = dup;
 	}
-	hlist_for_each_entry(dup, &chain->hlist, hlist_dup) {
+	hlist_for_each_entry_safe(dup, tmp, &chain->hlist, hlist_dup) {
+		cond_resched();
 		if (dup == hi || !ksmmod_dup_has_room(dup))
 			continue;
-		if (!lo || dup->rmap_hlist_len < lo->rmap_hlist_len)
+		if (lo && dup->rmap_hlist_len >= lo->rmap_hlist_len)
+			continue;
+		if (ksmmod_dup_movable(dup, chain->nid))
 			lo = dup;
 	}
 	*densest = hi;
 	*sparsest = lo;
-	return hi && lo;
+	return hi && lo && !ksmmod_chain_dead(chain);
 }
 
 /**
@@ -374,14 +422,21 @@ static bool ksmmod_chains_pass_due(void)
  */
 void ksmmod_chains_tick(bool force)
 {
-	unsigned long budget = READ_ONCE(ksmmod_tunables.pages_to_scan);
 	bool densify = READ_ONCE(ksmmod_tunables.densify_chains);
 	struct ksmmod_stable_node **link = &ksmmod_chains;
+	unsigned long budget;
+	u64 scanned;
 
 	lockdep_assert_held(&ksmmod_thread_mutex);
-	if (!force && !ksmmod_chains_pass_due())
+	if (!force && !ksmmod_chains_pass_due()) {
+		ksmmod_chains_free_dead();
 		return;
+	}
 	ksmmod_chains_pass_time = jiffies;
+	scanned = atomic64_read(&ksmmod_counters.pages_scanned);
+	budget = max_t(u64, READ_ONCE(ksmmod_tunables.pages_to_scan),
+		       (scanned - ksmmod_chains_pass_scanned) / 8);
+	ksmmod_chains_pass_scanned = scanned;
 	while (*link) {
 		struct ksmmod_stable_node *chain = *link;
 
@@ -396,6 +451,7 @@ void ksmmod_chains_tick(bool force)
 		if (ksmmod_chain_dead(chain)) {
 			*link = chain->next_chain;
 			ksmmod_stable_node_free(chain);
+			ksmmod_chains_dead--;
 		} else {
 			link = &chain->next_chain;
 		}
@@ -413,12 +469,13 @@ void ksmmod_chains_free_dead(void)
 {
 	struct ksmmod_stable_node **link = &ksmmod_chains;
 
-	while (*link) {
+	while (*link && ksmmod_chains_dead) {
 		struct ksmmod_stable_node *chain = *link;
 
 		if (ksmmod_chain_dead(chain)) {
 			*link = chain->next_chain;
 			ksmmod_stable_node_free(chain);
+			ksmmod_chains_dead--;
 		} else {
 			link = &chain->next_chain;
 		}

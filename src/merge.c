@@ -35,6 +35,7 @@
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>
 #include <linux/swap.h>
+#include <linux/userfaultfd_k.h>
 #include <linux/xxhash.h>
 
 #include "ksmmod/core.h"
@@ -277,6 +278,12 @@ static int ksmmod_try_to_merge_one_page(struct vm_area_struct *vma, struct page 
 		return 0;
 	if (!PageAnon(page))
 		return err;
+	/*
+	 * Moving a mapping between KSM pages (densify) would drop the
+	 * userfaultfd write-protect bit of its PTE: leave those alone.
+	 */
+	if (PageKsm(page) && userfaultfd_wp(vma))
+		return -EBUSY;
 	if (!folio_trylock(folio))
 		return -EBUSY;
 	/*
