@@ -83,6 +83,10 @@ METRICS = [
     ('metadata', 'slab_bytes_per_page', 'metadata: slab memory per tracked page (B; kernel\'s '
      'ksm_rmap_item is 64)', True),
     ('metadata', 'object_bytes_per_page', 'metadata: allocated objects per tracked page (B)', True),
+    ('densify', 'pages_shared', 'densify: KSM pages left after unmapping 90% of 4 x {meta_mib} MiB '
+     'merged at max_page_sharing 256', True),
+    ('densify', 'saved_mib', 'densify: MiB saved then (pages_sharing)', False),
+    ('densify', 'scanner_cpu_s', 'densify: scanner CPU in the window after the unmapping (s)', True),
 ]
 
 
@@ -113,7 +117,7 @@ for wl, key, label, lower in METRICS:
     if k and m and statistics.median(k) > 0:
         ratio = f'{statistics.median(m) / statistics.median(k):.2f}' + \
             ('' if lower is None else ' (lower is better)' if lower else ' (higher is better)')
-    lines.append(f'| {label.format(**{**{"mib": "?", "cow_pages": "?", "rmap_mappings": "?"}, **config})} '
+    lines.append(f'| {label.format(**{**{"mib": "?", "cow_pages": "?", "rmap_mappings": "?", "meta_mib": "?"}, **config})} '
                  f'| {fmt(k)} | {fmt(m)} | {ratio} |')
 if ceiling:
     mc = float(ceiling['memcmp_pages_per_s'])

@@ -24,7 +24,7 @@ echo "# bench-config mib=$MIB reps=$REPS cpu_mib=$CPU_MIB cow_pages=$COW_PAGES r
 echo 0 >/sys/kernel/mm/ksm/run
 /bench ceiling /sys/kernel/mm/ksm 64 || echo "# bench-error ceiling"
 # Every workload, also in the quick run (make check), so none can rot.
-workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-range cow rmap-256 rmap-max metadata"
+workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-range cow rmap-256 rmap-max metadata densify"
 rep=1
 while [ "$rep" -le "$REPS" ]; do
 	for impl in kernel ksmmod; do
@@ -42,7 +42,7 @@ while [ "$rep" -le "$REPS" ]; do
 			cow) args="$w $dir $COW_PAGES" ;;
 			rmap-256) args="rmap $dir $RMAP_MAPPINGS 256" ;;
 			rmap-max) args="rmap $dir $RMAP_MAPPINGS 100000" ;;
-			metadata) args="$w $dir $META_MIB" ;;
+			metadata | densify) args="$w $dir $META_MIB" ;;
 			esac
 			echo "# bench-run impl=$impl rep=$rep workload=$w"
 			t0=$(cut -d' ' -f1 /proc/uptime)

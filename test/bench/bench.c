@@ -36,6 +36,13 @@
  *                with the page's mapcount (from /proc/kpagecount)
  *   metadata     4 processes x MIB, half unique: slab memory of the
  *                implementation's caches per tracked page after 3 full scans
+ *   densify      4 processes x MIB of one content merged at max_page_sharing
+ *                256 (chains of dups), then 90% of the pages unmapped
+ *                (MADV_DONTNEED, spread over every dup): at the default knobs,
+ *                pages_shared/pages_sharing and scanner CPU over the next 60 s
+ *                (10 s below 16 MiB)
+ *                (ksmmod with its default densify_chains=1; the kernel keeps
+ *                its half-empty dups)
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -158,6 +165,13 @@ struct ready_msg {
 /* A child's commands (on its command pipe), answered with a double: seconds. */
 #define CMD_MADV_UNMERGEABLE	'm'
 #define CMD_UNMERGE_RANGE	'i'
+#define CMD_THIN		't'	/* MADV_DONTNEED 9 pages in 10 */
+
+/* Whether the densify workload keeps page @i (1 in 10, spread evenly). */
+static bool thin_keeps(long i)
+{
+	return (i * 2654435761UL >> 8) % 10 == 0;
+}
 
 static int unmerge_range_ioctl(void *addr, size_t len)
 {
@@ -199,9 +213,17 @@ static pid_t spawn_fill(long pages, long unique, int id, int ready, int cmd, int
 			_exit(3);
 		while (cmd >= 0 && read(cmd, &c, 1) == 1) {
 			double t0 = now(), secs;
-			int ret = c == CMD_MADV_UNMERGEABLE ?
-				madvise(m, pages * psize, MADV_UNMERGEABLE) :
-				unmerge_range_ioctl(m, pages * psize);
+			int ret = 0;
+
+			if (c == CMD_THIN) {
+				for (long i = 0; i < pages; i++)
+					if (!thin_keeps(i))
+						ret |= madvise(m + i * psize, psize, MADV_DONTNEED);
+			} else {
+				ret = c == CMD_MADV_UNMERGEABLE ?
+					madvise(m, pages * psize, MADV_UNMERGEABLE) :
+					unmerge_range_ioctl(m, pages * psize);
+			}
 
 			secs = ret ? -1 : now() - t0;
 			if (ret)
@@ -772,6 +794,65 @@ static int bench_rmap(long mappings, long limit)
 }
 
 /* Slab caches of each implementation (ksm_mm_slot is mm_slot on neither). */
+/*
+ * Densify: @mib MiB of one content in each of NPROC processes, merged into
+ * chains at max_page_sharing 256; then 9 pages in 10 unmapped in every
+ * process. What is saved after 60 s at the default knobs, and at what
+ * scanner CPU cost.
+ */
+static int bench_densify(long mib)
+{
+	long pages = mib * 1048576 / psize, kept = 0, shared0, shared = 0, sharing = 0;
+	int cmd[NPROC][2], res[NPROC][2];
+	double t0, cpu0, cpu, merge_s, settle_s = -1, window = mib >= 16 ? 60 : 10;
+	pid_t pids[NPROC];
+	bool ok = true;
+
+	for (long i = 0; i < pages; i++)
+		kept += thin_keeps(i);
+	sys_set("run", 0);
+	sys_set("pages_to_scan", 10000);
+	sys_set("sleep_millisecs", 0);
+	sys_set("max_page_sharing", 256);
+	start_procs_ex(pids, NPROC, pages, 0, 0x5a, NULL, cmd, res);
+	t0 = now();
+	sys_set("run", 1);
+	merge_s = wait_sharing(NPROC * pages - (NPROC * pages + 255) / 256, t0, 300);
+	shared0 = sys_get("pages_shared");
+	/* The default knobs from here on. */
+	sys_set("pages_to_scan", 100);
+	sys_set("sleep_millisecs", 20);
+	for (int i = 0; i < NPROC; i++) {
+		char c = CMD_THIN;
+		double s = -1;
+
+		if (write(cmd[i][1], &c, 1) != 1 || read(res[i][0], &s, sizeof(s)) != sizeof(s) || s < 0)
+			ok = false;
+	}
+	cpu0 = thread_cpu(scanner());
+	t0 = now();
+	while (now() - t0 < window) {
+		long sh = sys_get("pages_shared"), sg = sys_get("pages_sharing");
+
+		if (sh != shared || sg != sharing) {
+			shared = sh;
+			sharing = sg;
+			settle_s = now() - t0;
+		}
+		usleep(100000);
+	}
+	cpu = thread_cpu(scanner()) - cpu0;
+	printf("# bench workload=densify mib_per_proc=%ld window_s=%.0f mappings_left=%ld merge_seconds=%.2f shared_before=%ld pages_shared=%ld pages_sharing=%ld saved_mib=%.2f settle_seconds=%.1f scanner_cpu_s=%.3f densify_moves=%ld\n",
+	       mib, window, NPROC * kept, merge_s, shared0, shared, sharing, sharing * psize / 1048576.0,
+	       settle_s, cpu, is_ksmmod() ? sys_get("densify_moves") : 0);
+	stop_procs(pids, NPROC);
+	for (int i = 0; i < NPROC; i++) {
+		close(cmd[i][0]); close(cmd[i][1]); close(res[i][0]); close(res[i][1]);
+	}
+	reset(256);
+	return ok && merge_s > 0 ? 0 : 1;
+}
+
 static const char *const kernel_caches[] = { "ksm_rmap_item", "ksm_stable_node", "ksm_mm_slot", NULL };
 static const char *const ksmmod_caches[] = { "ksmmod_rmap_item", "ksmmod_stable_node",
 					     "ksmmod_mm_slot", "ksmmod_range_node", NULL };
@@ -956,6 +1037,8 @@ int main(int argc, char **argv)
 		return bench_cow(mib);
 	if (!strcmp(argv[1], "rmap"))
 		return bench_rmap(mib, argc > 4 ? atol(argv[4]) : 256);
+	if (!strcmp(argv[1], "densify"))
+		return bench_densify(mib);
 	if (!strcmp(argv[1], "metadata"))
 		return bench_metadata(mib);
 	fprintf(stderr, "bench: unknown workload %s\n", argv[1]);
