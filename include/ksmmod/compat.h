@@ -173,7 +173,15 @@ static inline struct page *ksmmod_get_anon_page(struct vm_area_struct *vma, unsi
 	}
 	return page;
 #else
-	struct page *page = kcall_follow_page(vma, addr, FOLL_GET);
+	/*
+	 * Debian's 6.1 follow_page() refuses PROT_NONE PTEs (NUMA hinting
+	 * faults pending: gup_can_follow_protnone()) unless FOLL_FORCE is
+	 * given: the pages of a process that does not touch its memory after
+	 * NUMA balancing marked it would never be seen (mm/ksm.c there has
+	 * that bug; 6.5 fixed it with FOLL_HONOR_NUMA_FAULT). FOLL_FORCE
+	 * changes nothing else here (no FOLL_WRITE, no vma checks).
+	 */
+	struct page *page = kcall_follow_page(vma, addr, FOLL_GET | FOLL_FORCE);
 
 	if (IS_ERR_OR_NULL(page))
 		return NULL;
@@ -572,7 +580,9 @@ static inline enum ksmmod_merged ksmmod_merged_at(struct vm_area_struct *vma, un
 	}
 	return merged;
 #else
-	struct page *page = kcall_follow_page(vma, addr, FOLL_GET | FOLL_MIGRATION | FOLL_REMOTE);
+	/* FOLL_FORCE: see ksmmod_get_anon_page(); the fault resolves PROT_NONE first. */
+	struct page *page = kcall_follow_page(vma, addr,
+					      FOLL_GET | FOLL_MIGRATION | FOLL_REMOTE | FOLL_FORCE);
 	enum ksmmod_merged merged = KSMMOD_NOT_MERGED;
 
 	if (IS_ERR_OR_NULL(page))

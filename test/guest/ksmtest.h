@@ -6,7 +6,9 @@
 #ifndef KSMMOD_KSMTEST_H
 #define KSMMOD_KSMTEST_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
