@@ -581,14 +581,17 @@ int main(void)
 			continue;
 		}
 		/*
-		 * Open problem (issue 5 notes): on the debug kernel (KASAN,
-		 * DEBUG_VM) test_unmerge_zero_pages never returns: the process
-		 * spins in the kernel (system time only, no faults of its own),
-		 * most likely in break_ksm() during MADV_UNMERGEABLE of KSM zero
-		 * pages. The stock 6.12 kernel passes it every time.
+		 * On the debug kernel (KASAN, kmemleak, under TCG) the whole of
+		 * ksm_functional_tests takes about 270 s: its
+		 * range_maps_duplicates() compares every pair of pages of a
+		 * 2 MiB range through /proc/self/pagemap (130,816 preads, each
+		 * slow there: sysrq-l showed pagemap_read -> kfree ->
+		 * kmemleak). It passed there in a separate run with a longer
+		 * timeout (9 passed, 1 skipped: no userfaultfd); the lane
+		 * cannot afford it within its 300 s per-test limit.
 		 */
 		if (!strcmp(name, "ksm_functional_tests") && strstr(ksmt_release(), "ksmmod-debug")) {
-			ktap_test_skip(name, "debug kernel: test_unmerge_zero_pages spins in the kernel (open problem, issue 5 notes); passes on stock 6.12");
+			ktap_test_skip(name, "debug kernel: takes ~270 s (O(n^2) pagemap reads under KASAN/kmemleak), over the per-test limit; passed in a separate run, see the comment");
 			continue;
 		}
 		if (inv->prctl_merge && !ksmt_kernel_at_least(6, 7)) {
