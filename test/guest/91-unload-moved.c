@@ -22,7 +22,6 @@
 
 #define NPAGES	48
 #define PLAN	9
-#define MPOL_MF_MOVE_ALL	(1 << 2)
 #define CG	"/sys/fs/cgroup/"
 #define CG_SWAP	CG "ksmtest91-swap"
 #define CG_REST	CG "ksmtest91-rest"
@@ -44,51 +43,21 @@ static int pattern(int i)
 static int fd;
 static long psize;
 
-static bool write_file(const char *path, const char *val)
-{
-	int f = open(path, O_WRONLY | O_CLOEXEC);
-	bool ok = f >= 0 && write(f, val, strlen(val)) == (ssize_t)strlen(val);
-
-	if (f >= 0)
-		close(f);
-	return ok;
-}
-
-/* Load the modules listed in /modules.order (zram and its dependencies). */
-static void load_modules(void)
-{
-	char list[1024], path[300], *name, *save;
-
-	if (ksmt_read_file("/modules.order", list, sizeof(list)) <= 0)
-		return;
-	for (name = strtok_r(list, "\n", &save); name; name = strtok_r(NULL, "\n", &save)) {
-		int mfd, flags = strstr(name, ".xz") ? 4 /* MODULE_INIT_COMPRESSED_FILE */ : 0;
-
-		snprintf(path, sizeof(path), "/%s", name);
-		mfd = open(path, O_RDONLY | O_CLOEXEC);
-		if (mfd < 0)
-			continue;
-		if (syscall(SYS_finit_module, mfd, "", flags) && errno != EEXIST)
-			ktap_print_msg("loading %s: %s", name, strerror(errno));
-		close(mfd);
-	}
-}
-
 /* 128 MiB of swap on /dev/zram0, reset first if 88-swap used it. */
 static bool swap_on(void)
 {
 	char size[32];
 
-	load_modules();
+	ksmt_load_listed_modules();
 	if (access("/sys/block/zram0", F_OK))
 		return false;
 	if (ksmt_read_file("/sys/block/zram0/disksize", size, sizeof(size)) > 0 && atol(size)) {
 		swapoff("/dev/zram0");
-		if (!write_file("/sys/block/zram0/reset", "1"))
+		if (!ksmt_write_file("/sys/block/zram0/reset", "1"))
 			return false;
 	}
-	write_file("/sys/block/zram0/comp_algorithm", "lzo-rle");
-	if (!write_file("/sys/block/zram0/disksize", "128M"))
+	ksmt_write_file("/sys/block/zram0/comp_algorithm", "lzo-rle");
+	if (!ksmt_write_file("/sys/block/zram0/disksize", "128M"))
 		return false;
 	if (system("mkswap /dev/zram0 >/dev/null 2>&1"))
 		return false;
@@ -100,7 +69,7 @@ static bool cgroups(void)
 	mkdir("/sys/fs/cgroup", 0755);
 	if (access(CG "cgroup.controllers", F_OK) && system("mount -t cgroup2 none /sys/fs/cgroup"))
 		return false;
-	write_file(CG "cgroup.subtree_control", "+memory");
+	ksmt_write_file(CG "cgroup.subtree_control", "+memory");
 	mkdir(CG_SWAP, 0755);
 	mkdir(CG_REST, 0755);
 	return !access(CG_SWAP "/memory.reclaim", W_OK) && !access(CG_REST "/cgroup.procs", W_OK);
@@ -112,23 +81,7 @@ static bool join(const char *cg)
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
 	snprintf(pid, sizeof(pid), "%d", getpid());
-	return write_file(path, pid);
-}
-
-/* Pages of [p, p + n pages) that pagemap reports swapped out. */
-static int swapped_pages(char *p, int n)
-{
-	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), count = 0;
-
-	for (int i = 0; i < n; i++) {
-		uint64_t e = 0;
-
-		if (pread(pm, &e, sizeof(e), (uintptr_t)(p + i * psize) / psize * sizeof(e)) == sizeof(e) &&
-		    (e >> 62 & 1))
-			count++;
-	}
-	close(pm);
-	return count;
+	return ksmt_write_file(path, pid);
 }
 
 /* Reclaim the swap cgroup until all of [p, p + n pages) is out (at most 200 passes). */
@@ -136,12 +89,12 @@ static int reclaim(char *p, int n)
 {
 	int passes = 0;
 
-	write_file("/proc/sys/vm/swappiness", "200");
-	for (; passes < 200 && swapped_pages(p, n) < n; passes++) {
-		write_file(CG_SWAP "/memory.reclaim", "64M");
+	ksmt_write_file("/proc/sys/vm/swappiness", "200");
+	for (; passes < 200 && ksmt_swapped_pages(p, n) < n; passes++) {
+		ksmt_write_file(CG_SWAP "/memory.reclaim", "64M");
 		usleep(10000);
 	}
-	write_file("/proc/sys/vm/swappiness", "60");
+	ksmt_write_file("/proc/sys/vm/swappiness", "60");
 	return passes;
 }
 
@@ -154,14 +107,6 @@ static int node_of(void *addr)
 	if (syscall(SYS_move_pages, 0, 1UL, pages, NULL, &status, 0))
 		return -errno;
 	return status;
-}
-
-static long move_to(void *addr, int node, int *status)
-{
-	void *pages[1] = { addr };
-	int nodes[1] = { node };
-
-	return syscall(SYS_move_pages, 0, 1UL, pages, nodes, status, MPOL_MF_MOVE_ALL);
 }
 
 /* Pages with the same pattern share one PFN, different patterns do not. */
@@ -262,7 +207,7 @@ int main(void)
 		node[k] = node_of(p);
 		target[k] = node[k] == 0 ? 1 : 0;
 		status[k] = -1;
-		ret[k] = move_to(p, target[k], &status[k]);
+		ret[k] = ksmt_move_page(p, target[k], &status[k]);
 		after[k] = ksmt_pfn_of(p);
 	}
 	ok = true;
@@ -275,8 +220,8 @@ int main(void)
 
 	/* Swap S out: only its 4 KSM pages are charged to the swap cgroup. */
 	passes = reclaim(m, 16);
-	out = swapped_pages(m, 16);
-	out_rest = swapped_pages(m + 16 * psize, 32);
+	out = ksmt_swapped_pages(m, 16);
+	out_rest = ksmt_swapped_pages(m + 16 * psize, 32);
 	ktap_test_result(out == 16 && out_rest == 0,
 			 "reclaim swapped out all 16 mappings of S's 4 KSM pages (%d after %d passes), none of M and R (%d)",
 			 out, passes, out_rest);
@@ -290,7 +235,7 @@ int main(void)
 	kmsg = ksmt_kmsg_open();
 	err = ksmt_unload();
 	leaked = ksmt_kmsg_contains(kmsg, "leaking");
-	ktap_test_result(!err && !leaked && swapped_pages(m, 16) == out,
+	ktap_test_result(!err && !leaked && ksmt_swapped_pages(m, 16) == out,
 			 "rmmod with %d mappings swapped out and 16 migrated (%s%s)", out,
 			 err ? strerror(-err) : "ok", leaked ? ", metadata leaked" : "");
 
@@ -312,9 +257,9 @@ int main(void)
 
 	err = swapoff("/dev/zram0") ? -errno : 0;
 	bad = bad_pages(m, true);
-	ktap_test_result(!err && bad == 0 && swapped_pages(m, NPAGES) == 0,
+	ktap_test_result(!err && bad == 0 && ksmt_swapped_pages(m, NPAGES) == 0,
 			 "swapoff (%s): nothing left in swap, bytes intact", err ? strerror(-err) : "ok");
-	write_file("/sys/block/zram0/reset", "1");
+	ksmt_write_file("/sys/block/zram0/reset", "1");
 
 	/* A fresh module merges these pages again. */
 	err = ksmt_load(NULL);
