@@ -349,9 +349,14 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 		int err = ksmmod_merge_with_ksm_page(item, page, kpage);
 
 		put_page(kpage);
-		if (err != -ESTALE || verify)
+		if (!err || verify)
 			return;
-		/* Not the contents its hash promised (changed, or a collision). */
+		/*
+		 * Not merged on the strength of the hash alone: the contents
+		 * may differ (changed since the last scan, or a collision), and
+		 * a failure before the compare (a page briefly pinned) must not
+		 * keep the item out of every tree with its stale hash.
+		 */
 		hash = ksmmod_page_hash(page);
 		kpage = ksmmod_stable_tree_search(page, hash, true);
 		if (kpage) {
