@@ -95,9 +95,6 @@ static long ksmmod_ioc_api(void __user *uarg)
 	memset(&a, 0, sizeof(a));
 	a.api_version = KSMMOD_API_VERSION;
 	a.features = KSMMOD_FEATURES_ALL;
-	/* Registrations follow the process only through the drop-in hooks. */
-	if (!ksmmod_dropin_active())
-		a.features &= ~KSMMOD_FEATURE_KEEP_EXEC;
 	a.ioctls = ksmmod_ioctl_mask();
 	strscpy(a.module_version, KSMMOD_VERSION, sizeof(a.module_version));
 	strscpy(a.kernel_release, init_utsname()->release, sizeof(a.kernel_release));
@@ -256,8 +253,6 @@ static long ksmmod_ioc_process(void __user *uarg, bool add)
 		return -EINVAL;
 	if (p.flags & ~(add ? KSMMOD_PROCESS_FLAGS_ALL : 0))
 		return -EINVAL;
-	if ((p.flags & KSMMOD_PROCESS_KEEP_EXEC) && !ksmmod_dropin_active())
-		return -EOPNOTSUPP;
 	if (add)
 		return ksmmod_register(p.pidfd, 0, TASK_SIZE_MAX,
 				       KSMMOD_REG_WHOLE |

@@ -40,19 +40,23 @@
  *
  * DOC: Watch hooks
  *
- * On kernels without MMF_VM_MERGE_ANY (6.1), drop-in mode also puts ftrace
+ * Processes registered whole (ADD_PROCESS) are followed through ftrace
  * callbacks on the entries of the functions in KSMMOD_WATCH_HOOKS()
- * (include/ksmmod/compat.h, "Whole processes"). They observe and replace
- * nothing: the callback runs before the function's first instruction and
- * may only widen an argument, adding VM_MERGEABLE to the vm_flags of a
- * private anonymous mapping about to be created for a process registered
- * whole, which is what 6.4+'s ksm_add_vma() achieves (6.1's x86-64 ftrace
- * restores the argument registers from the saved pt_regs). A missing or
- * untraceable function fails the load, naming it. For exec with
- * KSMMOD_PROCESS_KEEP_EXEC, the begin_new_exec() callback (which cannot
- * sleep) marks the new mm and queues a task_work that registers it when the
- * task returns to user space, before the new program's first instruction;
- * a module reference keeps ksmmod loaded until then.
+ * (include/ksmmod/compat.h, "Whole processes", says which kernel and mode
+ * needs which; 6.12 in drop-in mode needs none). They observe and replace
+ * nothing, so they need no FTRACE_OPS_FL_IPMODIFY and can share their
+ * functions with livepatches: the callback runs before the function's first
+ * instruction and may only widen an argument (6.1's mmap_region() and
+ * do_brk_flags(): add VM_MERGEABLE to the vm_flags of a private anonymous
+ * mapping about to be created; x86-64 ftrace restores the argument
+ * registers from the saved pt_regs), set VM_MERGEABLE on a new, write-locked
+ * mapping (6.12's ksm_add_vma()), or queue work. A missing or untraceable
+ * function fails the load, naming it. For exec with KSMMOD_PROCESS_KEEP_EXEC
+ * (begin_new_exec()) and fork with dropin=0 (wake_up_new_task()), the
+ * callback (which cannot sleep) marks the new mm and queues a task_work
+ * that registers it when the task returns to user space, before the
+ * program's first instruction there; a module reference keeps ksmmod
+ * loaded until then.
  */
 #include <linux/atomic.h>
 #include <linux/binfmts.h>
@@ -61,6 +65,7 @@
 #include <linux/module.h>
 #include <linux/rcupdate.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/task_work.h>
 #include <linux/wait.h>
@@ -78,10 +83,10 @@ static bool ksmmod_hooks_on;
 static atomic_t ksmmod_hooks_inflight = ATOMIC_INIT(0);
 static DECLARE_WAIT_QUEUE_HEAD(ksmmod_hooks_wait);
 
-/* Whether the drop-in hooks are installed (set at load, cleared at unload). */
+/* Whether drop-in mode is on (hooks installed at load, removed at unload). */
 bool ksmmod_dropin_active(void)
 {
-	return READ_ONCE(ksmmod_hooks_on);
+	return dropin && READ_ONCE(ksmmod_hooks_on);
 }
 
 static void ksmmod_hook_in(void)
@@ -123,12 +128,15 @@ static_assert(__same_type(&ksmmod_ksm_exit, &__ksm_exit));
  * @name: the kernel function
  * @replacement: ksmmod's function with the same prototype (NULL: a watch
  *	hook, whose @ops.func does the work)
+ * @modes: KSMMOD_HOOK_DROPIN and/or KSMMOD_HOOK_NO_DROPIN: in which mode it
+ *	is installed
  * @ops: the ftrace registration
  * @registered: @ops is registered
  */
 struct ksmmod_hook {
 	const char *name;
 	void *replacement;
+	unsigned int modes;
 	struct ftrace_ops ops;
 	bool registered;
 };
@@ -148,6 +156,7 @@ static void notrace ksmmod_hook_redirect(unsigned long ip, unsigned long parent_
 	{									\
 		.name = #_name,							\
 		.replacement = _fn,						\
+		.modes = KSMMOD_HOOK_DROPIN,					\
 		.ops = {							\
 			.func = ksmmod_hook_redirect,				\
 			.flags = FTRACE_OPS_FL_SAVE_REGS |			\
@@ -156,11 +165,17 @@ static void notrace ksmmod_hook_redirect(unsigned long ip, unsigned long parent_
 		},								\
 	}
 
-#ifdef KSMMOD_NEED_WATCH_HOOKS
+/*
+ * Watch hooks (see "Whole processes" in include/ksmmod/compat.h for which
+ * kernel gets which). Each runs at the entry of its function, in atomic
+ * context, and reads the arguments from the saved registers (x86-64: %rdi,
+ * %rsi, %rdx, %rcx, %r8). Callbacks a kernel does not use are still built.
+ */
 static_assert(__same_type(&mmap_region,
 			  unsigned long (*)(struct file *, unsigned long, unsigned long,
 					    vm_flags_t, unsigned long, struct list_head *)));
 static_assert(__same_type(&begin_new_exec, int (*)(struct linux_binprm *)));
+static_assert(__same_type(&wake_up_new_task, void (*)(struct task_struct *)));
 
 /* vm_flags that make a mapping unmergeable, as in mm/ksm.c's vma_ksm_compatible(). */
 #define KSMMOD_UNMERGEABLE_VM_FLAGS						\
@@ -168,11 +183,11 @@ static_assert(__same_type(&begin_new_exec, int (*)(struct linux_binprm *)));
 	 VM_MIXEDMAP | KSMMOD_VM_DROPPABLE)
 
 /* The current process is registered whole: its new mappings are mergeable. */
-static bool notrace ksmmod_current_merge_any(void)
+static bool notrace ksmmod_current_whole(void)
 {
 	struct mm_struct *mm = current->mm;
 
-	return mm && ksmmod_mm_merge_any(mm);
+	return mm && ksmmod_mm_whole(mm);
 }
 
 /*
@@ -181,13 +196,13 @@ static bool notrace ksmmod_current_merge_any(void)
  * one has VM_SHARED) gets VM_MERGEABLE before it is merged or created.
  * x86-64: @file in %rdi, @vm_flags in %rcx.
  */
-static void notrace ksmmod_watch_mmap_region(unsigned long ip, unsigned long parent_ip,
-					     struct ftrace_ops *ops, struct ftrace_regs *fregs)
+static void notrace __maybe_unused
+ksmmod_watch_mmap_region(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *ops,
+			 struct ftrace_regs *fregs)
 {
 	struct pt_regs *regs = ftrace_get_regs(fregs);
 
-	if (!regs || regs->di || (regs->cx & KSMMOD_UNMERGEABLE_VM_FLAGS) ||
-	    !ksmmod_current_merge_any())
+	if (!regs || regs->di || (regs->cx & KSMMOD_UNMERGEABLE_VM_FLAGS) || !ksmmod_current_whole())
 		return;
 	regs->cx |= VM_MERGEABLE;
 }
@@ -197,36 +212,64 @@ static void notrace ksmmod_watch_mmap_region(unsigned long ip, unsigned long par
  * for write: brk memory is always private anonymous. With VM_MERGEABLE in
  * @flags (%r8) the growth extends a mergeable brk mapping in place.
  */
-static void notrace ksmmod_watch_do_brk_flags(unsigned long ip, unsigned long parent_ip,
-					      struct ftrace_ops *ops, struct ftrace_regs *fregs)
+static void notrace __maybe_unused
+ksmmod_watch_do_brk_flags(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *ops,
+			  struct ftrace_regs *fregs)
 {
 	struct pt_regs *regs = ftrace_get_regs(fregs);
 
-	if (!regs || (regs->r8 & KSMMOD_UNMERGEABLE_VM_FLAGS) || !ksmmod_current_merge_any())
+	if (!regs || (regs->r8 & KSMMOD_UNMERGEABLE_VM_FLAGS) || !ksmmod_current_whole())
 		return;
 	regs->r8 |= VM_MERGEABLE;
 }
 
-/**
- * struct ksmmod_exec_work - registering an exec'd process (KEEP_EXEC, 6.1)
- * @cb: the task_work
- * @mm: the new mm (mmgrab()ed), to tell a completed exec from a failed one
+/*
+ * Entry of 6.12's ksm_add_vma(vma), called by the mmap and brk paths for a
+ * new mapping, write-locked, with mmap_lock held for write: what the
+ * kernel's MMF_VM_MERGE_ANY does, for ksmmod's own flag. x86-64: @vma in
+ * %rdi.
  */
-struct ksmmod_exec_work {
+static void notrace __maybe_unused
+ksmmod_watch_ksm_add_vma(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *ops,
+			 struct ftrace_regs *fregs)
+{
+	struct pt_regs *regs = ftrace_get_regs(fregs);
+	struct vm_area_struct *vma;
+
+	if (!regs)
+		return;
+	vma = (struct vm_area_struct *)regs->di;
+	if (!ksmmod_mm_whole(vma->vm_mm) || (vma->vm_flags & VM_MERGEABLE) ||
+	    !ksmmod_vma_eligible(vma))
+		return;
+	if (!ksmmod_vma_set_mergeable_atomic(vma))
+		pr_warn_ratelimited("pid %d (%s): new mapping at %#lx not write-locked, left unmergeable\n",
+				    task_pid_nr(current), current->comm, vma->vm_start);
+}
+
+/**
+ * struct ksmmod_follow_work - registering a process that follows another
+ * @cb: the task_work, queued on the new process
+ * @mm: the new mm (mmgrab()ed), to tell a completed exec from a failed one
+ * @keep_exec: register with KSMMOD_PROCESS_KEEP_EXEC
+ */
+struct ksmmod_follow_work {
 	struct callback_head cb;
 	struct mm_struct *mm;
+	bool keep_exec;
 };
 
-static void ksmmod_exec_work_fn(struct callback_head *cb)
+static void ksmmod_follow_work_fn(struct callback_head *cb)
 {
-	struct ksmmod_exec_work *w = container_of(cb, struct ksmmod_exec_work, cb);
+	struct ksmmod_follow_work *w = container_of(cb, struct ksmmod_follow_work, cb);
 	int err;
 
 	/* Not after a failed exec, nor on the way out (exit_task_work()). */
 	if (current->mm == w->mm) {
-		err = ksmmod_register(0, 0, TASK_SIZE_MAX, KSMMOD_REG_WHOLE | KSMMOD_REG_KEEP_EXEC);
+		err = ksmmod_register(0, 0, TASK_SIZE_MAX,
+				      KSMMOD_REG_WHOLE | (w->keep_exec ? KSMMOD_REG_KEEP_EXEC : 0));
 		if (err)
-			pr_warn_ratelimited("pid %d (%s): cannot keep it registered across exec (%d)\n",
+			pr_warn_ratelimited("pid %d (%s): cannot register it as its parent or former program was (%d)\n",
 					    task_pid_nr(current), current->comm, err);
 	}
 	mmdrop(w->mm);
@@ -234,6 +277,45 @@ static void ksmmod_exec_work_fn(struct callback_head *cb)
 	ksmmod_hook_out();
 	/* synchronize_rcu_tasks() at unload covers the return from here. */
 	module_put(THIS_MODULE);
+}
+
+/**
+ * ksmmod_follow() - register @mm whole before @task next enters user space
+ * @task: the task that will run in @mm (current for exec, a new child for fork)
+ * @mm: its new address space
+ * @keep_exec: with KSMMOD_PROCESS_KEEP_EXEC
+ *
+ * Called from watch hooks (atomic). @mm is marked at once, so that the
+ * mappings exec's loader makes are mergeable as they are created; the
+ * registration itself (which sleeps) runs as task_work when @task returns
+ * to user space, before its first instruction there. A module reference
+ * keeps ksmmod loaded until then.
+ */
+static void notrace ksmmod_follow(struct task_struct *task, struct mm_struct *mm, bool keep_exec)
+{
+	struct ksmmod_follow_work *w;
+
+	w = kmalloc(sizeof(*w), GFP_ATOMIC | __GFP_NOWARN);
+	if (!w || !try_module_get(THIS_MODULE)) {
+		kfree(w);
+		pr_warn_ratelimited("pid %d (%s): cannot register it as its parent or former program was\n",
+				    task_pid_nr(task), task->comm);
+		return;
+	}
+	w->mm = mm;
+	w->keep_exec = keep_exec;
+	mmgrab(mm);
+	init_task_work(&w->cb, ksmmod_follow_work_fn);
+	ksmmod_hook_in();
+	if (task_work_add(task, &w->cb, TWA_RESUME)) {
+		/* Exiting: nothing to register. The caller holds the mm: not the last drop. */
+		mmdrop(mm);
+		kfree(w);
+		ksmmod_hook_out();
+		module_put(THIS_MODULE);
+		return;
+	}
+	ksmmod_mm_set_whole(mm, keep_exec, ksmmod_dropin_active());
 }
 
 /*
@@ -244,46 +326,45 @@ static void notrace ksmmod_watch_begin_new_exec(unsigned long ip, unsigned long 
 						struct ftrace_ops *ops, struct ftrace_regs *fregs)
 {
 	struct pt_regs *regs = ftrace_get_regs(fregs);
-	struct linux_binprm *bprm;
-	struct ksmmod_exec_work *w;
 	struct mm_struct *mm = current->mm;
 
-	if (!regs || !mm || !ksmmod_mm_merge_any(mm) || !test_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags))
+	if (!regs || !mm || !ksmmod_mm_whole(mm) || !ksmmod_mm_keep_exec(mm))
 		return;
-	bprm = (struct linux_binprm *)regs->di;
-	w = kmalloc(sizeof(*w), GFP_ATOMIC | __GFP_NOWARN);
-	if (!w || !try_module_get(THIS_MODULE)) {
-		kfree(w);
-		pr_warn_ratelimited("pid %d (%s): cannot keep it registered across exec\n",
-				    task_pid_nr(current), current->comm);
-		return;
-	}
-	w->mm = bprm->mm;
-	mmgrab(w->mm);
-	init_task_work(&w->cb, ksmmod_exec_work_fn);
-	ksmmod_hook_in();
-	if (task_work_add(current, &w->cb, TWA_RESUME)) {
-		/* Exiting: nothing to register. bprm holds the mm: not the last drop. */
-		mmdrop(w->mm);
-		kfree(w);
-		ksmmod_hook_out();
-		module_put(THIS_MODULE);
-		return;
-	}
-	/* The ELF loader's brk and mappings are mergeable as they are made. */
-	ksmmod_mm_set_merge_any(bprm->mm, true);
+	ksmmod_follow(current, ((struct linux_binprm *)regs->di)->mm, true);
 }
 
-#define KSMMOD_WATCH(_name, _fn)						\
+/*
+ * Entry of wake_up_new_task(p): fork or clone made @p (%rdi), which has not
+ * run yet; current is the parent. A child with an address space of its own
+ * follows a parent registered whole (drop-in mode does this through
+ * ksm_fork() instead).
+ */
+static void notrace ksmmod_watch_wake_up_new_task(unsigned long ip, unsigned long parent_ip,
+						  struct ftrace_ops *ops, struct ftrace_regs *fregs)
+{
+	struct pt_regs *regs = ftrace_get_regs(fregs);
+	struct mm_struct *mm = current->mm, *child_mm;
+	struct task_struct *p;
+
+	if (!regs || !mm || !ksmmod_mm_whole(mm))
+		return;
+	p = (struct task_struct *)regs->di;
+	child_mm = READ_ONCE(p->mm);
+	if (!child_mm || child_mm == mm)
+		return;
+	ksmmod_follow(p, child_mm, ksmmod_mm_keep_exec(mm));
+}
+
+#define KSMMOD_WATCH(_name, _fn, _modes)					\
 	{									\
 		.name = #_name,							\
+		.modes = _modes,						\
 		.ops = {							\
 			.func = _fn,						\
 			.flags = FTRACE_OPS_FL_SAVE_REGS |			\
 				 FTRACE_OPS_FL_RECURSION,			\
 		},								\
 	},
-#endif /* KSMMOD_NEED_WATCH_HOOKS */
 
 static struct ksmmod_hook ksmmod_hooks[] = {
 	KSMMOD_HOOK(__ksm_enter, ksmmod_ksm_enter),
@@ -340,11 +421,13 @@ int ksmmod_hooks_init(void)
 	int err;
 
 	err = ksmmod_kernel_ksm_idle();
-	if (err || !dropin)
+	if (err)
 		return err;
 	for (i = 0; i < ARRAY_SIZE(ksmmod_hooks); i++) {
 		struct ksmmod_hook *h = &ksmmod_hooks[i];
 
+		if (!(h->modes & (dropin ? KSMMOD_HOOK_DROPIN : KSMMOD_HOOK_NO_DROPIN)))
+			continue;
 		err = ftrace_set_filter(&h->ops, (unsigned char *)h->name, strlen(h->name), 1);
 		if (!err) {
 			err = register_ftrace_function(&h->ops);
@@ -352,8 +435,9 @@ int ksmmod_hooks_init(void)
 				ftrace_free_filter(&h->ops);
 		}
 		if (err) {
-			pr_err("cannot hook kernel function %s for drop-in mode (%d); load with dropin=0 to do without\n",
-			       h->name, err);
+			pr_err("cannot hook kernel function %s (%d)%s\n", h->name, err,
+			       h->modes == KSMMOD_HOOK_DROPIN ?
+			       " for drop-in mode; load with dropin=0 to do without" : "");
 			ksmmod_hooks_remove();
 			return err;
 		}

@@ -114,6 +114,8 @@ static void ksmmod_slot_free(struct ksmmod_mm_slot *slot)
 	mutex_unlock(&ksmmod_registry_lock);
 	if (slot->entered)
 		ksmmod_mm_clear_ksm_flags(slot->mm);
+	else if (slot->whole)
+		ksmmod_mm_clear_whole(slot->mm);
 	ksmmod_notifier_put(slot->mn);
 	mmdrop(slot->mm);
 	kmem_cache_free(ksmmod_slot_cache, slot);
@@ -551,16 +553,16 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 						      min(end, vma->vm_end));
 			ksmmod_vma_set_mergeable(vma);
 		}
+		if (whole) {
+			/* New mappings, fork and exec: see compat.h. */
+			slot->whole = true;
+			slot->keep_exec = how & KSMMOD_REG_KEEP_EXEC;
+			ksmmod_mm_set_whole(mm, slot->keep_exec, ksmmod_dropin_active());
+		}
 		if (ksmmod_dropin_active()) {
 			/* Fork and exit now reach ksmmod through the KSM hooks. */
 			slot->entered = true;
 			set_bit(MMF_VM_MERGEABLE, &mm->flags);
-			if (whole) {
-				/* New mappings, fork and exec: see compat.h. */
-				slot->whole = true;
-				slot->keep_exec = how & KSMMOD_REG_KEEP_EXEC;
-				ksmmod_mm_set_merge_any(mm, slot->keep_exec);
-			}
 		}
 	}
 	mutex_unlock(&ksmmod_registry_lock);
@@ -688,7 +690,7 @@ int ksmmod_registry_enter(struct mm_struct *mm)
 
 		if (parent && parent->whole) {
 			if (ksmmod_enter_is_exec(mm) && !parent->keep_exec) {
-				ksmmod_mm_clear_merge_any(mm);
+				ksmmod_mm_clear_whole(mm);
 				mutex_unlock(&ksmmod_registry_lock);
 				ksmmod_ctx_free(&ctx);
 				return 0;
@@ -709,7 +711,7 @@ int ksmmod_registry_enter(struct mm_struct *mm)
 	if (whole) {
 		slot->whole = true;
 		slot->keep_exec = keep_exec;
-		ksmmod_mm_set_merge_any(mm, keep_exec);
+		ksmmod_mm_set_whole(mm, keep_exec, true);
 	}
 	ksmmod_slot_add_range(slot, &ctx, 0, TASK_SIZE_MAX);
 	slot->entered = true;
@@ -970,7 +972,10 @@ static void ksmmod_slot_leave(struct ksmmod_mm_slot *slot)
 	}
 	if (slot->entered)
 		ksmmod_mm_clear_ksm_flags(mm);
+	else if (slot->whole)
+		ksmmod_mm_clear_whole(mm);
 	slot->entered = false;
+	slot->whole = false;
 	mmap_write_unlock(mm);
 	mmput_async(mm);	/* see ksmmod_registry_attach_notifier() */
 }

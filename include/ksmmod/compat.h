@@ -333,74 +333,133 @@ static inline void ksmmod_dec_mm_anonpages(struct mm_struct *mm)
 /**
  * DOC: Whole processes: new mappings, fork, exec
  *
- * A process registered whole (ADD_PROCESS, in drop-in mode) has every new
- * private anonymous mapping made VM_MERGEABLE as it is created, as
- * prctl(PR_SET_MEMORY_MERGE) does. Since 6.4 the kernel does that itself for
- * mms with MMF_VM_MERGE_ANY (ksm_add_vma() in the mmap and brk paths), fork
- * copies the flag, and on 6.12 exec calls __ksm_enter() for the new mm
- * (ksm_execve()), which drop-in mode serves: ksmmod only sets the flag.
+ * A process registered whole (ADD_PROCESS) has every new private anonymous
+ * mapping made VM_MERGEABLE as it is created, as prctl(PR_SET_MEMORY_MERGE)
+ * does; fork passes the registration on, exec only with
+ * KSMMOD_PROCESS_KEEP_EXEC. ksmmod marks such an mm with two bits of
+ * mm->flags that no kernel uses (the top two of the 64: outside
+ * MMF_INIT_MASK, so neither fork nor exec copies them): KSMMOD_MMF_WHOLE
+ * and KSMMOD_MMF_KEEP_EXEC. How the kernel is made to follow the process
+ * depends on the kernel and on drop-in mode:
  *
- * Older kernels (6.1) have none of it. There ksmmod keeps the same flag in
- * a bit of mm->flags the kernel does not use (30, the number 6.4 gave
- * MMF_VM_MERGE_ANY; outside MMF_INIT_MASK, so neither fork nor exec copies
- * it), plus a second unused bit (29) for KSMMOD_PROCESS_KEEP_EXEC, and
- * src/hooks.c watches the functions listed in KSMMOD_WATCH_HOOKS(): the
- * entries of mmap_region() and do_brk_flags(), the only two that create
- * anonymous mappings from nothing, add VM_MERGEABLE to the vm_flags they
- * are about to use, so the new mapping is mergeable from the start and can
- * merge with its mergeable neighbours; the entry of begin_new_exec() hands a
- * KEEP_EXEC registration to the new mm.
+ * - 6.12, dropin=1: since 6.4 the kernel does it for mms with
+ *   MMF_VM_MERGE_ANY (ksm_add_vma() in the mmap and brk paths), fork copies
+ *   the flag and calls __ksm_enter() (ksm_fork()), exec calls it for the new
+ *   mm (ksm_execve()); drop-in mode serves __ksm_enter(), so ksmmod only sets
+ *   MMF_VM_MERGE_ANY besides its own bits.
+ * - 6.12, dropin=0: __ksm_enter() is the kernel's, and MMF_VM_MERGE_ANY would
+ *   hand execs to the kernel's KSM; ksmmod sets only its own bits and
+ *   src/hooks.c watches ksm_add_vma() (the same two call sites), exec and
+ *   fork (KSMMOD_WATCH_HOOKS() below).
+ * - 6.1 (no MMF_VM_MERGE_ANY), either mode: the entries of mmap_region() and
+ *   do_brk_flags(), the only two functions that create anonymous mappings
+ *   from nothing, add VM_MERGEABLE to the vm_flags they are about to use, so
+ *   the new mapping is mergeable from the start and can merge with its
+ *   mergeable neighbours; the entry of begin_new_exec() hands a KEEP_EXEC
+ *   registration to the new mm; with dropin=0 also fork.
+ *
+ * The watched fork point is wake_up_new_task(): the child is complete but
+ * has not run, so ksmmod can queue its registration as task_work that runs
+ * before the child's first user instruction (CLONE_VM children share the
+ * registered mm and need nothing).
+ */
+#define KSMMOD_MMF_WHOLE	15
+#define KSMMOD_MMF_KEEP_EXEC	14
+static_assert(MMF_DUMP_FILTER_SHIFT + MMF_DUMP_FILTER_BITS <= KSMMOD_MMF_KEEP_EXEC &&
+	      KSMMOD_MMF_WHOLE < MMF_VM_MERGEABLE, "ksmmod's mm->flags bits are taken");
+static_assert(!((unsigned long)MMF_INIT_MASK & (BIT(KSMMOD_MMF_WHOLE) | BIT(KSMMOD_MMF_KEEP_EXEC))),
+	      "ksmmod's mm->flags bits would be inherited");
+
+/* Hook modes (src/hooks.c): installed with dropin=1, with dropin=0, or both. */
+#define KSMMOD_HOOK_DROPIN	BIT(0)
+#define KSMMOD_HOOK_NO_DROPIN	BIT(1)
+#define KSMMOD_HOOK_ALWAYS	(KSMMOD_HOOK_DROPIN | KSMMOD_HOOK_NO_DROPIN)
+
+/*
+ * X(kernel function, ksmmod's entry callback, modes), see "Whole processes"
+ * above. mmap_region() is declared in linux/mm.h, begin_new_exec() in
+ * linux/binfmts.h, wake_up_new_task() in linux/sched/task.h, ksm_add_vma()
+ * in linux/ksm.h (prototypes checked by src/hooks.c); 6.1's do_brk_flags()
+ * is static in mm/mmap.c: (struct ma_state *, struct vm_area_struct *,
+ * unsigned long addr, unsigned long len, unsigned long flags).
  */
 #ifdef MMF_VM_MERGE_ANY
-#define KSMMOD_MMF_MERGE_ANY	MMF_VM_MERGE_ANY
+#include <linux/ksm.h>
+static_assert(__same_type(&ksm_add_vma, void (*)(struct vm_area_struct *)));
+#define KSMMOD_WATCH_HOOKS(X)							\
+	X(ksm_add_vma, ksmmod_watch_ksm_add_vma, KSMMOD_HOOK_NO_DROPIN)		\
+	X(begin_new_exec, ksmmod_watch_begin_new_exec, KSMMOD_HOOK_NO_DROPIN)	\
+	X(wake_up_new_task, ksmmod_watch_wake_up_new_task, KSMMOD_HOOK_NO_DROPIN)
 #else
-#define KSMMOD_NEED_WATCH_HOOKS	1
-#define KSMMOD_MMF_MERGE_ANY	30
-#define KSMMOD_MMF_KEEP_EXEC	29
-static_assert(MMF_HAS_PINNED < KSMMOD_MMF_KEEP_EXEC, "ksmmod's mm->flags bits are taken");
-static_assert(!(MMF_INIT_MASK & (BIT(KSMMOD_MMF_MERGE_ANY) | BIT(KSMMOD_MMF_KEEP_EXEC))),
-	      "ksmmod's mm->flags bits would be inherited");
+#define KSMMOD_WATCH_HOOKS(X)							\
+	X(mmap_region, ksmmod_watch_mmap_region, KSMMOD_HOOK_ALWAYS)		\
+	X(do_brk_flags, ksmmod_watch_do_brk_flags, KSMMOD_HOOK_ALWAYS)		\
+	X(begin_new_exec, ksmmod_watch_begin_new_exec, KSMMOD_HOOK_ALWAYS)	\
+	X(wake_up_new_task, ksmmod_watch_wake_up_new_task, KSMMOD_HOOK_NO_DROPIN)
 #endif
 
-#ifdef KSMMOD_NEED_WATCH_HOOKS
-/*
- * X(kernel function, ksmmod's entry callback), see "Whole processes" above.
- * mmap_region() is declared in linux/mm.h, begin_new_exec() in
- * linux/binfmts.h (both prototypes are checked by src/hooks.c); 6.1's
- * do_brk_flags() is static in mm/mmap.c: (struct ma_state *, struct
- * vm_area_struct *, unsigned long addr, unsigned long len, unsigned long
- * flags).
+/**
+ * ksmmod_mm_set_whole() - @mm is registered whole: new mappings, fork, exec
+ * @mm: the address space
+ * @keep_exec: exec passes the registration on (KSMMOD_PROCESS_KEEP_EXEC)
+ * @dropin: drop-in mode: on 6.12 the kernel's MMF_VM_MERGE_ANY does the work
  */
-#define KSMMOD_WATCH_HOOKS(X)						\
-	X(mmap_region, ksmmod_watch_mmap_region)				\
-	X(do_brk_flags, ksmmod_watch_do_brk_flags)				\
-	X(begin_new_exec, ksmmod_watch_begin_new_exec)
+static inline void ksmmod_mm_set_whole(struct mm_struct *mm, bool keep_exec, bool dropin)
+{
+	set_bit(KSMMOD_MMF_WHOLE, &mm->flags);
+	assign_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags, keep_exec);
+#ifdef MMF_VM_MERGE_ANY
+	if (dropin)
+		set_bit(MMF_VM_MERGE_ANY, &mm->flags);
+#endif
+}
+
+/* Whether @mm is registered whole (callable from ftrace callbacks). */
+static inline bool ksmmod_mm_whole(struct mm_struct *mm)
+{
+	return test_bit(KSMMOD_MMF_WHOLE, &mm->flags);
+}
+
+/* Whether exec passes @mm's whole registration on. */
+static inline bool ksmmod_mm_keep_exec(struct mm_struct *mm)
+{
+	return test_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags);
+}
+
+/* @mm is no longer followed (also undoes the MMF_VM_MERGE_ANY 6.12's exec copied). */
+static inline void ksmmod_mm_clear_whole(struct mm_struct *mm)
+{
+#ifdef MMF_VM_MERGE_ANY
+	clear_bit(MMF_VM_MERGE_ANY, &mm->flags);
+#endif
+	clear_bit(KSMMOD_MMF_WHOLE, &mm->flags);
+	clear_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags);
+}
+
+/**
+ * ksmmod_vma_set_mergeable_atomic() - set VM_MERGEABLE from an ftrace callback
+ * @vma: a mapping being created; mmap_lock held for write
+ *
+ * vm_flags_set() may sleep to write-lock the VMA (6.12's per-VMA locks); the
+ * kernel's mmap and brk paths write-lock a new VMA before ksm_add_vma(), so
+ * there the flag can be set directly, as vm_flags_set() would.
+ *
+ * Return: false if @vma is not write-locked (nothing changed).
+ */
+static inline bool ksmmod_vma_set_mergeable_atomic(struct vm_area_struct *vma)
+{
+#ifdef KSMMOD_HAVE_VM_FLAGS_SET
+#ifdef CONFIG_PER_VMA_LOCK
+	unsigned int seq;
+
+	if (!__is_vma_write_locked(vma, &seq))
+		return false;
+#endif
+	ACCESS_PRIVATE(vma, __vm_flags) |= VM_MERGEABLE;
 #else
-#define KSMMOD_WATCH_HOOKS(X)
+	vma->vm_flags |= VM_MERGEABLE;
 #endif
-
-/* A whole-registered @mm: its new mappings become VM_MERGEABLE. */
-static inline void ksmmod_mm_set_merge_any(struct mm_struct *mm, bool keep_exec)
-{
-	set_bit(KSMMOD_MMF_MERGE_ANY, &mm->flags);
-#ifdef KSMMOD_MMF_KEEP_EXEC
-	if (keep_exec)
-		set_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags);
-	else
-		clear_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags);
-#endif
-}
-
-/* Whether @mm is registered whole; on 6.12 also after PR_SET_MEMORY_MERGE. */
-static inline bool ksmmod_mm_merge_any(struct mm_struct *mm)
-{
-	return test_bit(KSMMOD_MMF_MERGE_ANY, &mm->flags);
-}
-
-/* Exec must not pass the registration of @mm on (6.12: undo the copied flag). */
-static inline void ksmmod_mm_clear_merge_any(struct mm_struct *mm)
-{
-	clear_bit(KSMMOD_MMF_MERGE_ANY, &mm->flags);
+	return true;
 }
 
 /**
@@ -427,10 +486,7 @@ static inline bool ksmmod_enter_is_exec(struct mm_struct *mm)
 /* @mm leaves KSM: clear MMF_VM_MERGEABLE (and MMF_VM_MERGE_ANY), as __ksm_exit() does. */
 static inline void ksmmod_mm_clear_ksm_flags(struct mm_struct *mm)
 {
-	clear_bit(KSMMOD_MMF_MERGE_ANY, &mm->flags);
-#ifdef KSMMOD_MMF_KEEP_EXEC
-	clear_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags);
-#endif
+	ksmmod_mm_clear_whole(mm);
 	clear_bit(MMF_VM_MERGEABLE, &mm->flags);
 }
 

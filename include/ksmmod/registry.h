@@ -28,8 +28,8 @@ struct vm_area_struct;
  * @entered: drop-in mode: ksmmod set MMF_VM_MERGEABLE on @mm (it entered
  *	through the kernel's KSM entry points, or ksmmod registered it), so
  *	fork and exit reach ksmmod through __ksm_enter()/__ksm_exit()
- * @whole: registered whole by ADD_PROCESS (or a fork of such a process) in
- *	drop-in mode: new mappings are mergeable, fork passes it on
+ * @whole: registered whole by ADD_PROCESS (or a fork of such a process):
+ *	new mappings are mergeable, fork passes it on (include/ksmmod/compat.h)
  * @keep_exec: with @whole: exec passes the registration on to the new mm
  *	(KSMMOD_PROCESS_KEEP_EXEC)
  */

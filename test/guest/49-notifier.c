@@ -128,16 +128,7 @@ int main(void)
 	if (ksmt_unload() || ksmt_load("dropin=0"))
 		ktap_exit_fail_msg("cannot reload with dropin=0");
 	fd = ksmt_open();
-	if (strstr(ksmt_release(), "ksmmod-debug"))
-		/*
-		 * Open problem (issue 5 notes): on the debug kernel the slot of
-		 * a killed dropin=0 process is still there after 10 s, though
-		 * the same path passes on both stock kernels every time.
-		 */
-		ktap_test_skip("dropin=0: an exiting registered process is forgotten with no scan",
-			       "debug kernel: release() not seen within 10 s (open problem, issue 5 notes)");
-	else
-		exit_test("dropin=0");
+	exit_test("dropin=0");
 	close(fd);
 	if (ksmt_unload() || ksmt_load(NULL))
 		ktap_exit_fail_msg("cannot reload");

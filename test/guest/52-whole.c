@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Whole-process registration (KSMMOD_IOC_ADD_PROCESS) in drop-in mode follows
- * the process, on 6.1 (ksmmod's own hooks) and 6.12 (the kernel's
- * MMF_VM_MERGE_ANY):
+ * Whole-process registration (KSMMOD_IOC_ADD_PROCESS) follows the process, in
+ * drop-in mode (6.12: the kernel's MMF_VM_MERGE_ANY; 6.1: ksmmod's watch
+ * hooks) and again after reloading with dropin=0 (ksmmod's watch hooks on
+ * both kernels, fork through wake_up_new_task()):
  *
  * - unknown flag bits are EINVAL, REMOVE_PROCESS takes no flags, the API
  *   reports KSMMOD_FEATURE_KEEP_EXEC;
@@ -33,7 +34,7 @@
 
 #define KSMCTL	"/bin/ksmctl"
 #define NPAGES	32
-#define PLAN	19
+#define PLAN	34	/* 4 + 15 per mode */
 
 static long psize;
 static char self_exe[256];
@@ -397,13 +398,111 @@ static int do_remove(int fd)
 	return known(fd) == -ENOENT ? 0 : 3;
 }
 
-int main(int argc, char **argv)
+/* Everything that follows the process, in the loaded mode @mode: 15 results. */
+static void follow_tests(const char *mode)
 {
 	struct ksmmod_params saved;
-	struct ksmmod_process p;
 	struct ksmmod_api a;
+	int fd = ksmt_open();
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.api_version = KSMMOD_API_VERSION;
+	rc = ksmt_ioctl(fd, KSMMOD_IOC_API, &a);
+	ktap_test_result(!rc && (a.features & KSMMOD_FEATURE_KEEP_EXEC),
+			 "%s: the API reports KSMMOD_FEATURE_KEEP_EXEC (features %#llx)",
+			 mode, (unsigned long long)a.features);
+
+	if (ksmt_get_params(fd, &saved))
+		ktap_exit_fail_msg("GET_PARAMS: %s", strerror(errno));
+	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
+
+	rc = in_child(do_mmap, 0);
+	ktap_test_result(rc == 0,
+			 "%s: mmap after ADD_PROCESS: mergeable at once, merges to one PFN, shared +1 sharing +%d exactly (step %d)",
+			 mode, NPAGES - 1, rc);
+	rc = in_child(do_shared, 0);
+	ktap_test_result(rc == 0,
+			 "%s: a shared anonymous mapping after ADD_PROCESS is not made mergeable (%d)",
+			 mode, rc);
+	rc = in_child(do_brk, 0);
+	ktap_test_result(rc == 0,
+			 "%s: brk growth after ADD_PROCESS: mergeable, merges to one PFN, exact counters%s (step %d)",
+			 mode, ksmt_kernel_at_least(6, 4) ? "" : ", one heap mapping", rc);
+	rc = in_child(do_fork, 0);
+	ktap_test_result(rc == 0, "%s: a forked child is registered; its new mapping merges (step %d)",
+			 mode, rc);
+	rc = in_child(do_exec_plain, 0);
+	ktap_test_result(rc == 0, "%s: exec without KEEP_EXEC: the new program is not registered (%d)",
+			 mode, rc);
+	rc = in_child(do_exec_keep, KSMMOD_PROCESS_KEEP_EXEC);
+	ktap_test_result(rc == 0, "%s: exec with KEEP_EXEC: the new program's new mapping merges (%d)",
+			 mode, rc);
+	rc = in_child(do_spawn_keep, KSMMOD_PROCESS_KEEP_EXEC);
+	ktap_test_result(rc == 0,
+			 "%s: posix_spawn (vfork + exec) with KEEP_EXEC: the new program merges (%d)",
+			 mode, rc);
+	/* The "unregistered" probe must fail when the flag was given: it can tell. */
+	rc = in_child(do_exec_plain, KSMMOD_PROCESS_KEEP_EXEC);
+	ktap_test_result(rc != 0, "%s: exec with KEEP_EXEC: the new program is known to ksmmod (probe %d)",
+			 mode, rc);
+	{
+		/* A second ADD_PROCESS replaces the flag: KEEP_EXEC, then 0. */
+		int status;
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			int cfd = ksmt_open();
+
+			if (add_self(cfd, KSMMOD_PROCESS_KEEP_EXEC) || add_self(cfd, 0))
+				_exit(90);
+			_exit(run_probe("unregistered", false));
+		}
+		waitpid(pid, &status, 0);
+		ktap_test_result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+				 "%s: ADD_PROCESS with KEEP_EXEC, then without: exec is not registered (%#x)",
+				 mode, status);
+	}
+	rc = in_child(do_remove, KSMMOD_PROCESS_KEEP_EXEC);
+	ktap_test_result(rc == 0, "%s: after REMOVE_PROCESS a new mapping is not mergeable (step %d)",
+			 mode, rc);
+
+	/* ksmctl run. */
+	if (access(KSMCTL, X_OK)) {
+		ktap_test_skip("ksmctl run -- prog", "/bin/ksmctl is not in the initramfs");
+		ktap_test_skip("ksmctl run without CMD", "/bin/ksmctl is not in the initramfs");
+		ktap_test_skip("ksmctl run of a missing program", "/bin/ksmctl is not in the initramfs");
+	} else {
+		rc = ksmctl((char *[]){ "ksmctl", "run", "--", self_exe, "run", NULL });
+		ktap_test_result(rc == 0,
+				 "%s: ksmctl run -- prog: prog and its forked child have their new mappings merged (%d)",
+				 mode, rc);
+		rc = ksmctl((char *[]){ "ksmctl", "run", NULL });
+		ktap_test_result(rc == 2, "%s: ksmctl run without CMD: usage error, exit 2 (%d)", mode, rc);
+		rc = ksmctl((char *[]){ "ksmctl", "run", "/nonexistent/prog", NULL });
+		ktap_test_result(rc == 127, "%s: ksmctl run of a missing program: exit 127 (%d)", mode, rc);
+	}
+
+	/* Nothing of the above is left registered. */
+	{
+		struct ksmmod_stats s = ksmt_stats(fd);
+
+		ktap_test_result(s.mm_slots == 0, "%s: every process above is gone from ksmmod (slots %llu)",
+				 mode, (unsigned long long)s.mm_slots);
+	}
+	/* Leave the tunables as found (later tests read them). */
+	if (ksmt_set_params(fd, &saved, KSMMOD_PARAM_RUN | KSMMOD_PARAM_PAGES_TO_SCAN |
+			    KSMMOD_PARAM_SLEEP_MILLISECS))
+		ktap_exit_fail_msg("SET_PARAMS: %s", strerror(errno));
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	struct ksmmod_process p;
 	ssize_t n;
-	int fd, rc;
+	int fd;
 
 	psize = sysconf(_SC_PAGESIZE);
 	if (argc > 1)
@@ -436,88 +535,12 @@ int main(int argc, char **argv)
 	p.pad = 1;
 	ktap_test_result(ksmt_ioctl(fd, KSMMOD_IOC_ADD_PROCESS, &p) == -EINVAL && known(fd) == -ENOENT,
 			 "ADD_PROCESS with KEEP_EXEC and pad != 0: EINVAL");
-	memset(&a, 0, sizeof(a));
-	a.size = sizeof(a);
-	a.api_version = KSMMOD_API_VERSION;
-	rc = ksmt_ioctl(fd, KSMMOD_IOC_API, &a);
-	ktap_test_result(!rc && (a.features & KSMMOD_FEATURE_KEEP_EXEC),
-			 "drop-in mode reports KSMMOD_FEATURE_KEEP_EXEC (features %#llx)",
-			 (unsigned long long)a.features);
-
-	if (ksmt_get_params(fd, &saved))
-		ktap_exit_fail_msg("GET_PARAMS: %s", strerror(errno));
-	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
-
-	rc = in_child(do_mmap, 0);
-	ktap_test_result(rc == 0,
-			 "mmap after ADD_PROCESS: mergeable at once, merges to one PFN, shared +1 sharing +%d exactly (step %d)",
-			 NPAGES - 1, rc);
-	rc = in_child(do_shared, 0);
-	ktap_test_result(rc == 0, "a shared anonymous mapping after ADD_PROCESS is not made mergeable (%d)",
-			 rc);
-	rc = in_child(do_brk, 0);
-	ktap_test_result(rc == 0,
-			 "brk growth after ADD_PROCESS: mergeable, merges to one PFN, exact counters%s (step %d)",
-			 ksmt_kernel_at_least(6, 4) ? "" : ", one heap mapping", rc);
-	rc = in_child(do_fork, 0);
-	ktap_test_result(rc == 0, "a forked child is registered; its new mapping merges (step %d)", rc);
-	rc = in_child(do_exec_plain, 0);
-	ktap_test_result(rc == 0, "exec without KEEP_EXEC: the new program is not registered (%d)", rc);
-	rc = in_child(do_exec_keep, KSMMOD_PROCESS_KEEP_EXEC);
-	ktap_test_result(rc == 0, "exec with KEEP_EXEC: the new program's new mapping merges (%d)", rc);
-	rc = in_child(do_spawn_keep, KSMMOD_PROCESS_KEEP_EXEC);
-	ktap_test_result(rc == 0, "posix_spawn (vfork + exec) with KEEP_EXEC: the new program merges (%d)",
-			 rc);
-	/* The "unregistered" probe must fail when the flag was given: it can tell. */
-	rc = in_child(do_exec_plain, KSMMOD_PROCESS_KEEP_EXEC);
-	ktap_test_result(rc != 0, "exec with KEEP_EXEC: the new program is known to ksmmod (probe %d)", rc);
-	{
-		/* A second ADD_PROCESS replaces the flag: KEEP_EXEC, then 0. */
-		int status;
-		pid_t pid = fork();
-
-		if (pid == 0) {
-			int cfd = ksmt_open();
-
-			if (add_self(cfd, KSMMOD_PROCESS_KEEP_EXEC) || add_self(cfd, 0))
-				_exit(90);
-			_exit(run_probe("unregistered", false));
-		}
-		waitpid(pid, &status, 0);
-		ktap_test_result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-				 "ADD_PROCESS with KEEP_EXEC, then without: exec is not registered (%#x)",
-				 status);
-	}
-	rc = in_child(do_remove, KSMMOD_PROCESS_KEEP_EXEC);
-	ktap_test_result(rc == 0, "after REMOVE_PROCESS a new mapping is not mergeable (step %d)", rc);
-
-	/* ksmctl run. */
-	if (access(KSMCTL, X_OK)) {
-		ktap_test_skip("ksmctl run -- prog", "/bin/ksmctl is not in the initramfs");
-		ktap_test_skip("ksmctl run without CMD", "/bin/ksmctl is not in the initramfs");
-		ktap_test_skip("ksmctl run of a missing program", "/bin/ksmctl is not in the initramfs");
-	} else {
-		rc = ksmctl((char *[]){ "ksmctl", "run", "--", self_exe, "run", NULL });
-		ktap_test_result(rc == 0,
-				 "ksmctl run -- prog: prog and its forked child have their new mappings merged (%d)",
-				 rc);
-		rc = ksmctl((char *[]){ "ksmctl", "run", NULL });
-		ktap_test_result(rc == 2, "ksmctl run without CMD: usage error, exit 2 (%d)", rc);
-		rc = ksmctl((char *[]){ "ksmctl", "run", "/nonexistent/prog", NULL });
-		ktap_test_result(rc == 127, "ksmctl run of a missing program: exit 127 (%d)", rc);
-	}
-
-	/* Nothing of the above is left registered. */
-	{
-		struct ksmmod_stats s = ksmt_stats(fd);
-
-		ktap_test_result(s.mm_slots == 0, "every process above is gone from ksmmod (slots %llu)",
-				 (unsigned long long)s.mm_slots);
-	}
-	/* Leave the tunables as found (later tests read them). */
-	if (ksmt_set_params(fd, &saved, KSMMOD_PARAM_RUN | KSMMOD_PARAM_PAGES_TO_SCAN |
-			    KSMMOD_PARAM_SLEEP_MILLISECS))
-		ktap_exit_fail_msg("SET_PARAMS: %s", strerror(errno));
 	close(fd);
+	follow_tests("drop-in");
+	if (ksmt_unload() || ksmt_load("dropin=0"))
+		ktap_exit_fail_msg("cannot reload with dropin=0");
+	follow_tests("dropin=0");
+	if (ksmt_unload() || ksmt_load(NULL))
+		ktap_exit_fail_msg("cannot reload");
 	return ktap_finished();
 }

@@ -966,7 +966,7 @@ static int cmd_run(int argc, char **argv)
 	pr.pidfd = 0;	/* ksmctl itself */
 	if (ioctl(fd, KSMMOD_IOC_ADD_PROCESS, &pr) < 0) {
 		if (errno == EOPNOTSUPP || errno == EINVAL)
-			err_msg("run: this ksmmod cannot follow a process across exec (load it with dropin=1)");
+			err_msg("run: this ksmmod cannot follow a process across exec (too old: no KSMMOD_PROCESS_KEEP_EXEC)");
 		else if (errno == EBUSY)
 			err_msg("run: ksmctl uses the kernel's own KSM; ksmmod does not take it over");
 		else

@@ -46,7 +46,7 @@
 #define KSMMOD_FEATURE_STATS		(1ULL << 1)	/* GET_STATS */
 #define KSMMOD_FEATURE_REGISTER		(1ULL << 2)	/* MERGE/UNMERGE_RANGE, ADD/REMOVE_PROCESS */
 #define KSMMOD_FEATURE_PROCESS_STATS	(1ULL << 3)	/* PROCESS_STATS */
-/* ADD_PROCESS follows new mappings, fork and (KSMMOD_PROCESS_KEEP_EXEC) exec; drop-in mode only */
+/* ADD_PROCESS follows new mappings, fork and (KSMMOD_PROCESS_KEEP_EXEC) exec */
 #define KSMMOD_FEATURE_KEEP_EXEC	(1ULL << 4)
 #define KSMMOD_FEATURE_CHAINS		(1ULL << 5)	/* densify_chains, dup statistics */
 #define KSMMOD_FEATURES_ALL		(KSMMOD_FEATURE_PARAMS | KSMMOD_FEATURE_STATS | \
@@ -234,22 +234,20 @@ struct ksmmod_range {
  * as for struct ksmmod_range (ENOMEM does not apply; REMOVE_PROCESS of a
  * process ksmmod does not know is ENOENT).
  *
- * In drop-in mode (module parameter dropin=1, the default; the module then
- * reports KSMMOD_FEATURE_KEEP_EXEC) the registration also covers what the
- * process does later, like prctl(PR_SET_MEMORY_MERGE): every private
- * anonymous mapping it creates (mmap(), brk() growth) is mergeable from its
- * creation, and children created by fork() are registered the same way
- * (KSMMOD_PROCESS_KEEP_EXEC included). execve() gives the process a new
- * address space, which is registered only with KSMMOD_PROCESS_KEEP_EXEC;
- * without it the program that execve() starts is not registered (unlike
- * PR_SET_MEMORY_MERGE, which 6.12 keeps across execve()).
- * Another ADD_PROCESS of the same process replaces the flag. With dropin=0
- * the registration covers only the mappings present at the call.
+ * The registration also covers what the process does later, like
+ * prctl(PR_SET_MEMORY_MERGE): every private anonymous mapping it creates
+ * (mmap(), brk() growth) is mergeable from its creation, and children
+ * created by fork() are registered the same way (KSMMOD_PROCESS_KEEP_EXEC
+ * included), with or without drop-in mode. execve() gives the process a new
+ * address space, which is registered only with KSMMOD_PROCESS_KEEP_EXEC
+ * (feature KSMMOD_FEATURE_KEEP_EXEC); without it the program that execve()
+ * starts is not registered (unlike PR_SET_MEMORY_MERGE, which 6.12 keeps
+ * across execve()). Another ADD_PROCESS of the same process replaces the
+ * flag.
  *
  * @size: in: sizeof(struct ksmmod_process) as the caller knows it.
- * @flags: ADD_PROCESS: KSMMOD_PROCESS_* bits (others: EINVAL;
- *	KSMMOD_PROCESS_KEEP_EXEC with dropin=0: EOPNOTSUPP). REMOVE_PROCESS:
- *	must be zero.
+ * @flags: ADD_PROCESS: KSMMOD_PROCESS_* bits (others: EINVAL).
+ *	REMOVE_PROCESS: must be zero.
  * @pidfd: a pidfd of the process, or 0 for the caller.
  * @pad: must be zero.
  * @reserved: must be zero.
