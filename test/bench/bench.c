@@ -39,7 +39,7 @@
  *   densify      4 processes x MIB of one content merged at max_page_sharing
  *                256 (chains of dups), then 90% of the pages unmapped
  *                (MADV_DONTNEED, spread over every dup): at the default knobs,
- *                pages_shared/pages_sharing and scanner CPU over the next 60 s
+ *                pages_shared/pages_sharing and scanner CPU over the next 30 s
  *                (10 s below 16 MiB)
  *                (ksmmod with its default densify_chains=1; the kernel keeps
  *                its half-empty dups)
@@ -797,14 +797,14 @@ static int bench_rmap(long mappings, long limit)
 /*
  * Densify: @mib MiB of one content in each of NPROC processes, merged into
  * chains at max_page_sharing 256; then 9 pages in 10 unmapped in every
- * process. What is saved after 60 s at the default knobs, and at what
+ * process. What is saved after 30 s at the default knobs, and at what
  * scanner CPU cost.
  */
 static int bench_densify(long mib)
 {
 	long pages = mib * 1048576 / psize, kept = 0, shared0, shared = 0, sharing = 0;
 	int cmd[NPROC][2], res[NPROC][2];
-	double t0, cpu0, cpu, merge_s, settle_s = -1, window = mib >= 16 ? 60 : 10;
+	double t0, cpu0, cpu, merge_s, settle_s = -1, window = mib >= 16 ? 30 : 10;
 	pid_t pids[NPROC];
 	bool ok = true;
 
