@@ -79,13 +79,14 @@ static double now(void)
 	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-static long sys_get(const char *name)
+/* The number at the start of file @dir/@name; -1 if unreadable. */
+static long read_long_at(const char *dir, const char *name)
 {
-	char path[256], buf[64];
+	char path[PATH_MAX + 64], buf[64];
 	int fd;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "%s/%s", sysdir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -1;
@@ -95,6 +96,11 @@ static long sys_get(const char *name)
 		return -1;
 	buf[n] = 0;
 	return atol(buf);
+}
+
+static long sys_get(const char *name)
+{
+	return read_long_at(sysdir, name);
 }
 
 static void sys_set(const char *name, long v)
@@ -857,23 +863,6 @@ static const char *const kernel_caches[] = { "ksm_rmap_item", "ksm_stable_node",
 static const char *const ksmmod_caches[] = { "ksmmod_rmap_item", "ksmmod_stable_node",
 					     "ksmmod_mm_slot", "ksmmod_range_node", NULL };
 
-static long slab_attr(const char *dir, const char *attr)
-{
-	char path[PATH_MAX + 64], buf[64];
-	int fd;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, attr);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return atol(buf);
-}
 
 /*
  * Bytes of slab memory (whole slabs) and of allocated objects (objects x
@@ -903,10 +892,10 @@ static void slab_bytes(long *slab, long *objs, char *names, size_t len)
 		if (k < nseen)
 			continue;
 		strcpy(seen[nseen++], real);
-		order = slab_attr(real, "order");
-		slabs = slab_attr(real, "slabs");
-		objects = slab_attr(real, "objects");
-		size = slab_attr(real, "slab_size");
+		order = read_long_at(real, "order");
+		slabs = read_long_at(real, "slabs");
+		objects = read_long_at(real, "objects");
+		size = read_long_at(real, "slab_size");
 		if (order >= 0 && slabs >= 0)
 			*slab += slabs * (psize << order);
 		if (objects >= 0 && size >= 0)

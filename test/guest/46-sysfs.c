@@ -32,16 +32,9 @@ static const char *const counters[] = {
 static int put(const char *name, const char *val)
 {
 	char path[128];
-	int fd, err = 0;
 
 	snprintf(path, sizeof(path), DIR "%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		err = -errno;
-	close(fd);
-	return err;
+	return ksmt_write_errno(path, val);
 }
 
 /* Value of DIR@name, or LLONG_MIN. */

@@ -45,15 +45,7 @@ static long kernel_ksm(const char *name)
 
 static int kernel_ksm_run(const char *val)
 {
-	int f = open("/sys/kernel/mm/ksm/run", O_WRONLY);
-	int err = 0;
-
-	if (f < 0)
-		return -errno;
-	if (write(f, val, strlen(val)) < 0)
-		err = -errno;
-	close(f);
-	return err;
+	return ksmt_write_errno("/sys/kernel/mm/ksm/run", val);
 }
 
 static char *map_filled(int byte)

@@ -122,16 +122,9 @@ static char manifest[4096];
 static int sysfs_write(const char *name, const char *val)
 {
 	char path[128];
-	int f, err = 0;
 
 	snprintf(path, sizeof(path), KSM_SYSFS "%s", name);
-	f = open(path, O_WRONLY | O_CLOEXEC);
-	if (f < 0)
-		return -errno;
-	if (write(f, val, strlen(val)) < 0)
-		err = -errno;
-	close(f);
-	return err;
+	return ksmt_write_errno(path, val);
 }
 
 static long sysfs_read(const char *name)

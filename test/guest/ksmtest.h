@@ -259,6 +259,20 @@ static inline bool ksmt_write_file(const char *path, const char *val)
 	return ok;
 }
 
+/* Write @val to @path in one write(); 0 or -errno (the errno a sysfs store returned). */
+static inline int ksmt_write_errno(const char *path, const char *val)
+{
+	int f = open(path, O_WRONLY | O_CLOEXEC);
+	int err = 0;
+
+	if (f < 0)
+		return -errno;
+	if (write(f, val, strlen(val)) < 0)
+		err = -errno;
+	close(f);
+	return err;
+}
+
 /* Whether every byte of [@m, @m + @len) is @byte. */
 static inline bool ksmt_bytes_ok(const char *m, long len, int byte)
 {
