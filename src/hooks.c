@@ -43,20 +43,18 @@
  * Processes registered whole (ADD_PROCESS) are followed through ftrace
  * callbacks on the entries of the functions in KSMMOD_WATCH_HOOKS()
  * (include/ksmmod/compat.h, "Whole processes", says which kernel and mode
- * needs which; 6.12 in drop-in mode needs none). They observe and replace
- * nothing, so they need no FTRACE_OPS_FL_IPMODIFY and can share their
- * functions with livepatches: the callback runs before the function's first
- * instruction and may only widen an argument (6.1's mmap_region() and
- * do_brk_flags(): add VM_MERGEABLE to the vm_flags of a private anonymous
- * mapping about to be created; x86-64 ftrace restores the argument
- * registers from the saved pt_regs), set VM_MERGEABLE on a new, write-locked
- * mapping (6.12's ksm_add_vma()), or queue work. A missing or untraceable
+ * needs which). They observe and replace nothing, so they need no
+ * FTRACE_OPS_FL_IPMODIFY and can share their functions with livepatches:
+ * the callback runs before the function's first instruction and may only
+ * widen an argument (mmap_region() and do_brk_flags(): add VM_MERGEABLE to
+ * the vm_flags of a private anonymous mapping about to be created; x86-64
+ * ftrace restores the argument registers from the saved pt_regs), fix the
+ * KSM counters of a new child, or queue work. A missing or untraceable
  * function fails the load, naming it. For exec with KSMMOD_PROCESS_KEEP_EXEC
  * (begin_new_exec()) and fork with dropin=0 (wake_up_new_task()), the
- * callback (which cannot sleep) marks the new mm and queues a task_work
- * that registers it when the task returns to user space, before the
- * program's first instruction there; a module reference keeps ksmmod
- * loaded until then.
+ * callback (which cannot sleep) queues a task_work that registers the new
+ * mm when the task returns to user space, before the program's first
+ * instruction there; a module reference keeps ksmmod loaded until then.
  */
 #include <linux/atomic.h>
 #include <linux/binfmts.h>
@@ -65,6 +63,7 @@
 #include <linux/module.h>
 #include <linux/rcupdate.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/task_work.h>
@@ -169,7 +168,7 @@ static void notrace ksmmod_hook_redirect(unsigned long ip, unsigned long parent_
  * Watch hooks (see "Whole processes" in include/ksmmod/compat.h for which
  * kernel gets which). Each runs at the entry of its function, in atomic
  * context, and reads the arguments from the saved registers (x86-64: %rdi,
- * %rsi, %rdx, %rcx, %r8). Callbacks a kernel does not use are still built.
+ * %rsi, %rdx, %rcx, %r8).
  */
 static_assert(__same_type(&mmap_region,
 			  unsigned long (*)(struct file *, unsigned long, unsigned long,
@@ -196,9 +195,8 @@ static bool notrace ksmmod_current_whole(void)
  * one has VM_SHARED) gets VM_MERGEABLE before it is merged or created.
  * x86-64: @file in %rdi, @vm_flags in %rcx.
  */
-static void notrace __maybe_unused
-ksmmod_watch_mmap_region(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *ops,
-			 struct ftrace_regs *fregs)
+static void notrace ksmmod_watch_mmap_region(unsigned long ip, unsigned long parent_ip,
+					     struct ftrace_ops *ops, struct ftrace_regs *fregs)
 {
 	struct pt_regs *regs = ftrace_get_regs(fregs);
 
@@ -208,43 +206,18 @@ ksmmod_watch_mmap_region(unsigned long ip, unsigned long parent_ip, struct ftrac
 }
 
 /*
- * Entry of 6.1's do_brk_flags(mas, vma, addr, len, flags), mmap_lock held
+ * Entry of do_brk_flags(mas or vmi, vma, addr, len, flags), mmap_lock held
  * for write: brk memory is always private anonymous. With VM_MERGEABLE in
  * @flags (%r8) the growth extends a mergeable brk mapping in place.
  */
-static void notrace __maybe_unused
-ksmmod_watch_do_brk_flags(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *ops,
-			  struct ftrace_regs *fregs)
+static void notrace ksmmod_watch_do_brk_flags(unsigned long ip, unsigned long parent_ip,
+					      struct ftrace_ops *ops, struct ftrace_regs *fregs)
 {
 	struct pt_regs *regs = ftrace_get_regs(fregs);
 
 	if (!regs || (regs->r8 & KSMMOD_UNMERGEABLE_VM_FLAGS) || !ksmmod_current_whole())
 		return;
 	regs->r8 |= VM_MERGEABLE;
-}
-
-/*
- * Entry of 6.12's ksm_add_vma(vma), called by the mmap and brk paths for a
- * new mapping, write-locked, with mmap_lock held for write: what the
- * kernel's MMF_VM_MERGE_ANY does, for ksmmod's own flag. x86-64: @vma in
- * %rdi.
- */
-static void notrace __maybe_unused
-ksmmod_watch_ksm_add_vma(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *ops,
-			 struct ftrace_regs *fregs)
-{
-	struct pt_regs *regs = ftrace_get_regs(fregs);
-	struct vm_area_struct *vma;
-
-	if (!regs)
-		return;
-	vma = (struct vm_area_struct *)regs->di;
-	if (!ksmmod_mm_whole(vma->vm_mm) || (vma->vm_flags & VM_MERGEABLE) ||
-	    !ksmmod_vma_eligible(vma))
-		return;
-	if (!ksmmod_vma_set_mergeable_atomic(vma))
-		pr_warn_ratelimited("pid %d (%s): new mapping at %#lx not write-locked, left unmergeable\n",
-				    task_pid_nr(current), current->comm, vma->vm_start);
 }
 
 /**
@@ -267,10 +240,15 @@ static void ksmmod_follow_work_fn(struct callback_head *cb)
 	/* Not after a failed exec, nor on the way out (exit_task_work()). */
 	if (current->mm == w->mm) {
 		err = ksmmod_register(0, 0, TASK_SIZE_MAX,
-				      KSMMOD_REG_WHOLE | (w->keep_exec ? KSMMOD_REG_KEEP_EXEC : 0));
-		if (err)
-			pr_warn_ratelimited("pid %d (%s): cannot register it as its parent or former program was (%d)\n",
-					    task_pid_nr(current), current->comm, err);
+				      KSMMOD_REG_WHOLE | KSMMOD_REG_FOLLOW |
+				      (w->keep_exec ? KSMMOD_REG_KEEP_EXEC : 0));
+		if (err) {
+			/* No slot: nothing may follow this mm (exec marked it early). */
+			ksmmod_mm_clear_whole(w->mm);
+			if (!fatal_signal_pending(current))
+				pr_warn_ratelimited("pid %d (%s): cannot register it as its parent or former program was (%d)\n",
+						    task_pid_nr(current), current->comm, err);
+		}
 	}
 	mmdrop(w->mm);
 	kfree(w);
@@ -285,13 +263,13 @@ static void ksmmod_follow_work_fn(struct callback_head *cb)
  * @mm: its new address space
  * @keep_exec: with KSMMOD_PROCESS_KEEP_EXEC
  *
- * Called from watch hooks (atomic). @mm is marked at once, so that the
- * mappings exec's loader makes are mergeable as they are created; the
- * registration itself (which sleeps) runs as task_work when @task returns
- * to user space, before its first instruction there. A module reference
- * keeps ksmmod loaded until then.
+ * Called from watch hooks (atomic). The registration (which sleeps) runs as
+ * task_work when @task returns to user space, before its first instruction
+ * there; a module reference keeps ksmmod loaded until then.
+ *
+ * Return: whether the work was queued.
  */
-static void notrace ksmmod_follow(struct task_struct *task, struct mm_struct *mm, bool keep_exec)
+static bool notrace ksmmod_follow(struct task_struct *task, struct mm_struct *mm, bool keep_exec)
 {
 	struct ksmmod_follow_work *w;
 
@@ -300,7 +278,7 @@ static void notrace ksmmod_follow(struct task_struct *task, struct mm_struct *mm
 		kfree(w);
 		pr_warn_ratelimited("pid %d (%s): cannot register it as its parent or former program was\n",
 				    task_pid_nr(task), task->comm);
-		return;
+		return false;
 	}
 	w->mm = mm;
 	w->keep_exec = keep_exec;
@@ -313,31 +291,37 @@ static void notrace ksmmod_follow(struct task_struct *task, struct mm_struct *mm
 		kfree(w);
 		ksmmod_hook_out();
 		module_put(THIS_MODULE);
-		return;
+		return false;
 	}
-	ksmmod_mm_set_whole(mm, keep_exec, ksmmod_dropin_active());
+	return true;
 }
 
 /*
  * Entry of begin_new_exec(bprm): current->mm is still the old mm,
- * bprm->mm the new one. x86-64: @bprm in %rdi.
+ * bprm->mm the new one. x86-64: @bprm in %rdi. The new mm is marked at
+ * once, so that the mappings the loader makes are mergeable as they are
+ * created (the work clears the mark if registering fails).
  */
 static void notrace ksmmod_watch_begin_new_exec(unsigned long ip, unsigned long parent_ip,
 						struct ftrace_ops *ops, struct ftrace_regs *fregs)
 {
 	struct pt_regs *regs = ftrace_get_regs(fregs);
-	struct mm_struct *mm = current->mm;
+	struct mm_struct *mm = current->mm, *new_mm;
 
 	if (!regs || !mm || !ksmmod_mm_whole(mm) || !ksmmod_mm_keep_exec(mm))
 		return;
-	ksmmod_follow(current, ((struct linux_binprm *)regs->di)->mm, true);
+	new_mm = ((struct linux_binprm *)regs->di)->mm;
+	if (ksmmod_follow(current, new_mm, true))
+		ksmmod_mm_set_whole(new_mm, true, ksmmod_dropin_active());
 }
 
 /*
- * Entry of wake_up_new_task(p): fork or clone made @p (%rdi), which has not
- * run yet; current is the parent. A child with an address space of its own
- * follows a parent registered whole (drop-in mode does this through
- * ksm_fork() instead).
+ * Entry of wake_up_new_task(p), with dropin=0: fork or clone made @p
+ * (%rdi), which has not run yet; current is the parent. A child with an
+ * address space of its own gets its KSM counters fixed as ksm_fork() would
+ * (the kernel's KSM did it already if the parent is in KSM by its flags),
+ * and follows a parent registered whole. A child that runs nothing before
+ * its task_work needs no early mark.
  */
 static void notrace ksmmod_watch_wake_up_new_task(unsigned long ip, unsigned long parent_ip,
 						  struct ftrace_ops *ops, struct ftrace_regs *fregs)
@@ -346,13 +330,16 @@ static void notrace ksmmod_watch_wake_up_new_task(unsigned long ip, unsigned lon
 	struct mm_struct *mm = current->mm, *child_mm;
 	struct task_struct *p;
 
-	if (!regs || !mm || !ksmmod_mm_whole(mm))
+	if (!regs || !mm)
 		return;
 	p = (struct task_struct *)regs->di;
 	child_mm = READ_ONCE(p->mm);
 	if (!child_mm || child_mm == mm)
 		return;
-	ksmmod_follow(p, child_mm, ksmmod_mm_keep_exec(mm));
+	if (!test_bit(MMF_VM_MERGEABLE, &mm->flags))
+		ksmmod_mm_fork_counts(child_mm);
+	if (ksmmod_mm_whole(mm))
+		ksmmod_follow(p, child_mm, ksmmod_mm_keep_exec(mm));
 }
 
 #define KSMMOD_WATCH(_name, _fn, _modes)					\

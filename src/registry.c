@@ -424,22 +424,31 @@ static int ksmmod_get_target(u32 pidfd, struct mm_struct **mmp)
 /**
  * ksmmod_lock_target() - find the target process and lock it for a registry change
  * @pidfd: a pidfd, or 0 for the caller
+ * @check: check the caller may change the target (ioctls); false when ksmmod
+ *	registers the caller on its own (a followed fork or exec, whose
+ *	registrant was checked)
  * @write: take its mmap_lock for write (registration sets VM_MERGEABLE)
  * @mmp: set to its mm, with a reference
  *
  * Takes ksmmod_thread_mutex, then the mmap_lock: the registry lock order.
  * Undo with ksmmod_unlock_target().
  *
- * Return: 0, an error of ksmmod_get_target(), or -EINTR (fatal signal).
+ * Return: 0, an error of ksmmod_get_target(), -ESRCH, or -EINTR (fatal signal).
  */
-static int ksmmod_lock_target(u32 pidfd, bool write, struct mm_struct **mmp)
+static int ksmmod_lock_target(u32 pidfd, bool check, bool write, struct mm_struct **mmp)
 {
 	struct mm_struct *mm;
 	int err;
 
-	err = ksmmod_get_target(pidfd, &mm);
-	if (err)
-		return err;
+	if (check) {
+		err = ksmmod_get_target(pidfd, &mm);
+		if (err)
+			return err;
+	} else {
+		mm = get_task_mm(current);
+		if (!mm)
+			return -ESRCH;
+	}
 	ksmmod_thread_lock();
 	err = write ? mmap_write_lock_killable(mm) : mmap_read_lock_killable(mm);
 	if (err) {
@@ -497,8 +506,8 @@ static unsigned int ksmmod_count_pieces(struct mm_struct *mm, unsigned long star
  * @start: first address (page aligned)
  * @end: end address (page aligned, > @start)
  * @how: KSMMOD_REG_* bits: KSMMOD_REG_WHOLE for ADD_PROCESS (holes are not
- *	an error; in drop-in mode later mappings, fork and, with
- *	KSMMOD_REG_KEEP_EXEC, exec follow)
+ *	an error; later mappings, fork and, with KSMMOD_REG_KEEP_EXEC, exec
+ *	follow), KSMMOD_REG_FOLLOW when ksmmod registers the caller itself
  *
  * Return: 0 or a negative errno; on error nothing changed.
  */
@@ -513,7 +522,7 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 	bool holes;
 	int err;
 
-	err = ksmmod_lock_target(pidfd, true, &mm);
+	err = ksmmod_lock_target(pidfd, !(how & KSMMOD_REG_FOLLOW), true, &mm);
 	if (err)
 		return err;
 	if (ksmmod_mm_in_kernel_ksm(mm)) {
@@ -596,7 +605,7 @@ int ksmmod_unregister(u32 pidfd, unsigned long start, unsigned long end, bool wh
 	bool holes;
 	int err;
 
-	err = ksmmod_lock_target(pidfd, false, &mm);
+	err = ksmmod_lock_target(pidfd, true, false, &mm);
 	if (err)
 		return err;
 	ksmmod_count_pieces(mm, start, end, &holes);
@@ -691,6 +700,7 @@ int ksmmod_registry_enter(struct mm_struct *mm)
 		if (parent && parent->whole) {
 			if (ksmmod_enter_is_exec(mm) && !parent->keep_exec) {
 				ksmmod_mm_clear_whole(mm);
+				ksmmod_mm_clear_merge_any(mm);
 				mutex_unlock(&ksmmod_registry_lock);
 				ksmmod_ctx_free(&ctx);
 				return 0;

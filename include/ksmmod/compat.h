@@ -337,31 +337,30 @@ static inline void ksmmod_dec_mm_anonpages(struct mm_struct *mm)
  * mapping made VM_MERGEABLE as it is created, as prctl(PR_SET_MEMORY_MERGE)
  * does; fork passes the registration on, exec only with
  * KSMMOD_PROCESS_KEEP_EXEC. ksmmod marks such an mm with two bits of
- * mm->flags that no kernel uses (the top two of the 64: outside
- * MMF_INIT_MASK, so neither fork nor exec copies them): KSMMOD_MMF_WHOLE
- * and KSMMOD_MMF_KEEP_EXEC. How the kernel is made to follow the process
- * depends on the kernel and on drop-in mode:
+ * mm->flags that neither kernel uses, between the core dump filter and
+ * MMF_VM_MERGEABLE: KSMMOD_MMF_WHOLE and KSMMOD_MMF_KEEP_EXEC. They are
+ * outside MMF_INIT_MASK, so neither fork nor exec copies them (the top 32
+ * bits would not do: 6.12's MMF_INIT_MASK is a negative int, which
+ * mmf_init_flags() sign-extends). src/hooks.c watches the entries of the
+ * functions in KSMMOD_WATCH_HOOKS() below:
  *
- * - 6.12, dropin=1: since 6.4 the kernel does it for mms with
- *   MMF_VM_MERGE_ANY (ksm_add_vma() in the mmap and brk paths), fork copies
- *   the flag and calls __ksm_enter() (ksm_fork()), exec calls it for the new
- *   mm (ksm_execve()); drop-in mode serves __ksm_enter(), so ksmmod only sets
- *   MMF_VM_MERGE_ANY besides its own bits.
- * - 6.12, dropin=0: __ksm_enter() is the kernel's, and MMF_VM_MERGE_ANY would
- *   hand execs to the kernel's KSM; ksmmod sets only its own bits and
- *   src/hooks.c watches ksm_add_vma() (the same two call sites), exec and
- *   fork (KSMMOD_WATCH_HOOKS() below).
- * - 6.1 (no MMF_VM_MERGE_ANY), either mode: the entries of mmap_region() and
- *   do_brk_flags(), the only two functions that create anonymous mappings
- *   from nothing, add VM_MERGEABLE to the vm_flags they are about to use, so
- *   the new mapping is mergeable from the start and can merge with its
- *   mergeable neighbours; the entry of begin_new_exec() hands a KEEP_EXEC
- *   registration to the new mm; with dropin=0 also fork.
- *
- * The watched fork point is wake_up_new_task(): the child is complete but
- * has not run, so ksmmod can queue its registration as task_work that runs
- * before the child's first user instruction (CLONE_VM children share the
- * registered mm and need nothing).
+ * - new mappings, both kernels and modes: mmap_region() and do_brk_flags(),
+ *   the only two functions that create anonymous mappings from nothing, get
+ *   VM_MERGEABLE added to the vm_flags they are about to use, so the new
+ *   mapping is mergeable from the start and merges with its mergeable
+ *   neighbours (a brk heap stays one mapping; 6.12's own MMF_VM_MERGE_ANY
+ *   marks a mapping only after trying to merge it, so there each growth of
+ *   a PR_SET_MEMORY_MERGE process's heap is a mapping of its own);
+ * - exec: begin_new_exec() hands a KEEP_EXEC registration to the new mm,
+ *   except on 6.12 in drop-in mode, where ksmmod also sets the kernel's
+ *   MMF_VM_MERGE_ANY, exec copies it and calls __ksm_enter() for the new mm
+ *   (ksm_execve()), which drop-in mode serves (without drop-in mode
+ *   MMF_VM_MERGE_ANY would hand the new program to the kernel's KSM);
+ * - fork: in drop-in mode ksm_fork() calls __ksm_enter() for the child;
+ *   with dropin=0, wake_up_new_task(): the child is complete but has not
+ *   run, so ksmmod can queue its registration as task_work that runs before
+ *   the child's first user instruction (CLONE_VM children share the
+ *   registered mm and need nothing).
  */
 #define KSMMOD_MMF_WHOLE	15
 #define KSMMOD_MMF_KEEP_EXEC	14
@@ -378,25 +377,21 @@ static_assert(!((unsigned long)MMF_INIT_MASK & (BIT(KSMMOD_MMF_WHOLE) | BIT(KSMM
 /*
  * X(kernel function, ksmmod's entry callback, modes), see "Whole processes"
  * above. mmap_region() is declared in linux/mm.h, begin_new_exec() in
- * linux/binfmts.h, wake_up_new_task() in linux/sched/task.h, ksm_add_vma()
- * in linux/ksm.h (prototypes checked by src/hooks.c); 6.1's do_brk_flags()
- * is static in mm/mmap.c: (struct ma_state *, struct vm_area_struct *,
- * unsigned long addr, unsigned long len, unsigned long flags).
+ * linux/binfmts.h, wake_up_new_task() in linux/sched/task.h (prototypes
+ * checked by src/hooks.c); do_brk_flags() is static in mm/mmap.c, with the
+ * flags fifth on both kernels: 6.1 (struct ma_state *, struct
+ * vm_area_struct *, addr, len, flags), 6.12 (struct vma_iterator *, ...).
  */
 #ifdef MMF_VM_MERGE_ANY
-#include <linux/ksm.h>
-static_assert(__same_type(&ksm_add_vma, void (*)(struct vm_area_struct *)));
-#define KSMMOD_WATCH_HOOKS(X)							\
-	X(ksm_add_vma, ksmmod_watch_ksm_add_vma, KSMMOD_HOOK_NO_DROPIN)		\
-	X(begin_new_exec, ksmmod_watch_begin_new_exec, KSMMOD_HOOK_NO_DROPIN)	\
-	X(wake_up_new_task, ksmmod_watch_wake_up_new_task, KSMMOD_HOOK_NO_DROPIN)
+#define KSMMOD_EXEC_HOOK_MODES	KSMMOD_HOOK_NO_DROPIN	/* drop-in: ksm_execve() */
 #else
+#define KSMMOD_EXEC_HOOK_MODES	KSMMOD_HOOK_ALWAYS
+#endif
 #define KSMMOD_WATCH_HOOKS(X)							\
 	X(mmap_region, ksmmod_watch_mmap_region, KSMMOD_HOOK_ALWAYS)		\
 	X(do_brk_flags, ksmmod_watch_do_brk_flags, KSMMOD_HOOK_ALWAYS)		\
-	X(begin_new_exec, ksmmod_watch_begin_new_exec, KSMMOD_HOOK_ALWAYS)	\
+	X(begin_new_exec, ksmmod_watch_begin_new_exec, KSMMOD_EXEC_HOOK_MODES)	\
 	X(wake_up_new_task, ksmmod_watch_wake_up_new_task, KSMMOD_HOOK_NO_DROPIN)
-#endif
 
 /**
  * ksmmod_mm_set_whole() - @mm is registered whole: new mappings, fork, exec
@@ -426,40 +421,40 @@ static inline bool ksmmod_mm_keep_exec(struct mm_struct *mm)
 	return test_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags);
 }
 
-/* @mm is no longer followed (also undoes the MMF_VM_MERGE_ANY 6.12's exec copied). */
+/* @mm is no longer followed by ksmmod (its own bits only). */
 static inline void ksmmod_mm_clear_whole(struct mm_struct *mm)
 {
-#ifdef MMF_VM_MERGE_ANY
-	clear_bit(MMF_VM_MERGE_ANY, &mm->flags);
-#endif
 	clear_bit(KSMMOD_MMF_WHOLE, &mm->flags);
 	clear_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags);
 }
 
-/**
- * ksmmod_vma_set_mergeable_atomic() - set VM_MERGEABLE from an ftrace callback
- * @vma: a mapping being created; mmap_lock held for write
- *
- * vm_flags_set() may sleep to write-lock the VMA (6.12's per-VMA locks); the
- * kernel's mmap and brk paths write-lock a new VMA before ksm_add_vma(), so
- * there the flag can be set directly, as vm_flags_set() would.
- *
- * Return: false if @vma is not write-locked (nothing changed).
+/*
+ * Clear MMF_VM_MERGE_ANY where ksmmod set it, or 6.12's exec copied it from
+ * a ksmmod process: never for an mm the kernel's KSM has (that is its flag).
  */
-static inline bool ksmmod_vma_set_mergeable_atomic(struct vm_area_struct *vma)
+static inline void ksmmod_mm_clear_merge_any(struct mm_struct *mm)
 {
-#ifdef KSMMOD_HAVE_VM_FLAGS_SET
-#ifdef CONFIG_PER_VMA_LOCK
-	unsigned int seq;
+#ifdef MMF_VM_MERGE_ANY
+	clear_bit(MMF_VM_MERGE_ANY, &mm->flags);
+#endif
+}
 
-	if (!__is_vma_write_locked(vma, &seq))
-		return false;
+/**
+ * ksmmod_mm_fork_counts() - what ksm_fork() does for a child it enters
+ * @child: the new mm of a fork whose parent is not in any KSM by its flags
+ *	(dropin=0), before the child runs
+ *
+ * dup_mm() copied the parent's KSM counters: the child has merged no page
+ * yet, and the KSM zero pages it inherited are counted globally from now on
+ * (6.10+ decrements the global count for each when it is unmapped).
+ */
+static inline void ksmmod_mm_fork_counts(struct mm_struct *child)
+{
+	child->ksm_merging_pages = 0;
+	child->ksm_rmap_items = 0;
+#ifdef KSMMOD_HAVE_KSM_ZERO_PAGES
+	atomic_long_add(atomic_long_read(&child->ksm_zero_pages), kvar_ksm_zero_pages);
 #endif
-	ACCESS_PRIVATE(vma, __vm_flags) |= VM_MERGEABLE;
-#else
-	vma->vm_flags |= VM_MERGEABLE;
-#endif
-	return true;
 }
 
 /**
@@ -487,6 +482,7 @@ static inline bool ksmmod_enter_is_exec(struct mm_struct *mm)
 static inline void ksmmod_mm_clear_ksm_flags(struct mm_struct *mm)
 {
 	ksmmod_mm_clear_whole(mm);
+	ksmmod_mm_clear_merge_any(mm);
 	clear_bit(MMF_VM_MERGEABLE, &mm->flags);
 }
 

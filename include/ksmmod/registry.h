@@ -50,6 +50,7 @@ struct ksmmod_mm_slot {
 /* How ksmmod_register() registers: MERGE_RANGE is 0. */
 #define KSMMOD_REG_WHOLE	BIT(0)	/* ADD_PROCESS */
 #define KSMMOD_REG_KEEP_EXEC	BIT(1)	/* ... with KSMMOD_PROCESS_KEEP_EXEC */
+#define KSMMOD_REG_FOLLOW	BIT(2)	/* the caller follows a fork or exec: no permission check */
 
 int ksmmod_registry_init(void);
 void ksmmod_registry_exit(void);

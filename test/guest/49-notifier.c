@@ -22,17 +22,6 @@
 static int fd;
 static long psize;
 
-/* Poll (up to 10 s: debug kernels are slow) until @cond holds; return the counters. */
-#define WAIT_STATS(s, cond)							\
-	do {									\
-		for (int _i = 0; _i < 1000; _i++) {				\
-			s = ksmt_stats(fd);					\
-			if (cond)						\
-				break;						\
-			usleep(10000);						\
-		}								\
-	} while (0)
-
 /* A child that registers 4 pages of its own and exits (or waits for a kill). */
 static pid_t child(bool wait)
 {
@@ -63,10 +52,10 @@ static void exit_test(const char *mode)
 
 	before = ksmt_stats(fd);
 	pid = child(true);
-	WAIT_STATS(s, s.mm_slots == before.mm_slots + 1);
+	KSMT_WAIT_STATS(fd, s, s.mm_slots == before.mm_slots + 1);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
-	WAIT_STATS(s, s.mm_slots == before.mm_slots);
+	KSMT_WAIT_STATS(fd, s, s.mm_slots == before.mm_slots);
 	ktap_test_result(s.mm_slots == before.mm_slots && s.full_scans == before.full_scans,
 			 "%s: an exiting registered process is forgotten with no scan (slots %llu)",
 			 mode, (unsigned long long)s.mm_slots);
@@ -100,7 +89,7 @@ int main(void)
 
 	/* munmap half: items and sharing drop at once. */
 	munmap(m + NPAGES / 2 * psize, NPAGES / 2 * psize);
-	WAIT_STATS(s, s.rmap_items == NPAGES / 2);
+	KSMT_WAIT_STATS(fd, s, s.rmap_items == NPAGES / 2);
 	ktap_test_result(s.rmap_items == NPAGES / 2 && s.pages_sharing == NPAGES / 2 - 1 &&
 			 s.pages_shared == 1 && s.full_scans == before.full_scans,
 			 "munmap of half: items %llu, sharing %llu at once (full_scans unchanged)",
@@ -118,7 +107,7 @@ int main(void)
 		waitpid(pid, &status, 0);
 		fails += !WIFEXITED(status) || WEXITSTATUS(status);
 	}
-	WAIT_STATS(s, s.mm_slots == before.mm_slots && s.rmap_items == before.rmap_items);
+	KSMT_WAIT_STATS(fd, s, s.mm_slots == before.mm_slots && s.rmap_items == before.rmap_items);
 	ktap_test_result(!fails && s.mm_slots == before.mm_slots && s.rmap_items == before.rmap_items,
 			 "1000 short-lived processes: slots %llu items %llu as before (%d failed)",
 			 (unsigned long long)s.mm_slots, (unsigned long long)s.rmap_items, fails);

@@ -11,8 +11,9 @@
  *   ("mg" in smaps) and merges without re-registering: one PFN in
  *   /proc/self/pagemap, pages_shared +1 and pages_sharing +NPAGES-1 exactly;
  *   a shared anonymous mapping is not made mergeable;
- * - brk growth likewise; on 6.1 the heap stays one mapping;
- * - a forked child's new mappings merge too;
+ * - brk growth likewise, and the heap stays one mapping;
+ * - a forked child's new mappings merge too; a child forked after merging
+ *   starts with its KSM counters at zero (as ksm_fork() leaves them);
  * - exec: without KSMMOD_PROCESS_KEEP_EXEC the new program is not registered
  *   and its mappings are not mergeable; with it (also from a vfork child,
  *   as posix_spawn does) they merge;
@@ -34,10 +35,11 @@
 
 #define KSMCTL	"/bin/ksmctl"
 #define NPAGES	32
-#define PLAN	34	/* 4 + 15 per mode */
+#define PLAN	36	/* 4 + 16 per mode */
 
 static long psize;
 static char self_exe[256];
+
 extern char **environ;
 
 /* Fill @n pages at @m with a pattern no other page of the guest has. */
@@ -331,7 +333,8 @@ static int do_brk(int fd)
 		return 2;
 	vma_has(m, m + 3 * NPAGES / 2 * psize, "mg", &nvmas);
 	ktap_print_msg("brk heap: %d mapping(s) after three growths", nvmas);
-	if (ksmt_kernel_at_least(6, 4) ? nvmas < 1 : nvmas != 1)
+	/* ksmmod's hooks add VM_MERGEABLE before the kernel tries to extend the heap. */
+	if (nvmas != 1)
 		return 6;
 	fill(m, NPAGES, 0x20);
 	ksmt_settle(fd, 3);
@@ -367,6 +370,47 @@ static int do_fork(int fd)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/*
+ * A child forked after its parent merged starts with its own KSM counters at
+ * zero, as ksm_fork() leaves them: with the scanner stopped, its
+ * PROCESS_STATS are exactly 0 items, 0 merging pages, though it maps the
+ * parent's merged pages.
+ */
+static int do_fork_counts(int fd)
+{
+	struct ksmmod_process_stats ps;
+	int status, rc;
+	char *m = map_anon(NPAGES, 0);
+	pid_t pid;
+
+	if (!m)
+		return 1;
+	fill(m, NPAGES, 0x60);
+	ksmt_settle(fd, 3);
+	if (!one_pfn(m, NPAGES))
+		return 2;
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+	pid = fork();
+	if (pid == 0) {
+		memset(&ps, 0, sizeof(ps));
+		ps.size = sizeof(ps);
+		if (ksmt_ioctl(fd, KSMMOD_IOC_PROCESS_STATS, &ps))
+			_exit(3);
+		if (ps.merging_pages || ps.rmap_items) {
+			ktap_print_msg("forked child: merging_pages %llu rmap_items %llu",
+				       (unsigned long long)ps.merging_pages,
+				       (unsigned long long)ps.rmap_items);
+			_exit(4);
+		}
+		_exit(same(m, NPAGES, 0x60, getppid()) ? 0 : 5);
+	}
+	waitpid(pid, &status, 0);
+	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
+	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	munmap(m, NPAGES * psize);
+	return rc;
+}
+
 static int do_exec_plain(int fd)
 {
 	(void)fd;
@@ -398,7 +442,7 @@ static int do_remove(int fd)
 	return known(fd) == -ENOENT ? 0 : 3;
 }
 
-/* Everything that follows the process, in the loaded mode @mode: 15 results. */
+/* Everything that follows the process, in the loaded mode @mode: 16 results. */
 static void follow_tests(const char *mode)
 {
 	struct ksmmod_params saved;
@@ -428,10 +472,14 @@ static void follow_tests(const char *mode)
 			 mode, rc);
 	rc = in_child(do_brk, 0);
 	ktap_test_result(rc == 0,
-			 "%s: brk growth after ADD_PROCESS: mergeable, merges to one PFN, exact counters%s (step %d)",
-			 mode, ksmt_kernel_at_least(6, 4) ? "" : ", one heap mapping", rc);
+			 "%s: brk growth after ADD_PROCESS: mergeable, one heap mapping, merges to one PFN, exact counters (step %d)",
+			 mode, rc);
 	rc = in_child(do_fork, 0);
 	ktap_test_result(rc == 0, "%s: a forked child is registered; its new mapping merges (step %d)",
+			 mode, rc);
+	rc = in_child(do_fork_counts, 0);
+	ktap_test_result(rc == 0,
+			 "%s: a child forked after merging starts with 0 merging pages, 0 items (step %d)",
 			 mode, rc);
 	rc = in_child(do_exec_plain, 0);
 	ktap_test_result(rc == 0, "%s: exec without KEEP_EXEC: the new program is not registered (%d)",
@@ -484,9 +532,14 @@ static void follow_tests(const char *mode)
 		ktap_test_result(rc == 127, "%s: ksmctl run of a missing program: exit 127 (%d)", mode, rc);
 	}
 
-	/* Nothing of the above is left registered. */
+	/*
+	 * Nothing of the above is left registered (with dropin=0 ksmmodd frees
+	 * the slot of an exited process soon after its mmu_notifier release()).
+	 */
 	{
-		struct ksmmod_stats s = ksmt_stats(fd);
+		struct ksmmod_stats s;
+
+		KSMT_WAIT_STATS(fd, s, s.mm_slots == 0);
 
 		ktap_test_result(s.mm_slots == 0, "%s: every process above is gone from ksmmod (slots %llu)",
 				 mode, (unsigned long long)s.mm_slots);

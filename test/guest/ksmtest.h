@@ -259,6 +259,20 @@ static inline bool ksmt_write_file(const char *path, const char *val)
 	return ok;
 }
 
+/*
+ * Poll the counters of @fd into @s (up to 10 s: debug kernels are slow)
+ * until @cond holds.
+ */
+#define KSMT_WAIT_STATS(fd, s, cond)						\
+	do {									\
+		for (int _i = 0; _i < 1000; _i++) {				\
+			s = ksmt_stats(fd);					\
+			if (cond)						\
+				break;						\
+			usleep(10000);						\
+		}								\
+	} while (0)
+
 /* Write @val to @path in one write(); 0 or -errno (the errno a sysfs store returned). */
 static inline int ksmt_write_errno(const char *path, const char *val)
 {
