@@ -14,6 +14,12 @@
 #      BENCH_OUTDIR=DIR     where the full run writes (bench/results)
 #      BENCH_QUICK=1        one tiny iteration (make check uses it: the harness
 #                           cannot rot); writes to build/bench-quick/ only
+#      BENCH_SPROF=1|a      profile every workload with test/bench/sprof.c (sampled
+#                           kernel call chains; no hardware counters under TCG):
+#                           1 = the scanner thread (ksmd or ksmmodd), a = all CPUs;
+#                           "# sp IMPL WORKLOAD ..." lines in the guest's
+#                           results.ktap (build/bench/logs/<kernel>/). Sampling
+#                           slows the scanners: do not compare times of such runs
 # Output: bench/results/<kernel>.md (medians, min-max, ksmmod/kernel ratios),
 # <kernel>.csv (every sample) and <kernel>-merge.png (saved MiB over time).
 set -euo pipefail
@@ -47,7 +53,7 @@ for series in ${KERNELS:-6.12}; do
 	echo "bench: building ksmmod for $krel" >&2
 	"$S/build-module.sh" "$krel" "$D/$krel" "$D/logs/build-$krel.log"
 	"$S/mkinitramfs.sh" "$D/initramfs-$krel.cpio.gz" "$D/$krel/ksmmod.ko" "$D/bin" \
-		"$D/prog/bench" >/dev/null
+		"$D/prog/bench" "$D/prog/sprof" >/dev/null
 	echo "bench: booting $krel (mib=$MIB reps=$REPS)" >&2
 	t0=$(date +%s)
 	KSMMOD_GUEST_TIMEOUT=${KSMMOD_GUEST_TIMEOUT:-1800} \
@@ -55,6 +61,7 @@ for series in ${KERNELS:-6.12}; do
 		ksmmod.test_timeout=1700 ksmmod.bench_mib="$MIB" ksmmod.bench_reps="$REPS" \
 		ksmmod.bench_cpu_mib="$CPU_MIB" ksmmod.bench_quick="$QUICK" \
 		ksmmod.bench_cow_pages="$COW_PAGES" ksmmod.bench_rmap_mappings="$RMAP_MAPPINGS" \
+		${BENCH_SPROF:+ksmmod.bench_sprof="$BENCH_SPROF"} \
 		>/dev/null || rc=$?
 	echo "bench: guest run took $(($(date +%s) - t0)) s" >&2
 	if ! grep -q '^# bench-done' "$D/logs/$krel/results.ktap"; then

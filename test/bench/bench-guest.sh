@@ -6,7 +6,8 @@
 # ksmmod.bench_mib=N (per process, merge workloads; the unmerge workloads
 # merge N MiB in all, the metadata workload uses N/4 per process),
 # ksmmod.bench_reps=N, ksmmod.bench_cpu_mib=N, ksmmod.bench_cow_pages=N,
-# ksmmod.bench_rmap_mappings=N (workload 6, at max_page_sharing 256 and 100000).
+# ksmmod.bench_rmap_mappings=N (workload 6, at max_page_sharing 256 and 100000),
+# ksmmod.bench_sprof=1|a (profile each workload with /sprof: see scripts/bench.sh).
 MIB=256 REPS=3 CPU_MIB=8 QUICK=0 COW_PAGES=4000 RMAP_MAPPINGS=100000
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
@@ -16,6 +17,7 @@ for arg in $(cat /proc/cmdline); do
 	ksmmod.bench_quick=1) QUICK=1 ;;
 	ksmmod.bench_cow_pages=*) COW_PAGES=${arg#ksmmod.bench_cow_pages=} ;;
 	ksmmod.bench_rmap_mappings=*) RMAP_MAPPINGS=${arg#ksmmod.bench_rmap_mappings=} ;;
+	ksmmod.bench_sprof=*) SPROF=${arg#ksmmod.bench_sprof=} ;;
 	esac
 done
 META_MIB=$((MIB / 4))
@@ -25,6 +27,9 @@ echo 0 >/sys/kernel/mm/ksm/run
 /bench ceiling /sys/kernel/mm/ksm 64 || echo "# bench-error ceiling"
 # Every workload, also in the quick run (make check), so none can rot.
 workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-range cow rmap-256 rmap-max metadata densify"
+# Profiling: keep one perf event open throughout, so that the kernel's perf
+# static keys are not switched for every workload (see sprof.c).
+[ -n "$SPROF" ] && { /sprof --hold & }
 rep=1
 while [ "$rep" -le "$REPS" ]; do
 	for impl in kernel ksmmod; do
@@ -46,8 +51,23 @@ while [ "$rep" -le "$REPS" ]; do
 			esac
 			echo "# bench-run impl=$impl rep=$rep workload=$w"
 			t0=$(cut -d' ' -f1 /proc/uptime)
+			if [ -n "$SPROF" ]; then
+				comm=ksmd
+				[ "$impl" = ksmmod ] && comm=ksmmodd
+				[ "$SPROF" = a ] && comm=-a
+				/sprof $comm >/tmp/sprof.out 2>&1 &
+				sp=$!
+				while ! grep -q sprof-ready /tmp/sprof.out && kill -0 $sp 2>/dev/null; do
+					sleep 0.1
+				done
+			fi
 			# shellcheck disable=SC2086 # $args is a word list
 			/bench $args || echo "# bench-error impl=$impl rep=$rep workload=$w"
+			if [ -n "$SPROF" ]; then
+				kill -INT $sp
+				wait $sp
+				sed "s/^/# sp $impl $w /" /tmp/sprof.out
+			fi
 			echo "# bench-time impl=$impl rep=$rep workload=$w start=$t0 end=$(cut -d' ' -f1 /proc/uptime)"
 		done
 		[ "$impl" = ksmmod ] && rmmod ksmmod
