@@ -23,6 +23,12 @@
  * A write to a merged page faults, and the kernel's do_wp_page() copies KSM
  * pages unconditionally: copy on write needs nothing from ksmmod.
  *
+ * A plain page merged into an existing KSM page (or the zero page), by far
+ * the most common merge, gets steps 1 and 3 in one visit of its page table
+ * (ksmmod_merge_pte()): the PTE is cleared and flushed once, the references
+ * checked, the contents compared while nothing can change them, and the new
+ * PTE installed, all under one page table lock and one mmu_notifier range.
+ *
  * With use_zero_pages, a page found empty is not merged into a KSM page but
  * replaced (step 3) by a dirty-marked mapping of the shared zero page (see
  * "KSM zero pages" in include/ksmmod/compat.h); a write faults in a fresh
@@ -209,6 +215,45 @@ out_mn:
 }
 
 /**
+ * ksmmod_kpage_pte() - the PTE that maps @kpage at @addr, rmap side done
+ * @vma: the mapping (its page table lock held)
+ * @addr: the address
+ * @kpage: a KSM page, or the zero page
+ *
+ * Return: the PTE to install (read-only, as a KSM or zero page mapping is).
+ */
+static pte_t ksmmod_kpage_pte(struct vm_area_struct *vma, unsigned long addr, struct page *kpage)
+{
+	struct folio *kfolio = page_folio(kpage);
+
+	/* PageAnonExclusive() is only defined on anonymous pages (not the zero page). */
+	VM_BUG_ON_PAGE(PageAnon(kpage) && PageAnonExclusive(kpage), kpage);
+	if (is_zero_pfn(page_to_pfn(kpage))) {
+		/* An anonymous page leaves this mm's RSS; the zero page is not counted. */
+		ksmmod_dec_mm_anonpages(vma->vm_mm);
+		/* Special, and dirty to mark it as placed by KSM. */
+		return pte_mkdirty(pte_mkspecial(pfn_pte(page_to_pfn(kpage), vma->vm_page_prot)));
+	}
+	folio_get(kfolio);
+	ksmmod_add_anon_rmap(kfolio, kpage, vma, addr);
+	return mk_pte(kpage, vma->vm_page_prot);
+}
+
+/*
+ * The rmap side of unmapping @page, whose PTE now maps its KSM page (page
+ * table lock held): the mapping's reference on it goes.
+ */
+static void ksmmod_unmap_replaced(struct vm_area_struct *vma, struct page *page)
+{
+	struct folio *folio = page_folio(page);
+
+	ksmmod_remove_rmap(folio, page, vma);
+	if (!folio_mapped(folio))
+		kcall_folio_free_swap(folio);
+	folio_put(folio);
+}
+
+/**
  * ksmmod_replace_page() - step 3: map @kpage instead of @page at @addr
  * @vma: the mapping
  * @page: the page mapped there now (locked, write-protected by step 1)
@@ -221,10 +266,8 @@ out_mn:
 static int ksmmod_replace_page(struct vm_area_struct *vma, struct page *page,
 			       struct page *kpage, unsigned long addr, pte_t orig_pte)
 {
-	struct folio *kfolio = page_folio(kpage);
 	struct mm_struct *mm = vma->vm_mm;
 	struct mmu_notifier_range range;
-	struct folio *folio;
 	int err = -EFAULT;
 	spinlock_t *ptl;
 	pmd_t *pmd, pmde;
@@ -251,33 +294,96 @@ static int ksmmod_replace_page(struct vm_area_struct *vma, struct page *page,
 		goto out_mn;
 	}
 	VM_BUG_ON_PAGE(PageAnonExclusive(page), page);
-	/* PageAnonExclusive() is only defined on anonymous pages (not the zero page). */
-	VM_BUG_ON_PAGE(PageAnon(kpage) && PageAnonExclusive(kpage), kpage);
 
-	if (!is_zero_pfn(page_to_pfn(kpage))) {
-		folio_get(kfolio);
-		ksmmod_add_anon_rmap(kfolio, kpage, vma, addr);
-		newpte = mk_pte(kpage, vma->vm_page_prot);
-	} else {
-		/* Special, and dirty to mark it as placed by KSM. */
-		newpte = pte_mkdirty(pte_mkspecial(pfn_pte(page_to_pfn(kpage), vma->vm_page_prot)));
-		/* An anonymous page leaves this mm's RSS; the zero page is not counted. */
-		ksmmod_dec_mm_anonpages(mm);
-	}
-
+	newpte = ksmmod_kpage_pte(vma, addr, kpage);
 	flush_cache_page(vma, addr, pte_pfn(ptep_get(ptep)));
 	/* Read-only page replaced by a read-only page with the same contents. */
 	kcall_ptep_clear_flush(vma, addr, ptep);
 	ksmmod_set_pte_replace(mm, addr, ptep, newpte);
-
-	folio = page_folio(page);
-	ksmmod_remove_rmap(folio, page, vma);
-	if (!folio_mapped(folio))
-		kcall_folio_free_swap(folio);
-	folio_put(folio);
+	ksmmod_unmap_replaced(vma, page);
 
 	pte_unmap_unlock(ptep, ptl);
 	err = 0;
+out_mn:
+	ksmmod_mn_range_end(&range);
+	return err;
+}
+
+/**
+ * ksmmod_merge_pte() - steps 1 and 3 at once: replace @folio by @kpage at @addr
+ * @vma: the mapping
+ * @folio: the (order-0, locked, not KSM) folio mapped at @addr
+ * @addr: its address
+ * @kpage: a KSM page or the zero page, with (supposedly) the same contents
+ *
+ * For a page merged into an existing KSM page, write-protecting it first
+ * (step 1) and then replacing it (step 3) means two page table walks, two
+ * PTE clears with TLB flushes, two mmu_notifier ranges. Here one of each
+ * does: under the page table lock, the PTE is cleared and flushed (no access
+ * to the page through it, no new GUP), the references are checked as in
+ * step 1 (mapcount + 1 + swapcache == refcount, so no pin can write the
+ * page), PageAnonExclusive is cleared, and the contents are compared while
+ * nothing can change them; equal, the PTE is set to map @kpage; else it is
+ * put back write-protected and clean, as step 1 leaves it.
+ *
+ * Return: 0 if @kpage is mapped at @addr now, -EFAULT if the page is not
+ * mapped there any more or is pinned, -ESTALE if the contents differ.
+ */
+static int ksmmod_merge_pte(struct vm_area_struct *vma, struct folio *folio,
+			    unsigned long addr, struct page *kpage)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct page *page = &folio->page;
+	/* DEFINE_FOLIO_VMA_WALK() for an order-0 anonymous folio. */
+	struct page_vma_mapped_walk pvmw = {
+		.pfn = folio_pfn(folio),
+		.nr_pages = 1,
+		.pgoff = folio->index,
+		.vma = vma,
+		.address = addr,
+	};
+	struct mmu_notifier_range range;
+	int err = -EFAULT;
+	pte_t entry;
+	int swapped;
+
+	if (WARN_ON_ONCE(folio_test_large(folio)))
+		return err;
+
+	ksmmod_mn_range_init(&range, vma, addr, addr + PAGE_SIZE);
+	ksmmod_mn_range_start(&range);
+
+	if (!kcall_page_vma_mapped_walk(&pvmw))
+		goto out_mn;
+	if (WARN_ONCE(!pvmw.pte, "ksmmod: unexpected PMD mapping"))
+		goto out_unlock;
+
+	swapped = folio_test_swapcache(folio);
+	flush_cache_page(vma, addr, folio_pfn(folio));
+	/* Clear and flush before counting references (see step 1). */
+	entry = kcall_ptep_clear_flush(vma, addr, pvmw.pte);
+	if (ksmmod_folio_mapcount(folio) + 1 + swapped != folio_ref_count(folio)) {
+		set_pte_at(mm, addr, pvmw.pte, entry);
+		goto out_unlock;
+	}
+	if (PageAnonExclusive(page) && ksmmod_try_share_anon_rmap(folio, page)) {
+		set_pte_at(mm, addr, pvmw.pte, entry);
+		goto out_unlock;
+	}
+	if (pte_dirty(entry))
+		folio_mark_dirty(folio);
+	if (ksmmod_memcmp_pages(page, kpage)) {
+		/* Not the same (any more): leave it write-protected, as step 1. */
+		set_pte_at(mm, addr, pvmw.pte, pte_wrprotect(pte_mkclean(entry)));
+		err = -ESTALE;
+		goto out_unlock;
+	}
+	ksmmod_set_pte_replace(mm, addr, pvmw.pte, ksmmod_kpage_pte(vma, addr, kpage));
+	ksmmod_unmap_replaced(vma, page);
+	err = 0;
+
+out_unlock:
+	page_vma_mapped_walk_done(&pvmw);
 out_mn:
 	ksmmod_mn_range_end(&range);
 	return err;
@@ -321,7 +427,9 @@ static int ksmmod_try_to_merge_one_page(struct vm_area_struct *vma, struct page 
 			goto out_unlock;
 		folio = page_folio(page);
 	}
-	if (ksmmod_write_protect_page(vma, folio, addr, &orig_pte) == 0) {
+	if (kpage && !folio_test_ksm(folio)) {
+		err = ksmmod_merge_pte(vma, folio, addr, kpage);
+	} else if (ksmmod_write_protect_page(vma, folio, addr, &orig_pte) == 0) {
 		if (!kpage) {
 			/*
 			 * Upgrade the page from anonymous to KSM while it is
