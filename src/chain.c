@@ -309,7 +309,7 @@ static bool ksmmod_chain_move_mapping(struct ksmmod_rmap_item *item,
 	if (page) {
 		/* Still @from's page there (not copied on write since)? */
 		if (ksmmod_folio_stable_node(page_folio(page)) == from)
-			moved = !ksmmod_merge_with_ksm_page(item, page, &kfolio->page);
+			moved = !ksmmod_merge_with_ksm_page(item, page, &kfolio->page, NULL);
 		put_page(page);
 	}
 	/* Not the last reference under ksmmod_thread_mutex (see scan.c). */

@@ -119,6 +119,69 @@ struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned 
 }
 
 /**
+ * ksmmod_get_anon_pages() - the anonymous pages mapped from @addr on, in one go
+ * @vma: the mapping, mmap_lock held
+ * @addr: page-aligned address in @vma
+ * @end: end of the range to look at (within @vma); only the addresses that
+ *	share @addr's page table are looked at
+ * @addrs: set to the addresses of the pages found, in order
+ * @pages: set to the pages found, each with a reference (put_page() them)
+ * @max: room in @addrs and @pages (at least 1)
+ * @next: set to the first address not looked at
+ *
+ * The scanner's page lookup: what ksmmod_get_anon_page() finds at each
+ * address (present anonymous pages, also behind PROT_NONE NUMA-hinting
+ * PTEs, which pte_present() accepts; no zero page, no device page, nothing
+ * faulted in), but the page table is walked down and locked once for up to
+ * @max pages instead of once per page.
+ *
+ * Return: the number of pages found, or -1 if @addr is not mapped through a
+ * page table (nothing there, or a huge PMD): use ksmmod_get_anon_page().
+ */
+int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
+			  unsigned long *addrs, struct page **pages, int max, unsigned long *next)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	pte_t *start_pte, *ptep;
+	spinlock_t *ptl;
+	pmd_t *pmd, pmde;
+	int n = 0;
+
+	pmd = kcall_mm_find_pmd(mm, addr);
+	if (!pmd)
+		return -1;
+	/* As in replace_page(): a huge PMD may appear without the anon_vma lock. */
+	pmde = READ_ONCE(*pmd);
+	barrier();
+	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
+		return -1;
+	start_pte = ksmmod_pte_offset_map_lock(mm, pmd, addr, &ptl);
+	if (!start_pte)
+		return -1;
+	end = pmd_addr_end(addr, end);
+	for (ptep = start_pte; addr < end && n < max; addr += PAGE_SIZE, ptep++) {
+		pte_t pte = ptep_get(ptep);
+		unsigned long pfn = pte_pfn(pte);
+		struct folio *folio;
+		struct page *page;
+
+		if (!pte_present(pte) || pte_special(pte) || is_zero_pfn(pfn) || !pfn_valid(pfn))
+			continue;
+		page = pfn_to_page(pfn);
+		folio = page_folio(page);
+		if (folio_is_zone_device(folio) || !folio_test_anon(folio))
+			continue;
+		/* Mapped here, under the page table lock: it has references. */
+		folio_get(folio);
+		addrs[n] = addr;
+		pages[n++] = page;
+	}
+	pte_unmap_unlock(start_pte, ptl);
+	*next = addr;
+	return n;
+}
+
+/**
  * ksmmod_get_mergeable_page() - the page an rmap item stands for, now
  * @item: an rmap item
  *
@@ -453,6 +516,28 @@ out_unlock:
 	return err;
 }
 
+static int ksmmod_break_ksm(struct vm_area_struct *vma, unsigned long addr,
+			    atomic_long_t *zero_pages);
+
+/*
+ * ksmmod_try_to_merge_with_ksm_page() with @item->mm's mmap_lock held and
+ * @vma the mergeable mapping at @item's address.
+ */
+static int ksmmod_try_to_merge_vma(struct ksmmod_rmap_item *item, struct vm_area_struct *vma,
+				   struct page *page, struct page *kpage)
+{
+	int err;
+
+	err = ksmmod_try_to_merge_one_page(vma, page, item->address & PAGE_MASK, kpage);
+	if (err)
+		return err;
+	/* anon_vma shares its word with the unstable tree's nid: unlink first. */
+	ksmmod_remove_rmap_item_from_tree(item);
+	item->anon_vma = vma->anon_vma;
+	get_anon_vma(vma->anon_vma);
+	return 0;
+}
+
 /**
  * ksmmod_try_to_merge_with_ksm_page() - merge @item's @page with @kpage
  * @item: rmap item of @page (in no tree)
@@ -474,16 +559,8 @@ int ksmmod_try_to_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page
 
 	mmap_read_lock(mm);
 	vma = ksmmod_find_mergeable_vma(mm, addr);
-	if (!vma)
-		goto out;
-	err = ksmmod_try_to_merge_one_page(vma, page, addr, kpage);
-	if (err)
-		goto out;
-	/* anon_vma shares its word with the unstable tree's nid: unlink first. */
-	ksmmod_remove_rmap_item_from_tree(item);
-	item->anon_vma = vma->anon_vma;
-	get_anon_vma(vma->anon_vma);
-out:
+	if (vma)
+		err = ksmmod_try_to_merge_vma(item, vma, page, kpage);
 	mmap_read_unlock(mm);
 	return err;
 }
@@ -494,18 +571,24 @@ out:
  * @page: the page mapped at @item's address (reference held)
  * @kpage: a KSM page of ksmmod's stable tree with the same contents
  *	(reference held)
+ * @vma: NULL, or the mergeable mapping at @item's address if the caller
+ *	holds @item->mm's mmap_lock (the scanner, which just looked the page
+ *	up, saves taking it and looking the mapping up again)
  *
  * Return: 0 if @item's mapping now maps @kpage and @item is on its stable
  * node; else an errno and nothing changed.
  */
 int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
-			       struct page *kpage)
+			       struct page *kpage, struct vm_area_struct *vma)
 {
 	struct folio *kfolio = page_folio(kpage);
 	struct ksmmod_stable_node *node;
 	int err;
 
-	err = ksmmod_try_to_merge_with_ksm_page(item, page, kpage);
+	if (vma)
+		err = ksmmod_try_to_merge_vma(item, vma, page, kpage);
+	else
+		err = ksmmod_try_to_merge_with_ksm_page(item, page, kpage);
 	if (err)
 		return err;
 	folio_lock(kfolio);
@@ -516,7 +599,12 @@ int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
 	if (node)
 		return 0;
 	/* The node went away meanwhile: do not leave an untracked merge. */
-	ksmmod_break_cow(item);
+	if (vma) {
+		ksmmod_put_anon_vma(item->anon_vma);
+		ksmmod_break_ksm(vma, item->address & PAGE_MASK, NULL);
+	} else {
+		ksmmod_break_cow(item);
+	}
 	return -EAGAIN;
 }
 

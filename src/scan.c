@@ -26,6 +26,17 @@
  *
  * ksmmod_thread_mutex is held for a whole batch; everything that changes
  * the trees, the rmap lists or the registry from outside takes it too.
+ *
+ * Per-page costs are kept down (mm/ksm.c walks the page tables, takes the
+ * mmap_lock and looks the mapping up again for every page): the scanner
+ * finds up to KSMMOD_SCAN_BATCH pages at a time under one page table lock
+ * (ksmmod_get_anon_pages()), and keeps the process's mmap_lock from the
+ * lookup through the stable tree part of the decision and a merge into a
+ * KSM page, and on to the next page found. It releases the lock before
+ * anything that takes another mmap_lock (the unstable tree's partner, which
+ * may belong to the same process: read locks of one mm must not nest), when
+ * a writer waits for it, and at the end of every pages_to_scan batch,
+ * together with the references on the pages found but not handled yet.
  */
 #include <linux/freezer.h>
 #include <linux/kthread.h>
@@ -84,16 +95,36 @@ void ksmmod_thread_offlining(bool begin)
 		wake_up_all(&ksmmod_offline_wait);
 }
 
+/* Pages looked up in one page table visit (ksmmod_get_anon_pages()). */
+#define KSMMOD_SCAN_BATCH	32
+
 /**
  * struct ksmmod_scan_cursor - where the scanner is
  * @slot: the process being scanned; NULL between full scans
  * @address: next address to look at in @slot
  * @rmap_link: where the rmap item for @address is (or would be linked)
+ * @locked: @slot's mmap_lock is held (for read) between two pages of a batch
+ * @vma: the mapping of the batch's pages, while @locked
+ * @batch_next: index of the next page of the batch to serve
+ * @batch_nr: pages in the batch
+ * @batch_end: first address after the batch's page table range
+ * @batch_addr: addresses of the batch's pages, ascending, all >= @address
+ * @batch_page: the batch's pages, each with a reference
+ *
+ * The batch lives within one ksmmod_do_scan() call only: it is emptied, and
+ * the lock dropped, before the scanner sleeps.
  */
 struct ksmmod_scan_cursor {
 	struct ksmmod_mm_slot *slot;
 	unsigned long address;
 	struct ksmmod_rmap_item **rmap_link;
+	bool locked;
+	struct vm_area_struct *vma;
+	unsigned int batch_next;
+	unsigned int batch_nr;
+	unsigned long batch_end;
+	unsigned long batch_addr[KSMMOD_SCAN_BATCH];
+	struct page *batch_page[KSMMOD_SCAN_BATCH];
 };
 
 static struct ksmmod_scan_cursor ksmmod_cursor;
@@ -113,6 +144,8 @@ void ksmmod_scan_forget_slot(struct ksmmod_mm_slot *slot, bool freeing)
 	lockdep_assert_held(&ksmmod_thread_mutex);
 	if (ksmmod_cursor.slot != slot)
 		return;
+	/* Only ever called between batches. */
+	WARN_ON_ONCE(ksmmod_cursor.locked || ksmmod_cursor.batch_next < ksmmod_cursor.batch_nr);
 	if (freeing) {
 		ksmmod_cursor.slot = ksmmod_registry_next_slot(slot);
 		if (!ksmmod_cursor.slot)
@@ -158,18 +191,180 @@ static struct ksmmod_rmap_item *ksmmod_get_next_rmap_item(struct ksmmod_mm_slot 
 }
 
 /**
- * ksmmod_scan_next() - the next page to look at
- * @pagep: set to the page (with a reference)
+ * ksmmod_scan_drop_batch() - forget the rest of the batch
  *
- * Return: its rmap item, or NULL at the end of a full scan (or if nothing is
- * registered).
+ * The pages not served yet are put and will be looked up again; the
+ * mmap_lock, if still held, is released.
  */
-static struct ksmmod_rmap_item *ksmmod_scan_next(struct page **pagep)
+static void ksmmod_scan_drop_batch(void)
 {
 	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
+
+	if (c->batch_next < c->batch_nr)
+		c->address = c->batch_addr[c->batch_next];
+	while (c->batch_next < c->batch_nr)
+		put_page(c->batch_page[c->batch_next++]);
+	c->batch_next = c->batch_nr = 0;
+	if (c->locked) {
+		mmap_read_unlock(c->slot->mm);
+		c->locked = false;
+	}
+}
+
+/* Hand out the batch's next page, whose rmap item is @item. */
+static void ksmmod_scan_serve(struct ksmmod_rmap_item *item, struct page **pagep,
+			      struct vm_area_struct **vmap)
+{
+	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
+	unsigned long addr = c->batch_addr[c->batch_next];
+
+	c->rmap_link = &item->rmap_list;
+	*pagep = c->batch_page[c->batch_next++];
+	c->address = c->batch_next < c->batch_nr ? addr + PAGE_SIZE : c->batch_end;
+	*vmap = c->vma;
+}
+
+/**
+ * ksmmod_scan_next_batched() - the next page of the batch
+ * @pagep: set to the page (with the batch's reference)
+ * @vmap: set to its mapping
+ *
+ * Retakes the mmap_lock (and looks the mapping up again) if a page before
+ * released it.
+ *
+ * Return: its rmap item (mmap_lock held), or NULL if the batch was dropped
+ * (the mapping went away, or no memory for an item): the caller looks the
+ * page up again the slow way.
+ */
+static struct ksmmod_rmap_item *ksmmod_scan_next_batched(struct page **pagep,
+							 struct vm_area_struct **vmap)
+{
+	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
+	unsigned long addr = c->batch_addr[c->batch_next];
+	struct ksmmod_rmap_item *item;
+
+	if (!c->locked) {
+		struct mm_struct *mm = c->slot->mm;
+
+		mmap_read_lock(mm);
+		c->locked = true;
+		/* NULL too if the process is exiting. */
+		c->vma = ksmmod_find_mergeable_vma(mm, addr);
+		/* Handed to the kernel's KSM meanwhile: the slow path lets go. */
+		if (test_bit(MMF_VM_MERGEABLE, &mm->flags) && !c->slot->entered)
+			c->vma = NULL;
+	}
+	/*
+	 * The registered ranges cannot change (ksmmod_thread_mutex is held),
+	 * but the mappings can while the lock was dropped: every page served
+	 * must be in a mergeable mapping now.
+	 */
+	if (!c->vma || addr < c->vma->vm_start || addr >= c->vma->vm_end) {
+		ksmmod_scan_drop_batch();
+		return NULL;
+	}
+	item = ksmmod_get_next_rmap_item(c->slot, addr);
+	if (!item) {
+		ksmmod_scan_drop_batch();
+		return NULL;
+	}
+	ksmmod_scan_serve(item, pagep, vmap);
+	return item;
+}
+
+/**
+ * ksmmod_scan_vma() - the next page of @vma in [@addr, @vend)
+ * @slot: the process being scanned, its mmap_lock held
+ * @vma: a mergeable mapping
+ * @addr: first address to look at
+ * @vend: end of the range to look at (within @vma)
+ * @pagep: set to the page (with a reference)
+ * @vmap: set to @vma
+ *
+ * Finds up to KSMMOD_SCAN_BATCH pages at once: the rest of them are
+ * served by ksmmod_scan_next_batched().
+ *
+ * Return: the page's rmap item (mmap_lock still held), NULL if there is no
+ * page in the range, or ERR_PTR(-ENOMEM) if no rmap item could be allocated.
+ */
+static struct ksmmod_rmap_item *ksmmod_scan_vma(struct ksmmod_mm_slot *slot,
+						struct vm_area_struct *vma,
+						unsigned long addr, unsigned long vend,
+						struct page **pagep, struct vm_area_struct **vmap)
+{
+	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
+	struct ksmmod_rmap_item *item;
+	struct page *page;
+	int n;
+
+	while (addr < vend) {
+		n = ksmmod_get_anon_pages(vma, addr, vend, c->batch_addr, c->batch_page,
+					  KSMMOD_SCAN_BATCH, &c->batch_end);
+		if (n == 0) {
+			addr = c->batch_end;	/* nothing in this page table */
+			continue;
+		}
+		if (n > 0) {
+			c->batch_nr = n;
+			c->batch_next = 0;
+			item = ksmmod_get_next_rmap_item(slot, c->batch_addr[0]);
+			if (!item) {
+				ksmmod_scan_drop_batch();
+				return ERR_PTR(-ENOMEM);
+			}
+			c->vma = vma;
+			c->locked = true;
+			ksmmod_scan_serve(item, pagep, vmap);
+			return item;
+		}
+		/* Not mapped through a page table: one address at a time. */
+		page = ksmmod_get_anon_page(vma, addr);
+		if (!page) {
+			addr += PAGE_SIZE;
+			continue;
+		}
+		item = ksmmod_get_next_rmap_item(slot, addr);
+		if (!item) {
+			put_page(page);
+			return ERR_PTR(-ENOMEM);
+		}
+		c->rmap_link = &item->rmap_list;
+		c->address = addr + PAGE_SIZE;
+		*pagep = page;
+		*vmap = vma;
+		return item;
+	}
+	return NULL;
+}
+
+/**
+ * ksmmod_scan_next() - the next page to look at
+ * @pagep: set to the page (with a reference)
+ * @vmap: set to the mapping of the page
+ *
+ * Return: its rmap item, with the mmap_lock of its mm still held for read
+ * (the caller releases it), or NULL at the end of a full scan (or if nothing
+ * is registered).
+ */
+static struct ksmmod_rmap_item *ksmmod_scan_next(struct page **pagep,
+						 struct vm_area_struct **vmap)
+{
+	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
+	struct ksmmod_rmap_item *item;
 	struct ksmmod_mm_slot *slot;
 	struct vm_area_struct *vma;
 	struct mm_struct *mm;
+
+	if (c->batch_next < c->batch_nr) {
+		item = ksmmod_scan_next_batched(pagep, vmap);
+		if (item)
+			return item;
+	}
+	if (c->locked) {
+		/* Batch done: the slow path below takes the lock again. */
+		mmap_read_unlock(c->slot->mm);
+		c->locked = false;
+	}
 
 	if (!c->slot) {
 		c->slot = ksmmod_registry_next_slot(NULL);
@@ -232,24 +427,11 @@ next_slot:
 				if (!(vma->vm_flags & VM_MERGEABLE) || !vma->anon_vma ||
 				    !ksmmod_vma_eligible(vma))
 					continue;
-				for (; addr < vend; addr += PAGE_SIZE) {
-					struct ksmmod_rmap_item *item;
-					struct page *page;
-
-					page = ksmmod_get_anon_page(vma, addr);
-					if (!page)
-						continue;
-					item = ksmmod_get_next_rmap_item(slot, addr);
-					if (!item) {
-						put_page(page);
-						goto out_done;
-					}
-					c->rmap_link = &item->rmap_list;
-					c->address = addr + PAGE_SIZE;
-					mmap_read_unlock(mm);
-					*pagep = page;
+				item = ksmmod_scan_vma(slot, vma, addr, vend, pagep, vmap);
+				if (IS_ERR(item))
+					goto out_done;
+				if (item)
 					return item;
-				}
 				cond_resched();
 			}
 			c->address = end;
@@ -274,16 +456,24 @@ out_done:
 }
 
 /**
- * ksmmod_cmp_and_merge_page() - find a partner for @page and merge
+ * ksmmod_cmp_with_stable() - the stable tree part of ksmmod_cmp_and_merge_page()
  * @page: the page (reference held)
  * @item: its rmap item
+ * @vma: the mapping of @page; @item->mm's mmap_lock is held for read, so
+ *	that a merge into a KSM page (the common case) needs no lookup again
+ * @hashp: set to the page's current hash when the unstable tree is next
+ *
+ * Nothing here takes another process's mmap_lock.
+ *
+ * Return: true if done with @page; false if the unstable tree is next (the
+ * page is unchanged since the last scan).
  */
-static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item *item)
+static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *item,
+				   struct vm_area_struct *vma, u64 *hashp)
 {
-	struct ksmmod_rmap_item *tree_item;
 	struct ksmmod_stable_node *node;
-	struct page *kpage, *tree_page;
-	bool split, migrated, verify;
+	bool migrated, verify;
+	struct page *kpage;
 	u64 hash;
 
 	/*
@@ -298,7 +488,7 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	migrated = node && ksmmod_stable_node_migrated(node);
 	/* Already merged here, and in the right tree: nothing to do (as mm/ksm.c). */
 	if (node && !migrated)
-		return;
+		return true;
 
 	/*
 	 * Probe the stable tree with the hash the page had at the last scan
@@ -319,12 +509,12 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	}
 	if (kpage == page && item->head == ksmmod_folio_stable_node(page_folio(page))) {
 		put_page(kpage);	/* already merged here */
-		return;
+		return true;
 	}
 	if (migrated && !kpage) {
 		/* Nothing like it in its new node's tree: move the node there. */
 		ksmmod_stable_node_reinsert(node, page);
-		return;
+		return true;
 	}
 	/*
 	 * Our own KSM pages are always found in our stable tree (kpage ==
@@ -334,7 +524,7 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	if (PageKsm(page) && kpage != page && !migrated) {
 		if (kpage)
 			put_page(kpage);
-		return;
+		return true;
 	}
 
 	/*
@@ -346,11 +536,11 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 		ksmmod_remove_rmap_item_from_tree(item);
 
 	if (kpage) {
-		int err = ksmmod_merge_with_ksm_page(item, page, kpage);
+		int err = ksmmod_merge_with_ksm_page(item, page, kpage, vma);
 
 		put_page(kpage);
 		if (!err || verify)
-			return;
+			return true;
 		/*
 		 * Not merged on the strength of the hash alone: the contents
 		 * may differ (changed since the last scan, or a collision), and
@@ -360,26 +550,60 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 		hash = ksmmod_page_hash(page);
 		kpage = ksmmod_stable_tree_search(page, hash, true);
 		if (kpage) {
-			ksmmod_merge_with_ksm_page(item, page, kpage);
+			ksmmod_merge_with_ksm_page(item, page, kpage, vma);
 			put_page(kpage);
-			return;
+			return true;
 		}
 	}
 
 	/* A page that changed since the last scan is volatile: not worth a tree. */
 	if (item->checksum != hash) {
 		item->checksum = hash;
-		return;
+		return true;
 	}
+	*hashp = hash;
+	return false;
+}
+
+/**
+ * ksmmod_cmp_and_merge_page() - find a partner for @page and merge
+ * @page: the page (reference held)
+ * @item: its rmap item
+ * @vma: the mapping of @page, @item->mm's mmap_lock held for read
+ *
+ * The lock is released before anything that looks at another page table
+ * (the partner's in the unstable tree may be in the same process: no
+ * nesting of mmap_lock).
+ *
+ * Return: true if @item->mm's mmap_lock is still held (the next page of a
+ * batch needs no lookup of its mapping then).
+ */
+static bool ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item *item,
+				      struct vm_area_struct *vma)
+{
+	struct ksmmod_rmap_item *tree_item;
+	struct ksmmod_stable_node *node;
+	struct page *kpage, *tree_page;
+	bool locked = true;
+	bool split;
+	u64 hash = 0;
+
+	if (ksmmod_cmp_with_stable(page, item, vma, &hash))
+		return true;
 
 	/* An empty page: map the zero page there if the user asked for it. */
-	if (READ_ONCE(ksmmod_tunables.use_zero_pages) && hash == ksmmod_zero_hash &&
-	    !ksmmod_try_to_merge_with_zero_page(item, page, &ksmmod_cursor.slot->zero_pages))
-		return;
+	if (READ_ONCE(ksmmod_tunables.use_zero_pages) && hash == ksmmod_zero_hash) {
+		mmap_read_unlock(item->mm);
+		if (!ksmmod_try_to_merge_with_zero_page(item, page,
+							&ksmmod_cursor.slot->zero_pages))
+			return false;
+		locked = false;
+	}
 
-	tree_item = ksmmod_unstable_tree_search_insert(item, page, &tree_page);
+	tree_item = ksmmod_unstable_tree_search_insert(item, page, &tree_page, &locked);
 	if (!tree_item)
-		return;
+		return locked;
+	/* A partner was found: the search dropped the lock to look at it. */
 
 	kpage = ksmmod_try_to_merge_two_pages(item, page, tree_item, tree_page);
 	/*
@@ -403,7 +627,7 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 		 * batch that makes it look pinned too until the next drain.
 		 */
 		ksmmod_remove_rmap_item_from_tree(tree_item);
-		return;
+		return false;
 	}
 
 	lock_page(kpage);
@@ -422,23 +646,34 @@ static void ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 		ksmmod_break_cow(tree_item);
 		ksmmod_break_cow(item);
 	}
+	return false;
 }
 
 /* One batch of up to @pages pages. */
 static void ksmmod_do_scan(unsigned int pages)
 {
+	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
+
 	while (pages-- && !kthread_should_stop() && READ_ONCE(ksmmod_tunables.run) == KSMMOD_RUN_MERGE) {
 		struct ksmmod_rmap_item *item;
+		struct vm_area_struct *vma;
 		struct page *page;
 
 		cond_resched();
-		item = ksmmod_scan_next(&page);
+		item = ksmmod_scan_next(&page, &vma);
 		if (!item)
-			return;
-		ksmmod_cmp_and_merge_page(page, item);
+			break;
+		c->locked = ksmmod_cmp_and_merge_page(page, item, vma);
 		put_page(page);
 		ksmmod_count_inc(pages_scanned);
+		/* Let a writer (mmap, munmap, fault) in between pages. */
+		if (c->locked && mmap_lock_is_contended(c->slot->mm)) {
+			mmap_read_unlock(c->slot->mm);
+			c->locked = false;
+		}
 	}
+	/* Hold neither the lock nor page references while sleeping. */
+	ksmmod_scan_drop_batch();
 }
 
 static bool ksmmod_should_run(void)

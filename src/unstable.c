@@ -58,13 +58,17 @@ void ksmmod_unstable_tree_erase(struct ksmmod_rmap_item *item)
  * @item: rmap item of @page, in no tree; @item->checksum is the tree key
  * @page: its page (reference held)
  * @tree_pagep: set to the partner's page (with a reference) when found
+ * @mm_locked: whether the caller holds @item->mm's mmap_lock; if so, it is
+ *	released (and this set to false) before a partner's page is looked up,
+ *	since that takes the partner's mmap_lock
  *
  * Return: the partner's rmap item, or NULL (then @item was inserted, unless
  * a partner's page could not be looked at).
  */
 struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_item *item,
 							    struct page *page,
-							    struct page **tree_pagep)
+							    struct page **tree_pagep,
+							    bool *mm_locked)
 {
 	int nid = ksmmod_tree_nid(page);
 	struct rb_root *root = &ksmmod_unstable_roots[nid];
@@ -86,6 +90,10 @@ struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_i
 		if (hash > tree_item->checksum) {
 			link = &parent->rb_right;
 			continue;
+		}
+		if (*mm_locked) {
+			mmap_read_unlock(item->mm);
+			*mm_locked = false;
 		}
 		tree_page = ksmmod_get_mergeable_page(tree_item);
 		if (!tree_page)

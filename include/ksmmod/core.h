@@ -118,7 +118,8 @@ void ksmmod_unstable_tree_reset(void);
 void ksmmod_unstable_tree_erase(struct ksmmod_rmap_item *item);
 struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_item *item,
 							    struct page *page,
-							    struct page **tree_pagep);
+							    struct page **tree_pagep,
+							    bool *mm_locked);
 
 /* merge.c */
 u64 ksmmod_page_hash(struct page *page);
@@ -127,8 +128,10 @@ struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned 
 struct page *ksmmod_get_mergeable_page(struct ksmmod_rmap_item *item);
 int ksmmod_try_to_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
 				      struct page *kpage);
+int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
+			  unsigned long *addrs, struct page **pages, int max, unsigned long *next);
 int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
-			       struct page *kpage);
+			       struct page *kpage, struct vm_area_struct *vma);
 struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct page *page,
 					   struct ksmmod_rmap_item *tree_item,
 					   struct page *tree_page);
