@@ -41,6 +41,7 @@
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>
 #include <linux/swap.h>
+#include <linux/swapops.h>
 #include <linux/userfaultfd_k.h>
 #include <linux/xxhash.h>
 
@@ -662,6 +663,117 @@ struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct
 	return err ? NULL : page;
 }
 
+/* Merged pages found in one page table visit (ksmmod_merged_in()). */
+#define KSMMOD_MERGED_BATCH	64
+/* For ksmmod_merged_in(): a migration entry, maybe of a KSM page. */
+#define KSMMOD_MERGED_MAYBE	((enum ksmmod_merged)-1)
+
+/**
+ * ksmmod_merged_in() - the merged pages from @addr on, in one page table visit
+ * @vma: the mapping, mmap_lock held
+ * @addr: page-aligned address in @vma
+ * @end: end of the range (within @vma); only the addresses that share
+ *	@addr's page table are looked at
+ * @addrs: set to the addresses where something merged is (or may be) mapped
+ * @merged: set to what: KSMMOD_MERGED_KSM, KSMMOD_MERGED_ZERO, or
+ *	KSMMOD_MERGED_MAYBE for a migration entry (ksmmod_merged_at() tells)
+ * @max: room in @addrs and @merged
+ * @next: set to the first address not looked at
+ *
+ * The unmerge paths' test, ksmmod_merged_at(), for a whole page table under
+ * one lock: most addresses of a range have nothing merged, and those then
+ * cost no walk of their own.
+ *
+ * Return: the number of addresses found, or -1 if @addr is not mapped
+ * through a page table (nothing there, or a huge PMD): use
+ * ksmmod_merged_at().
+ */
+static int ksmmod_merged_in(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
+			    unsigned long *addrs, enum ksmmod_merged *merged, int max,
+			    unsigned long *next)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	pte_t *start_pte, *ptep;
+	spinlock_t *ptl;
+	pmd_t *pmd, pmde;
+	int n = 0;
+
+	pmd = kcall_mm_find_pmd(mm, addr);
+	if (!pmd)
+		return -1;
+	pmde = READ_ONCE(*pmd);
+	barrier();
+	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
+		return -1;
+	start_pte = ksmmod_pte_offset_map_lock(mm, pmd, addr, &ptl);
+	if (!start_pte)
+		return -1;
+	end = pmd_addr_end(addr, end);
+	for (ptep = start_pte; addr < end && n < max; addr += PAGE_SIZE, ptep++) {
+		pte_t pte = ptep_get(ptep);
+		enum ksmmod_merged what;
+
+		if (pte_none(pte))
+			continue;
+		if (!pte_present(pte)) {
+			if (!is_migration_entry(pte_to_swp_entry(pte)))
+				continue;	/* swapped out: nothing mapped */
+			what = KSMMOD_MERGED_MAYBE;
+		} else if (ksmmod_is_zero_pte(pte)) {
+			what = KSMMOD_MERGED_ZERO;
+		} else {
+			unsigned long pfn = pte_pfn(pte);
+			struct folio *folio;
+
+			if (!pfn_valid(pfn))
+				continue;
+			folio = page_folio(pfn_to_page(pfn));
+			if (folio_is_zone_device(folio) || !folio_test_ksm(folio))
+				continue;
+			what = KSMMOD_MERGED_KSM;
+		}
+		addrs[n] = addr;
+		merged[n++] = what;
+	}
+	pte_unmap_unlock(start_pte, ptl);
+	*next = addr;
+	return n;
+}
+
+/**
+ * ksmmod_break_merged() - make the merged page at @addr a private copy
+ * @vma: the mapping, mmap_lock held
+ * @addr: page-aligned address
+ * @zero_pages: see ksmmod_break_ksm()
+ * @merged: what was just seen merged at @addr
+ *
+ * Faults until ksmmod_merged_at() finds nothing merged at @addr any more.
+ *
+ * Return: 0, -ENOMEM, or -EINTR (fatal signal).
+ */
+static int ksmmod_break_merged(struct vm_area_struct *vma, unsigned long addr,
+			       atomic_long_t *zero_pages, enum ksmmod_merged merged)
+{
+	while (merged != KSMMOD_NOT_MERGED) {
+		bool zero = merged == KSMMOD_MERGED_ZERO;
+		vm_fault_t ret;
+
+		cond_resched();
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		ret = handle_mm_fault(vma, addr, (zero ? KSMMOD_ZERO_BREAK_FAULT : FAULT_FLAG_UNSHARE) |
+					       FAULT_FLAG_REMOTE, NULL);
+		if (ret & VM_FAULT_OOM)
+			return -ENOMEM;
+		if (ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON))
+			return 0;	/* nothing usable mapped there any more */
+		merged = ksmmod_merged_at(vma, addr);
+		if (zero && zero_pages && merged != KSMMOD_MERGED_ZERO)
+			ksmmod_zero_page_unmerged(zero_pages);
+	}
+	return 0;
+}
+
 /**
  * ksmmod_break_ksm() - make the page at @addr a private copy if it is merged
  * @vma: the mapping, mmap_lock held
@@ -676,29 +788,10 @@ struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct
 static int ksmmod_break_ksm(struct vm_area_struct *vma, unsigned long addr,
 			    atomic_long_t *zero_pages)
 {
-	enum ksmmod_merged merged;
-	vm_fault_t ret = 0;
-
-	for (;;) {
-		cond_resched();
-		if (fatal_signal_pending(current))
-			return -EINTR;
-		merged = ksmmod_merged_at(vma, addr);
-		if (merged == KSMMOD_NOT_MERGED)
-			return 0;
-		if (merged == KSMMOD_MERGED_ZERO)
-			ret = handle_mm_fault(vma, addr, KSMMOD_ZERO_BREAK_FAULT | FAULT_FLAG_REMOTE,
-					      NULL);
-		else
-			ret = handle_mm_fault(vma, addr, FAULT_FLAG_UNSHARE | FAULT_FLAG_REMOTE, NULL);
-		if (ret & VM_FAULT_OOM)
-			return -ENOMEM;
-		if (ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON))
-			return 0;	/* nothing usable mapped there any more */
-		if (merged == KSMMOD_MERGED_ZERO && zero_pages &&
-		    ksmmod_merged_at(vma, addr) != KSMMOD_MERGED_ZERO)
-			ksmmod_zero_page_unmerged(zero_pages);
-	}
+	cond_resched();
+	if (fatal_signal_pending(current))
+		return -EINTR;
+	return ksmmod_break_merged(vma, addr, zero_pages, ksmmod_merged_at(vma, addr));
 }
 
 /**
@@ -732,15 +825,34 @@ void ksmmod_break_cow(struct ksmmod_rmap_item *item)
 int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end,
 			 atomic_long_t *zero_pages)
 {
-	unsigned long addr;
-	int err;
+	enum ksmmod_merged merged[KSMMOD_MERGED_BATCH];
+	unsigned long addrs[KSMMOD_MERGED_BATCH];
+	unsigned long addr = start, next;
+	int err, i, n;
 
 	if (!vma->anon_vma)
 		return 0;
-	for (addr = start; addr < end; addr += PAGE_SIZE) {
-		err = ksmmod_break_ksm(vma, addr, zero_pages);
-		if (err)
-			return err;
+	while (addr < end) {
+		cond_resched();
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		n = ksmmod_merged_in(vma, addr, end, addrs, merged, KSMMOD_MERGED_BATCH, &next);
+		if (n < 0) {
+			/* No page table here: one address at a time. */
+			err = ksmmod_break_ksm(vma, addr, zero_pages);
+			if (err)
+				return err;
+			addr += PAGE_SIZE;
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			err = merged[i] == KSMMOD_MERGED_MAYBE ?
+			      ksmmod_break_ksm(vma, addrs[i], zero_pages) :
+			      ksmmod_break_merged(vma, addrs[i], zero_pages, merged[i]);
+			if (err)
+				return err;
+		}
+		addr = next;
 	}
 	return 0;
 }
