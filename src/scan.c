@@ -108,6 +108,8 @@ void ksmmod_thread_offlining(bool begin)
  * @batch_next: index of the next page of the batch to serve
  * @batch_nr: pages in the batch
  * @batch_end: first address after the batch's page table range
+ * @budget: pages the current ksmmod_do_scan() may still look at: a batch is
+ *	no larger (what it does not serve is looked up again next time)
  * @batch_addr: addresses of the batch's pages, ascending, all >= @address
  * @batch_page: the batch's pages, each with a reference
  *
@@ -123,6 +125,7 @@ struct ksmmod_scan_cursor {
 	unsigned int batch_next;
 	unsigned int batch_nr;
 	unsigned long batch_end;
+	unsigned int budget;
 	unsigned long batch_addr[KSMMOD_SCAN_BATCH];
 	struct page *batch_page[KSMMOD_SCAN_BATCH];
 };
@@ -299,7 +302,8 @@ static struct ksmmod_rmap_item *ksmmod_scan_vma(struct ksmmod_mm_slot *slot,
 
 	while (addr < vend) {
 		n = ksmmod_get_anon_pages(vma, addr, vend, c->batch_addr, c->batch_page,
-					  KSMMOD_SCAN_BATCH, &c->batch_end);
+					  clamp(c->budget, 1U, (unsigned int)KSMMOD_SCAN_BATCH),
+					  &c->batch_end);
 		if (n == 0) {
 			addr = c->batch_end;	/* nothing in this page table */
 			continue;
@@ -660,6 +664,7 @@ static void ksmmod_do_scan(unsigned int pages)
 		struct page *page;
 
 		cond_resched();
+		c->budget = pages + 1;
 		item = ksmmod_scan_next(&page, &vma);
 		if (!item)
 			break;
