@@ -134,7 +134,7 @@ struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned 
  * address (present anonymous pages, also behind PROT_NONE NUMA-hinting
  * PTEs, which pte_present() accepts; no zero page, no device page, nothing
  * faulted in), but the page table is walked down and locked once for up to
- * @max pages instead of once per page.
+ * @max pages instead of once per page. A page of a large folio comes alone.
  *
  * Return: the number of pages found, or -1 if @addr is not mapped through a
  * page table (nothing there, or a huge PMD): use ksmmod_get_anon_page().
@@ -172,10 +172,21 @@ int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsign
 		folio = page_folio(page);
 		if (folio_is_zone_device(folio) || !folio_test_anon(folio))
 			continue;
+		/*
+		 * A large folio (PTE-mapped THP) is split when one of its pages
+		 * is merged, which needs the caller's reference to be the only
+		 * extra one: its pages come one per batch.
+		 */
+		if (folio_test_large(folio) && n)
+			break;
 		/* Mapped here, under the page table lock: it has references. */
 		folio_get(folio);
 		addrs[n] = addr;
 		pages[n++] = page;
+		if (folio_test_large(folio)) {
+			addr += PAGE_SIZE;
+			break;
+		}
 	}
 	pte_unmap_unlock(start_pte, ptl);
 	*next = addr;
