@@ -299,19 +299,26 @@ struct folio *ksmmod_chain_lookup(struct ksmmod_stable_node *chain, struct page 
 static bool ksmmod_chain_move_mapping(struct ksmmod_rmap_item *item,
 				      struct ksmmod_stable_node *from, struct folio *kfolio)
 {
+	unsigned long addr = item->address & PAGE_MASK;
 	struct mm_struct *mm = item->mm;
-	struct page *page;
+	struct vm_area_struct *vma;
+	struct page *page = NULL;
 	bool moved = false;
 
 	if (!mmget_not_zero(mm))
 		return false;
-	page = ksmmod_get_mergeable_page(item);
+	/* One mmap_lock hold for the lookup and the merge. */
+	mmap_read_lock(mm);
+	vma = ksmmod_find_mergeable_vma(mm, addr);
+	if (vma)
+		page = ksmmod_get_anon_page(vma, addr);
 	if (page) {
 		/* Still @from's page there (not copied on write since)? */
 		if (ksmmod_folio_stable_node(page_folio(page)) == from)
-			moved = !ksmmod_merge_with_ksm_page(item, page, &kfolio->page, NULL);
+			moved = !ksmmod_merge_with_ksm_page(item, page, &kfolio->page, vma);
 		put_page(page);
 	}
+	mmap_read_unlock(mm);
 	/* Not the last reference under ksmmod_thread_mutex (see scan.c). */
 	mmput_async(mm);
 	return moved;
