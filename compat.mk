@@ -15,6 +15,7 @@ KSMMOD_COMPAT_FLAGS := \
 	$(call ksmmod_probe,include/linux/huge_mm.h,split_huge_page_to_list_to_order,KSMMOD_HAVE_SPLIT_TO_ORDER) \
 	$(call ksmmod_probe,include/linux/mmu_notifier.h,__mmu_notifier_change_pte,KSMMOD_HAVE_MMU_NOTIFIER_CHANGE_PTE) \
 	$(call ksmmod_probe,include/linux/mmu_notifier.h,bool only_end,KSMMOD_HAVE_RANGE_END_ONLY_END) \
+	$(call ksmmod_probe,include/linux/mmu_notifier.h,void __mmu_notifier_invalidate_range[[:punct:]]struct,KSMMOD_HAVE_MN_INVALIDATE_RANGE) \
 	$(call ksmmod_probe,include/linux/mm.h,void vm_flags_set,KSMMOD_HAVE_VM_FLAGS_SET) \
 	$(call ksmmod_probe,include/linux/mmu_notifier.h,range->vma = vma,KSMMOD_HAVE_RANGE_INIT_VMA) \
 	$(call ksmmod_probe,include/linux/rmap.h,int folio_try_share_anon_rmap_pte,KSMMOD_HAVE_FOLIO_TRY_SHARE) \

@@ -120,6 +120,44 @@ struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned 
 }
 
 /**
+ * ksmmod_pte_table() - whether @addr is mapped through a page table
+ * @mm: the address space, mmap_lock held
+ * @addr: an address
+ * @end: end of the range the caller looks at
+ * @pmdp: set to the PMD pointing to the page table (return 1)
+ * @next: set to the end of what has nothing mapped (return 0)
+ *
+ * For the batched page table walks: no PUD (what mm_find_pmd() checks) or
+ * an empty PMD means nothing is mapped up to its end, which the caller can
+ * skip at once instead of looking at every address.
+ *
+ * Return: 1 (a page table), 0 (nothing mapped before *@next), or -1 (a huge
+ * or non-present PMD: look at one address at a time).
+ */
+static int ksmmod_pte_table(struct mm_struct *mm, unsigned long addr, unsigned long end,
+			    pmd_t **pmdp, unsigned long *next)
+{
+	pmd_t *pmd = kcall_mm_find_pmd(mm, addr);
+	pmd_t pmde;
+
+	if (!pmd) {
+		*next = pud_addr_end(addr, end);
+		return 0;
+	}
+	/* As in replace_page(): a huge PMD may appear without the anon_vma lock. */
+	pmde = READ_ONCE(*pmd);
+	barrier();
+	if (pmd_none(pmde)) {
+		*next = pmd_addr_end(addr, end);
+		return 0;
+	}
+	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
+		return -1;
+	*pmdp = pmd;
+	return 1;
+}
+
+/**
  * ksmmod_get_anon_pages() - the anonymous pages mapped from @addr on, in one go
  * @vma: the mapping, mmap_lock held
  * @addr: page-aligned address in @vma
@@ -136,8 +174,8 @@ struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned 
  * faulted in), but the page table is walked down and locked once for up to
  * @max pages instead of once per page. A page of a large folio comes alone.
  *
- * Return: the number of pages found, or -1 if @addr is not mapped through a
- * page table (nothing there, or a huge PMD): use ksmmod_get_anon_page().
+ * Return: the number of pages found (0: none before *@next), or -1 if @addr
+ * is mapped through a huge or non-present PMD: use ksmmod_get_anon_page().
  */
 int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
 			  unsigned long *addrs, struct page **pages, int max, unsigned long *next)
@@ -145,17 +183,13 @@ int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsign
 	struct mm_struct *mm = vma->vm_mm;
 	pte_t *start_pte, *ptep;
 	spinlock_t *ptl;
-	pmd_t *pmd, pmde;
-	int n = 0;
+	pmd_t *pmd;
+	int n;
 
-	pmd = kcall_mm_find_pmd(mm, addr);
-	if (!pmd)
-		return -1;
-	/* As in replace_page(): a huge PMD may appear without the anon_vma lock. */
-	pmde = READ_ONCE(*pmd);
-	barrier();
-	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
-		return -1;
+	n = ksmmod_pte_table(mm, addr, end, &pmd, next);
+	if (n <= 0)
+		return n;
+	n = 0;
 	start_pte = ksmmod_pte_offset_map_lock(mm, pmd, addr, &ptl);
 	if (!start_pte)
 		return -1;
@@ -437,6 +471,8 @@ static int ksmmod_merge_pte(struct vm_area_struct *vma, struct folio *folio,
 	flush_cache_page(vma, addr, folio_pfn(folio));
 	/* Clear and flush before counting references (see step 1). */
 	entry = kcall_ptep_clear_flush(vma, addr, pvmw.pte);
+	/* The compare below trusts that no device can write the page either. */
+	ksmmod_flush_secondary_tlbs(mm, addr);
 	if (ksmmod_folio_mapcount(folio) + 1 + swapped != folio_ref_count(folio)) {
 		set_pte_at(mm, addr, pvmw.pte, entry);
 		goto out_unlock;
@@ -613,7 +649,9 @@ int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
 	/* The node went away meanwhile: do not leave an untracked merge. */
 	if (vma) {
 		ksmmod_put_anon_vma(item->anon_vma);
-		ksmmod_break_ksm(vma, item->address & PAGE_MASK, NULL);
+		/* The caller's mmap_lock was held throughout: unless it is exiting. */
+		if (atomic_read(&vma->vm_mm->mm_users))
+			ksmmod_break_ksm(vma, item->address & PAGE_MASK, NULL);
 	} else {
 		ksmmod_break_cow(item);
 	}
@@ -676,63 +714,52 @@ struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct
 
 /* Merged pages found in one page table visit (ksmmod_merged_in()). */
 #define KSMMOD_MERGED_BATCH	64
-/* For ksmmod_merged_in(): a migration entry, maybe of a KSM page. */
-#define KSMMOD_MERGED_MAYBE	((enum ksmmod_merged)-1)
 
 /**
- * ksmmod_merged_in() - the merged pages from @addr on, in one page table visit
+ * ksmmod_merged_in() - where something merged may be, from @addr on, in one
+ *	page table visit
  * @vma: the mapping, mmap_lock held
  * @addr: page-aligned address in @vma
  * @end: end of the range (within @vma); only the addresses that share
  *	@addr's page table are looked at
- * @addrs: set to the addresses where something merged is (or may be) mapped
- * @merged: set to what: KSMMOD_MERGED_KSM, KSMMOD_MERGED_ZERO, or
- *	KSMMOD_MERGED_MAYBE for a migration entry (ksmmod_merged_at() tells)
- * @max: room in @addrs and @merged
+ * @addrs: set to the addresses where a KSM page or a KSM zero page is
+ *	mapped, or a migration entry (maybe of a KSM page) is
+ * @max: room in @addrs
  * @next: set to the first address not looked at
  *
- * The unmerge paths' test, ksmmod_merged_at(), for a whole page table under
- * one lock: most addresses of a range have nothing merged, and those then
- * cost no walk of their own.
+ * Picks the candidates for the unmerge paths' test, ksmmod_merged_at(), for
+ * a whole page table under one lock: most addresses of a range have nothing
+ * merged, and those then cost no walk of their own.
  *
- * Return: the number of addresses found, or -1 if @addr is not mapped
- * through a page table (nothing there, or a huge PMD): use
- * ksmmod_merged_at().
+ * Return: the number of addresses found (0: none before *@next), or -1 if
+ * @addr is mapped through a huge or non-present PMD: use ksmmod_merged_at().
  */
 static int ksmmod_merged_in(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
-			    unsigned long *addrs, enum ksmmod_merged *merged, int max,
-			    unsigned long *next)
+			    unsigned long *addrs, int max, unsigned long *next)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	pte_t *start_pte, *ptep;
 	spinlock_t *ptl;
-	pmd_t *pmd, pmde;
-	int n = 0;
+	pmd_t *pmd;
+	int n;
 
-	pmd = kcall_mm_find_pmd(mm, addr);
-	if (!pmd)
-		return -1;
-	pmde = READ_ONCE(*pmd);
-	barrier();
-	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
-		return -1;
+	n = ksmmod_pte_table(mm, addr, end, &pmd, next);
+	if (n <= 0)
+		return n;
+	n = 0;
 	start_pte = ksmmod_pte_offset_map_lock(mm, pmd, addr, &ptl);
 	if (!start_pte)
 		return -1;
 	end = pmd_addr_end(addr, end);
 	for (ptep = start_pte; addr < end && n < max; addr += PAGE_SIZE, ptep++) {
 		pte_t pte = ptep_get(ptep);
-		enum ksmmod_merged what;
 
 		if (pte_none(pte))
 			continue;
 		if (!pte_present(pte)) {
 			if (!is_migration_entry(pte_to_swp_entry(pte)))
 				continue;	/* swapped out: nothing mapped */
-			what = KSMMOD_MERGED_MAYBE;
-		} else if (ksmmod_is_zero_pte(pte)) {
-			what = KSMMOD_MERGED_ZERO;
-		} else {
+		} else if (!ksmmod_is_zero_pte(pte)) {
 			unsigned long pfn = pte_pfn(pte);
 			struct folio *folio;
 
@@ -741,10 +768,8 @@ static int ksmmod_merged_in(struct vm_area_struct *vma, unsigned long addr, unsi
 			folio = page_folio(pfn_to_page(pfn));
 			if (folio_is_zone_device(folio) || !folio_test_ksm(folio))
 				continue;
-			what = KSMMOD_MERGED_KSM;
 		}
-		addrs[n] = addr;
-		merged[n++] = what;
+		addrs[n++] = addr;
 	}
 	pte_unmap_unlock(start_pte, ptl);
 	*next = addr;
@@ -836,7 +861,6 @@ void ksmmod_break_cow(struct ksmmod_rmap_item *item)
 int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end,
 			 atomic_long_t *zero_pages)
 {
-	enum ksmmod_merged merged[KSMMOD_MERGED_BATCH];
 	unsigned long addrs[KSMMOD_MERGED_BATCH];
 	unsigned long addr = start, next;
 	int err, i, n;
@@ -847,19 +871,22 @@ int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsign
 		cond_resched();
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		n = ksmmod_merged_in(vma, addr, end, addrs, merged, KSMMOD_MERGED_BATCH, &next);
+		n = ksmmod_merged_in(vma, addr, end, addrs, KSMMOD_MERGED_BATCH, &next);
 		if (n < 0) {
-			/* No page table here: one address at a time. */
+			/* A huge or non-present PMD: one address at a time. */
 			err = ksmmod_break_ksm(vma, addr, zero_pages);
 			if (err)
 				return err;
 			addr += PAGE_SIZE;
 			continue;
 		}
+		/*
+		 * Earlier faults of the batch slept: look again before each
+		 * fault, so that nothing zapped, swapped out or unmerged since
+		 * is faulted back in.
+		 */
 		for (i = 0; i < n; i++) {
-			err = merged[i] == KSMMOD_MERGED_MAYBE ?
-			      ksmmod_break_ksm(vma, addrs[i], zero_pages) :
-			      ksmmod_break_merged(vma, addrs[i], zero_pages, merged[i]);
+			err = ksmmod_break_ksm(vma, addrs[i], zero_pages);
 			if (err)
 				return err;
 		}

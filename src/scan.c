@@ -301,6 +301,8 @@ static struct ksmmod_rmap_item *ksmmod_scan_vma(struct ksmmod_mm_slot *slot,
 	int n;
 
 	while (addr < vend) {
+		/* Under the mmap_lock, as mm/ksm.c's scan does. */
+		cond_resched();
 		n = ksmmod_get_anon_pages(vma, addr, vend, c->batch_addr, c->batch_page,
 					  clamp(c->budget, 1U, (unsigned int)KSMMOD_SCAN_BATCH),
 					  &c->batch_end);
@@ -671,8 +673,11 @@ static void ksmmod_do_scan(unsigned int pages)
 		c->locked = ksmmod_cmp_and_merge_page(page, item, vma);
 		put_page(page);
 		ksmmod_count_inc(pages_scanned);
-		/* Let a writer (mmap, munmap, fault) in between pages. */
-		if (c->locked && mmap_lock_is_contended(c->slot->mm)) {
+		/*
+		 * Let a writer (mmap, munmap, fault) in between pages, and do
+		 * not keep it waiting while ksmmodd is off the CPU.
+		 */
+		if (c->locked && (mmap_lock_is_contended(c->slot->mm) || need_resched())) {
 			mmap_read_unlock(c->slot->mm);
 			c->locked = false;
 		}

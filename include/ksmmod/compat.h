@@ -116,6 +116,18 @@
 	X(void, mm_trace_rss_stat, (struct mm_struct *mm, int member, long count), 1)
 #endif
 
+#ifdef KSMMOD_HAVE_MN_INVALIDATE_RANGE
+/*
+ * Up to 6.5, secondary TLBs (IOMMU SVA: Intel SVM, AMD IOMMUv2) are flushed
+ * through mmu_notifier ->invalidate_range, not by the CPU TLB flush.
+ */
+#define KSMMOD_SYMBOLS_SECTLB(X)					\
+	X(void, __mmu_notifier_invalidate_range, (struct mm_struct *mm,		\
+	  unsigned long start, unsigned long end), 1)
+#else
+#define KSMMOD_SYMBOLS_SECTLB(X)
+#endif
+
 #define KSMMOD_SYMBOLS_COMPAT(X)					\
 	KSMMOD_SYMBOLS_WALK(X)							\
 	KSMMOD_SYMBOLS_RSS(X)							\
@@ -123,7 +135,8 @@
 	KSMMOD_SYMBOLS_RMAP(X)							\
 	KSMMOD_SYMBOLS_PTE(X)							\
 	KSMMOD_SYMBOLS_SPLIT(X)							\
-	KSMMOD_SYMBOLS_NOTIFY(X)
+	KSMMOD_SYMBOLS_NOTIFY(X)						\
+	KSMMOD_SYMBOLS_SECTLB(X)
 
 #ifdef KSMMOD_HAVE_KSM_ZERO_PAGES
 /* 6.10+: the kernel's count of zero pages mapped by KSM (see ksmmod_zero_page_mapped()). */
@@ -249,6 +262,25 @@ static inline void ksmmod_set_pte_replace(struct mm_struct *mm, unsigned long ad
 		kcall___mmu_notifier_change_pte(mm, addr, pte);
 #endif
 	set_pte_at(mm, addr, ptep, pte);
+}
+
+/**
+ * ksmmod_flush_secondary_tlbs() - after clearing a PTE, flush device TLBs too
+ * @mm: the address space
+ * @addr: the page whose PTE was cleared and flushed
+ *
+ * What ptep_clear_flush_notify() adds to ptep_clear_flush(): up to 6.5 a
+ * device sharing the address space (IOMMU SVA) keeps its translation until
+ * ->invalidate_range runs, which otherwise happens only at the end of the
+ * mmu_notifier range. Needed before trusting that nothing can write the
+ * page while the range is still open. From 6.6 the CPU TLB flush does it.
+ */
+static inline void ksmmod_flush_secondary_tlbs(struct mm_struct *mm, unsigned long addr)
+{
+#ifdef KSMMOD_HAVE_MN_INVALIDATE_RANGE
+	if (mm_has_notifiers(mm))
+		kcall___mmu_notifier_invalidate_range(mm, addr, addr + PAGE_SIZE);
+#endif
 }
 
 /* Map @page of @folio (a KSM page) at @addr: rmap side. */
