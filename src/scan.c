@@ -30,13 +30,16 @@
  * Per-page costs are kept down (mm/ksm.c walks the page tables, takes the
  * mmap_lock and looks the mapping up again for every page): the scanner
  * finds up to KSMMOD_SCAN_BATCH pages at a time under one page table lock
- * (ksmmod_get_anon_pages()), and keeps the process's mmap_lock from the
- * lookup through the stable tree part of the decision and a merge into a
- * KSM page, and on to the next page found. It releases the lock before
- * anything that takes another mmap_lock (the unstable tree's partner, which
- * may belong to the same process: read locks of one mm must not nest), when
- * a writer waits for it, and at the end of every pages_to_scan batch,
- * together with the references on the pages found but not handled yet.
+ * (ksmmod_get_anon_pages()), skipping empty page tables and PMDs at once,
+ * and keeps the process's mmap_lock from the lookup through the stable tree
+ * part of the decision and a merge into a KSM page, and on to the next page
+ * found. It releases the lock before anything that takes another mmap_lock
+ * (the unstable tree's partner, which may belong to the same process: read
+ * locks of one mm must not nest), when a writer waits for it or it must
+ * reschedule, and at the end of every pages_to_scan batch. Only the page
+ * being handled has a reference (as with mm/ksm.c's scan): the others of a
+ * batch are looked up again when their turn comes, so that the batch does
+ * not make them look pinned to migration, compaction or reclaim.
  */
 #include <linux/freezer.h>
 #include <linux/kthread.h>
@@ -111,7 +114,8 @@ void ksmmod_thread_offlining(bool begin)
  * @budget: pages the current ksmmod_do_scan() may still look at: a batch is
  *	no larger (what it does not serve is looked up again next time)
  * @batch_addr: addresses of the batch's pages, ascending, all >= @address
- * @batch_page: the batch's pages, each with a reference
+ * @batch_page: the batch's pages: the one being served with a reference,
+ *	the later ones NULL (looked up again when served)
  *
  * The batch lives within one ksmmod_do_scan() call only: it is emptied, and
  * the lock dropped, before the scanner sleeps.
@@ -205,8 +209,9 @@ static void ksmmod_scan_drop_batch(void)
 
 	if (c->batch_next < c->batch_nr)
 		c->address = c->batch_addr[c->batch_next];
-	while (c->batch_next < c->batch_nr)
-		put_page(c->batch_page[c->batch_next++]);
+	for (; c->batch_next < c->batch_nr; c->batch_next++)
+		if (c->batch_page[c->batch_next])
+			put_page(c->batch_page[c->batch_next]);
 	c->batch_next = c->batch_nr = 0;
 	if (c->locked) {
 		mmap_read_unlock(c->slot->mm);
@@ -266,6 +271,14 @@ static struct ksmmod_rmap_item *ksmmod_scan_next_batched(struct page **pagep,
 		ksmmod_scan_drop_batch();
 		return NULL;
 	}
+	if (!c->batch_page[c->batch_next]) {
+		/* Found without keeping a reference (see ksmmod_scan_vma()): look again. */
+		c->batch_page[c->batch_next] = ksmmod_get_anon_page(c->vma, addr);
+		if (!c->batch_page[c->batch_next]) {
+			ksmmod_scan_drop_batch();
+			return NULL;
+		}
+	}
 	item = ksmmod_get_next_rmap_item(c->slot, addr);
 	if (!item) {
 		ksmmod_scan_drop_batch();
@@ -298,7 +311,7 @@ static struct ksmmod_rmap_item *ksmmod_scan_vma(struct ksmmod_mm_slot *slot,
 	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
 	struct ksmmod_rmap_item *item;
 	struct page *page;
-	int n;
+	int i, n;
 
 	while (addr < vend) {
 		/* Under the mmap_lock, as mm/ksm.c's scan does. */
@@ -311,6 +324,17 @@ static struct ksmmod_rmap_item *ksmmod_scan_vma(struct ksmmod_mm_slot *slot,
 			continue;
 		}
 		if (n > 0) {
+			/*
+			 * Only the page served now keeps its reference: a batch
+			 * may stay open for a while, and the references would
+			 * make migration, compaction and reclaim of its other
+			 * pages fail meanwhile (they look pinned). The others
+			 * are looked up again when their turn comes.
+			 */
+			for (i = 1; i < n; i++) {
+				put_page(c->batch_page[i]);
+				c->batch_page[i] = NULL;
+			}
 			c->batch_nr = n;
 			c->batch_next = 0;
 			item = ksmmod_get_next_rmap_item(slot, c->batch_addr[0]);

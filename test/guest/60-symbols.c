@@ -19,7 +19,7 @@ static const char *const common[] = {
 /* 6.1 (before the folio conversions). */
 static const char *const v6_1[] = {
 	"follow_page", "folio_mapcount", "page_add_anon_rmap", "page_remove_rmap",
-	"split_huge_page_to_list", "__mmu_notifier_change_pte",
+	"split_huge_page_to_list", "__mmu_notifier_change_pte", "__mmu_notifier_invalidate_range",
 };
 /* 6.12. */
 static const char *const v6_12[] = {
