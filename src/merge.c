@@ -164,7 +164,8 @@ static int ksmmod_pte_table(struct mm_struct *mm, unsigned long addr, unsigned l
  * @end: end of the range to look at (within @vma); only the addresses that
  *	share @addr's page table are looked at
  * @addrs: set to the addresses of the pages found, in order
- * @pages: set to the pages found, each with a reference (put_page() them)
+ * @first: set to the first page found, with a reference (put_page() it); the
+ *	others get none (the caller looks them up again when it gets to them)
  * @max: room in @addrs and @pages (at least 1)
  * @next: set to the first address not looked at
  *
@@ -178,7 +179,7 @@ static int ksmmod_pte_table(struct mm_struct *mm, unsigned long addr, unsigned l
  * is mapped through a huge or non-present PMD: use ksmmod_get_anon_page().
  */
 int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
-			  unsigned long *addrs, struct page **pages, int max, unsigned long *next)
+			  unsigned long *addrs, struct page **first, int max, unsigned long *next)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	pte_t *start_pte, *ptep;
@@ -214,9 +215,11 @@ int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsign
 		if (folio_test_large(folio) && n)
 			break;
 		/* Mapped here, under the page table lock: it has references. */
-		folio_get(folio);
-		addrs[n] = addr;
-		pages[n++] = page;
+		if (!n) {
+			folio_get(folio);
+			*first = page;
+		}
+		addrs[n++] = addr;
 		if (folio_test_large(folio)) {
 			addr += PAGE_SIZE;
 			break;

@@ -325,16 +325,14 @@ static struct ksmmod_rmap_item *ksmmod_scan_vma(struct ksmmod_mm_slot *slot,
 		}
 		if (n > 0) {
 			/*
-			 * Only the page served now keeps its reference: a batch
-			 * may stay open for a while, and the references would
-			 * make migration, compaction and reclaim of its other
-			 * pages fail meanwhile (they look pinned). The others
-			 * are looked up again when their turn comes.
+			 * Only the page served now has a reference: a batch may
+			 * stay open for a while, and references would make
+			 * migration, compaction and reclaim of its other pages
+			 * fail meanwhile (they look pinned). The others are
+			 * looked up again when their turn comes.
 			 */
-			for (i = 1; i < n; i++) {
-				put_page(c->batch_page[i]);
+			for (i = 1; i < n; i++)
 				c->batch_page[i] = NULL;
-			}
 			c->batch_nr = n;
 			c->batch_next = 0;
 			item = ksmmod_get_next_rmap_item(slot, c->batch_addr[0]);
