@@ -139,6 +139,12 @@ for series in $LANES; do
 	RESULTS+=("$(printf '%-4s guest:%s %s passed, %s failed, %s skipped, boot %ss (%s)' \
 		"$([ "$f" = 0 ] && echo pass || echo fail)" "$krel" "$p" "$f" "$s" \
 		"$(cat "$klog/boot-seconds" 2>/dev/null || echo ?)" "$(cat "$klog/accel" 2>/dev/null || echo ?)")")
+	# name the failures (and the slowest suites) again in the summary: CI often keeps
+	# only the tail of the output
+	while IFS= read -r line; do
+		RESULTS+=("       ${line:0:300}")
+	done < <(grep -F -e "guest:$krel: FAIL" -e "guest:$krel: splat:" "$klog/summary.txt" | head -n 8
+		grep -F "guest:$krel: slowest suites:" "$klog/summary.txt")
 done
 
 # --- one tiny `make bench` iteration, so the benchmark harness cannot rot --------

@@ -39,6 +39,7 @@ if [ -f "$res" ]; then
 			npass[name] + 0, nfail[name] + 0, nskip[name] + 0, (name in has_exit) ? ex[name] : "?"
 	}
 	/^# ksmmod-guest: done/ { done = 1; next }
+	/^# suite [^ ]+ seconds=[0-9]+$/ { sub(/^seconds=/, "", $4); secs[$3] = $4 + 0; next }
 	/^# suite [^ ]+ begin$/ {
 		if (cur != "") finish_suite(cur)
 		cur = $3; order[++ns] = cur; plan[cur] = ""; nres[cur] = 0
@@ -71,6 +72,19 @@ if [ -f "$res" ]; then
 		if (cur != "") finish_suite(cur)
 		if (!done) { F++; printf "%s: FAIL guest did not report \"# ksmmod-guest: done\"\n", label }
 		if (ns == 0) printf "%s: note: no suites ran\n", label
+		# the slowest suites, to see how close they come to the per-test timeout
+		slow = ""
+		for (k = 0; k < 5; k++) {
+			best = ""
+			for (n in secs)
+				if (!(n in shown) && (best == "" || secs[n] > secs[best]))
+					best = n
+			if (best == "")
+				break
+			shown[best] = 1
+			slow = slow " " best "=" secs[best] "s"
+		}
+		if (slow != "") printf "%s: slowest suites:%s\n", label, slow
 		printf "%d %d %d\n", P, F, S
 	}')
 	echo "$out" | sed '$d'

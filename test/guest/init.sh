@@ -72,6 +72,7 @@ for t in $(ls /tests 2>/dev/null | sort); do
 	case "$t" in $TESTS_GLOB) ;; *) continue ;; esac
 
 	echo "# suite $t begin" >>"$RES"
+	t0=$(cut -d. -f1 /proc/uptime)
 	echo "ksmmod-guest: running $t"
 	rm -f "$FIFO"
 	mkfifo "$FIFO"
@@ -88,6 +89,8 @@ for t in $(ls /tests 2>/dev/null | sort); do
 	# busybox timeout reports a timeout as 128+signal (143/137)
 	case "$rc" in 124|137|143) echo "# suite $t timeout after ${TIMEOUT}s (rc=$rc)" >>"$RES" ;; esac
 	echo "# suite $t exit=$rc" >>"$RES"
+	# how close a suite comes to the timeout (ktap-summary.sh prints it)
+	echo "# suite $t seconds=$(($(cut -d. -f1 /proc/uptime) - t0))" >>"$RES"
 	echo "ksmmod-guest: $t exit=$rc"
 done
 
