@@ -91,7 +91,12 @@ METRICS = [
 
 
 def values(impl_, wl, key):
-    return [v for (i, r, w_, k, v) in samples if i == impl_ and w_ == wl and k == key]
+    # -1: the guest could not measure it (6.1's KSM has no pages_scanned file)
+    return [v for (i, r, w_, k, v) in samples if i == impl_ and w_ == wl and k == key and
+            not (key == 'pages_scanned_per_s' and v < 0)]
+
+
+unmeasured = sorted({i for (i, r, w_, k, v) in samples if k == 'pages_scanned_per_s' and v < 0})
 
 
 def num(v):
@@ -119,6 +124,9 @@ for wl, key, label, lower in METRICS:
             ('' if lower is None else ' (lower is better)' if lower else ' (higher is better)')
     lines.append(f'| {label.format(**{**{"mib": "?", "cow_pages": "?", "rmap_mappings": "?", "meta_mib": "?"}, **config})} '
                  f'| {fmt(k)} | {fmt(m)} | {ratio} |')
+if unmeasured:
+    lines += ['', f'pages scanned/s: n/a for {", ".join(unmeasured)}: this kernel\'s KSM has no '
+              'pages_scanned counter in sysfs (6.1 has none; 6.12 has)']
 if ceiling:
     mc = float(ceiling['memcmp_pages_per_s'])
     xx = float(ceiling['xxh64_pages_per_s'])

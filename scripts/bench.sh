@@ -14,6 +14,8 @@
 #      BENCH_OUTDIR=DIR     where the full run writes (bench/results)
 #      BENCH_QUICK=1        one tiny iteration (make check uses it: the harness
 #                           cannot rot); writes to build/bench-quick/ only
+#      BENCH_WORKLOADS=W,W  only these workloads (names as in test/bench/bench-guest.sh;
+#                           the report shows n/a for the others): for trying a change
 #      BENCH_SPROF=1|a      profile every workload with test/bench/sprof.c (sampled
 #                           kernel call chains; no hardware counters under TCG):
 #                           1 = the scanner thread (ksmd or ksmmodd), a = all CPUs;
@@ -62,6 +64,7 @@ for series in ${KERNELS:-6.12}; do
 		ksmmod.bench_cpu_mib="$CPU_MIB" ksmmod.bench_quick="$QUICK" \
 		ksmmod.bench_cow_pages="$COW_PAGES" ksmmod.bench_rmap_mappings="$RMAP_MAPPINGS" \
 		${BENCH_SPROF:+ksmmod.bench_sprof="$BENCH_SPROF"} \
+		${BENCH_WORKLOADS:+ksmmod.bench_workloads="$BENCH_WORKLOADS"} \
 		>/dev/null || rc=$?
 	echo "bench: guest run took $(($(date +%s) - t0)) s" >&2
 	if ! grep -q '^# bench-done' "$D/logs/$krel/results.ktap"; then

@@ -7,7 +7,8 @@
 # merge N MiB in all, the metadata workload uses N/4 per process),
 # ksmmod.bench_reps=N, ksmmod.bench_cpu_mib=N, ksmmod.bench_cow_pages=N,
 # ksmmod.bench_rmap_mappings=N (workload 6, at max_page_sharing 256 and 100000),
-# ksmmod.bench_sprof=1|a (profile each workload with /sprof: see scripts/bench.sh).
+# ksmmod.bench_sprof=1|a (profile each workload with /sprof: see scripts/bench.sh),
+# ksmmod.bench_workloads=W1,W2 (only these workloads; for profiling a change).
 MIB=256 REPS=3 CPU_MIB=8 QUICK=0 COW_PAGES=4000 RMAP_MAPPINGS=100000
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
@@ -18,6 +19,7 @@ for arg in $(cat /proc/cmdline); do
 	ksmmod.bench_cow_pages=*) COW_PAGES=${arg#ksmmod.bench_cow_pages=} ;;
 	ksmmod.bench_rmap_mappings=*) RMAP_MAPPINGS=${arg#ksmmod.bench_rmap_mappings=} ;;
 	ksmmod.bench_sprof=*) SPROF=${arg#ksmmod.bench_sprof=} ;;
+	ksmmod.bench_workloads=*) ONLY=$(echo "${arg#ksmmod.bench_workloads=}" | tr , ' ') ;;
 	esac
 done
 META_MIB=$((MIB / 4))
@@ -27,6 +29,7 @@ echo 0 >/sys/kernel/mm/ksm/run
 /bench ceiling /sys/kernel/mm/ksm 64 || echo "# bench-error ceiling"
 # Every workload, also in the quick run (make check), so none can rot.
 workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-range cow rmap-256 rmap-max metadata densify"
+[ -z "$ONLY" ] || workloads=$ONLY
 # Profiling: keep one perf event open throughout, so that the kernel's perf
 # static keys are not switched for every workload (see sprof.c).
 [ -n "$SPROF" ] && { /sprof --hold & }

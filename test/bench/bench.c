@@ -118,7 +118,11 @@ static void sys_set(const char *name, long v)
 	close(fd);
 }
 
-/* CPU seconds (user + system) of the kernel thread named @comm, or -1. */
+/*
+ * CPU seconds of the kernel thread named @comm, or -1: the scheduler's run
+ * time from /proc/<pid>/schedstat (ns), else utime + stime from
+ * /proc/<pid>/stat (clock ticks: 10 ms steps, coarse for short workloads).
+ */
 static double thread_cpu(const char *comm)
 {
 	DIR *d = opendir("/proc");
@@ -127,6 +131,7 @@ static double thread_cpu(const char *comm)
 
 	while (d && (e = readdir(d))) {
 		char path[300], buf[512];
+		unsigned long long ns;
 		unsigned long ut, st;
 		int fd;
 		ssize_t n;
@@ -150,6 +155,17 @@ static double thread_cpu(const char *comm)
 		/* fields after ')': state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
 		if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
 			cpu = (ut + st) / (double)sysconf(_SC_CLK_TCK);
+		snprintf(path, sizeof(path), "/proc/%s/schedstat", e->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd >= 0) {
+			n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (n > 0) {
+				buf[n] = 0;
+				if (sscanf(buf, "%llu", &ns) == 1)
+					cpu = ns / 1e9;
+			}
+		}
 		break;
 	}
 	if (d)
