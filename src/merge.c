@@ -157,6 +157,26 @@ static int ksmmod_pte_table(struct mm_struct *mm, unsigned long addr, unsigned l
 	return 1;
 }
 
+/*
+ * The anonymous page a PTE maps, if the scanner looks at it: present (also
+ * PROT_NONE NUMA-hinting PTEs, which pte_present() accepts), no zero page,
+ * no device page, not a page cache page.
+ */
+static struct page *ksmmod_pte_anon_page(pte_t pte)
+{
+	unsigned long pfn = pte_pfn(pte);
+	struct folio *folio;
+	struct page *page;
+
+	if (!pte_present(pte) || pte_special(pte) || is_zero_pfn(pfn) || !pfn_valid(pfn))
+		return NULL;
+	page = pfn_to_page(pfn);
+	folio = page_folio(page);
+	if (folio_is_zone_device(folio) || !folio_test_anon(folio))
+		return NULL;
+	return page;
+}
+
 /**
  * ksmmod_get_anon_pages() - the anonymous pages mapped from @addr on, in one go
  * @vma: the mapping, mmap_lock held
@@ -165,21 +185,23 @@ static int ksmmod_pte_table(struct mm_struct *mm, unsigned long addr, unsigned l
  *	share @addr's page table are looked at
  * @addrs: set to the addresses of the pages found, in order
  * @first: set to the first page found, with a reference (put_page() it); the
- *	others get none (the caller looks them up again when it gets to them)
- * @max: room in @addrs and @pages (at least 1)
+ *	others get none (the caller looks them up again when it gets to them,
+ *	with ksmmod_get_anon_page_pmd())
+ * @max: room in @addrs (at least 1)
+ * @pmdp: set to the PMD entry of the page table the pages were found in
  * @next: set to the first address not looked at
  *
  * The scanner's page lookup: what ksmmod_get_anon_page() finds at each
- * address (present anonymous pages, also behind PROT_NONE NUMA-hinting
- * PTEs, which pte_present() accepts; no zero page, no device page, nothing
- * faulted in), but the page table is walked down and locked once for up to
- * @max pages instead of once per page. A page of a large folio comes alone.
+ * address (see ksmmod_pte_anon_page(); nothing is faulted in), but the page
+ * table is walked down and locked once for up to @max pages instead of once
+ * per page. A page of a large folio comes alone.
  *
  * Return: the number of pages found (0: none before *@next), or -1 if @addr
  * is mapped through a huge or non-present PMD: use ksmmod_get_anon_page().
  */
 int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
-			  unsigned long *addrs, struct page **first, int max, unsigned long *next)
+			  unsigned long *addrs, struct page **first, int max, pmd_t **pmdp,
+			  unsigned long *next)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	pte_t *start_pte, *ptep;
@@ -196,17 +218,12 @@ int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsign
 		return -1;
 	end = pmd_addr_end(addr, end);
 	for (ptep = start_pte; addr < end && n < max; addr += PAGE_SIZE, ptep++) {
-		pte_t pte = ptep_get(ptep);
-		unsigned long pfn = pte_pfn(pte);
+		struct page *page = ksmmod_pte_anon_page(ptep_get(ptep));
 		struct folio *folio;
-		struct page *page;
 
-		if (!pte_present(pte) || pte_special(pte) || is_zero_pfn(pfn) || !pfn_valid(pfn))
+		if (!page)
 			continue;
-		page = pfn_to_page(pfn);
 		folio = page_folio(page);
-		if (folio_is_zone_device(folio) || !folio_test_anon(folio))
-			continue;
 		/*
 		 * A large folio (PTE-mapped THP) is split when one of its pages
 		 * is merged, which needs the caller's reference to be the only
@@ -226,8 +243,46 @@ int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsign
 		}
 	}
 	pte_unmap_unlock(start_pte, ptl);
+	*pmdp = pmd;
 	*next = addr;
 	return n;
+}
+
+/**
+ * ksmmod_get_anon_page_pmd() - a page ksmmod_get_anon_pages() found, again
+ * @vma: the mapping, whose mmap_lock has been held since that lookup
+ * @pmd: the PMD entry it set
+ * @addr: the page's address
+ *
+ * Cheaper than ksmmod_get_anon_page(): no walk down to the PMD entry. For
+ * a mapping with an anon_vma (all that ksmmod scans), a PMD entry that
+ * points to a page table changes only under the mmap_lock held for writing
+ * on both kernels (khugepaged and MADV_COLLAPSE of anonymous memory,
+ * mremap, munmap before it downgrades the lock: then it frees only page
+ * tables no mapping uses any more); 6.12's page table retraction works
+ * without it, but only on mappings with no anon_vma. 6.1's
+ * pte_offset_map_lock() does not check the entry again, so that rule is
+ * what makes this safe there (6.12's does, and gives NULL if it changed).
+ *
+ * Return: what is mapped at @addr now, if ksmmod_get_anon_pages() would
+ * serve it, with a reference; or NULL.
+ */
+struct page *ksmmod_get_anon_page_pmd(struct vm_area_struct *vma, pmd_t *pmd,
+				      unsigned long addr)
+{
+	struct page *page;
+	spinlock_t *ptl;
+	pte_t *ptep;
+
+	mmap_assert_locked(vma->vm_mm);
+	ptep = ksmmod_pte_offset_map_lock(vma->vm_mm, pmd, addr, &ptl);
+	if (!ptep)
+		return NULL;
+	page = ksmmod_pte_anon_page(ptep_get(ptep));
+	if (page)
+		folio_get(page_folio(page));
+	pte_unmap_unlock(ptep, ptl);
+	return page;
 }
 
 /**

@@ -38,8 +38,10 @@
  * locks of one mm must not nest), when a writer waits for it or it must
  * reschedule, and at the end of every pages_to_scan batch. Only the page
  * being handled has a reference (as with mm/ksm.c's scan): the others of a
- * batch are looked up again when their turn comes, so that the batch does
- * not make them look pinned to migration, compaction or reclaim.
+ * batch are looked up again when their turn comes (through the PMD entry
+ * the batch was found under, while the lock has been held since), so that
+ * the batch does not make them look pinned to migration, compaction or
+ * reclaim.
  */
 #include <linux/freezer.h>
 #include <linux/kthread.h>
@@ -108,6 +110,9 @@ void ksmmod_thread_offlining(bool begin)
  * @rmap_link: where the rmap item for @address is (or would be linked)
  * @locked: @slot's mmap_lock is held (for read) between two pages of a batch
  * @vma: the mapping of the batch's pages, while @locked
+ * @pmd: the PMD entry of the batch's page table while the lock has been
+ *	held since the batch was found (ksmmod_scan_unlock() clears it); else
+ *	NULL
  * @batch_next: index of the next page of the batch to serve
  * @batch_nr: pages in the batch
  * @batch_end: first address after the batch's page table range
@@ -126,6 +131,7 @@ struct ksmmod_scan_cursor {
 	struct ksmmod_rmap_item **rmap_link;
 	bool locked;
 	struct vm_area_struct *vma;
+	pmd_t *pmd;
 	unsigned int batch_next;
 	unsigned int batch_nr;
 	unsigned long batch_end;
@@ -197,6 +203,63 @@ static struct ksmmod_rmap_item *ksmmod_get_next_rmap_item(struct ksmmod_mm_slot 
 	return item;
 }
 
+/*
+ * Pages a merge unmapped, freed together (ksmmod_scan_put_page()): as many
+ * as release_pages() handles in one go on 6.12 (PAGEVEC_SIZE).
+ */
+#define KSMMOD_FREE_BATCH	31
+static struct page *ksmmod_free_batch[KSMMOD_FREE_BATCH];
+static unsigned int ksmmod_free_nr;
+
+/*
+ * Free them now: before anything that may block (taking an mmap_lock,
+ * draining the LRU batches, sleeping), so that no page stays referenced
+ * long (reclaim would write it to swap in vain; migration and compaction
+ * would see it pinned).
+ */
+static void ksmmod_scan_free_batch(void)
+{
+	if (ksmmod_free_nr)
+		release_pages(ksmmod_free_batch, ksmmod_free_nr);
+	ksmmod_free_nr = 0;
+}
+
+/**
+ * ksmmod_scan_put_page() - drop the scanner's reference on a page it handled
+ * @page: the page
+ *
+ * A page that a merge replaced in its last mapping has only this reference
+ * left (mappings, the swap cache, LRU and migration batches, pins hold their
+ * own): only PFN walkers and, for a KSM page, ksmmod's stable tree can still
+ * find it, and they take a reference of their own before using it. Such
+ * pages are freed in batches (one LRU lock, one memcg uncharge, one per-CPU
+ * free list lock per batch instead of per page); any other page is put at
+ * once, so that a reference kept does not make it look pinned.
+ */
+static void ksmmod_scan_put_page(struct page *page)
+{
+	struct folio *folio = page_folio(page);
+
+	if (folio_ref_count(folio) != 1 || folio_test_large(folio)) {
+		put_page(page);
+		return;
+	}
+	ksmmod_free_batch[ksmmod_free_nr++] = page;
+	if (ksmmod_free_nr == KSMMOD_FREE_BATCH)
+		ksmmod_scan_free_batch();
+}
+
+/* Release the mmap_lock kept between pages of a batch (and forget its PMD). */
+static void ksmmod_scan_unlock(void)
+{
+	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
+
+	if (c->locked)
+		mmap_read_unlock(c->slot->mm);
+	c->locked = false;
+	c->pmd = NULL;
+}
+
 /**
  * ksmmod_scan_drop_batch() - forget the rest of the batch
  *
@@ -213,10 +276,7 @@ static void ksmmod_scan_drop_batch(void)
 		if (c->batch_page[c->batch_next])
 			put_page(c->batch_page[c->batch_next]);
 	c->batch_next = c->batch_nr = 0;
-	if (c->locked) {
-		mmap_read_unlock(c->slot->mm);
-		c->locked = false;
-	}
+	ksmmod_scan_unlock();
 }
 
 /* Hand out the batch's next page, whose rmap item is @item. */
@@ -254,6 +314,7 @@ static struct ksmmod_rmap_item *ksmmod_scan_next_batched(struct page **pagep,
 	if (!c->locked) {
 		struct mm_struct *mm = c->slot->mm;
 
+		ksmmod_scan_free_batch();
 		mmap_read_lock(mm);
 		c->locked = true;
 		/* NULL too if the process is exiting. */
@@ -273,7 +334,9 @@ static struct ksmmod_rmap_item *ksmmod_scan_next_batched(struct page **pagep,
 	}
 	if (!c->batch_page[c->batch_next]) {
 		/* Found without keeping a reference (see ksmmod_scan_vma()): look again. */
-		c->batch_page[c->batch_next] = ksmmod_get_anon_page(c->vma, addr);
+		c->batch_page[c->batch_next] = c->pmd ?
+			ksmmod_get_anon_page_pmd(c->vma, c->pmd, addr) :
+			ksmmod_get_anon_page(c->vma, addr);
 		if (!c->batch_page[c->batch_next]) {
 			ksmmod_scan_drop_batch();
 			return NULL;
@@ -318,7 +381,7 @@ static struct ksmmod_rmap_item *ksmmod_scan_vma(struct ksmmod_mm_slot *slot,
 		cond_resched();
 		n = ksmmod_get_anon_pages(vma, addr, vend, c->batch_addr, c->batch_page,
 					  clamp(c->budget, 1U, (unsigned int)KSMMOD_SCAN_BATCH),
-					  &c->batch_end);
+					  &c->pmd, &c->batch_end);
 		if (n == 0) {
 			addr = c->batch_end;	/* nothing in this page table */
 			continue;
@@ -388,11 +451,9 @@ static struct ksmmod_rmap_item *ksmmod_scan_next(struct page **pagep,
 		if (item)
 			return item;
 	}
-	if (c->locked) {
-		/* Batch done: the slow path below takes the lock again. */
-		mmap_read_unlock(c->slot->mm);
-		c->locked = false;
-	}
+	/* Batch done: the slow path below takes the lock again. */
+	ksmmod_scan_unlock();
+	ksmmod_scan_free_batch();
 
 	if (!c->slot) {
 		c->slot = ksmmod_registry_next_slot(NULL);
@@ -618,6 +679,8 @@ static bool ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 
 	if (ksmmod_cmp_with_stable(page, item, vma, &hash))
 		return true;
+	/* What follows may drop the lock and wait for another process's. */
+	ksmmod_scan_free_batch();
 
 	/* An empty page: map the zero page there if the user asked for it. */
 	if (READ_ONCE(ksmmod_tunables.use_zero_pages) && hash == ksmmod_zero_hash) {
@@ -693,19 +756,20 @@ static void ksmmod_do_scan(unsigned int pages)
 		if (!item)
 			break;
 		c->locked = ksmmod_cmp_and_merge_page(page, item, vma);
-		put_page(page);
+		if (!c->locked)
+			c->pmd = NULL;	/* the lock was released */
+		ksmmod_scan_put_page(page);
 		ksmmod_count_inc(pages_scanned);
 		/*
 		 * Let a writer (mmap, munmap, fault) in between pages, and do
 		 * not keep it waiting while ksmmodd is off the CPU.
 		 */
-		if (c->locked && (mmap_lock_is_contended(c->slot->mm) || need_resched())) {
-			mmap_read_unlock(c->slot->mm);
-			c->locked = false;
-		}
+		if (c->locked && (mmap_lock_is_contended(c->slot->mm) || need_resched()))
+			ksmmod_scan_unlock();
 	}
 	/* Hold neither the lock nor page references while sleeping. */
 	ksmmod_scan_drop_batch();
+	ksmmod_scan_free_batch();
 }
 
 static bool ksmmod_should_run(void)

@@ -129,7 +129,10 @@ struct page *ksmmod_get_mergeable_page(struct ksmmod_rmap_item *item);
 int ksmmod_try_to_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
 				      struct page *kpage);
 int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
-			  unsigned long *addrs, struct page **first, int max, unsigned long *next);
+			  unsigned long *addrs, struct page **first, int max, pmd_t **pmdp,
+			  unsigned long *next);
+struct page *ksmmod_get_anon_page_pmd(struct vm_area_struct *vma, pmd_t *pmd,
+				      unsigned long addr);
 int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
 			       struct page *kpage, struct vm_area_struct *vma);
 struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct page *page,
