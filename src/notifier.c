@@ -139,14 +139,13 @@ static const struct mmu_notifier_ops ksmmod_mn_ops = {
  * ksmmod_notifier_get() - ksmmod's notifier on @mm, registering it if needed
  * @mm: an mm with a user pin, mmap_lock held for write
  *
- * Return: the notifier (drop with ksmmod_notifier_put()) or NULL on failure
- * (then unmaps are only noticed by the scanner).
+ * Return: the notifier (drop with ksmmod_notifier_put()), or an ERR_PTR():
+ * -ENOMEM, or -EINTR if the process got a fatal signal (mm_take_all_locks()
+ * gives up then).
  */
 struct mmu_notifier *ksmmod_notifier_get(struct mm_struct *mm)
 {
-	struct mmu_notifier *mn = mmu_notifier_get_locked(&ksmmod_mn_ops, mm);
-
-	return IS_ERR(mn) ? NULL : mn;
+	return mmu_notifier_get_locked(&ksmmod_mn_ops, mm);
 }
 
 void ksmmod_notifier_put(struct mmu_notifier *mn)

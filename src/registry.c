@@ -514,6 +514,7 @@ static unsigned int ksmmod_count_pieces(struct mm_struct *mm, unsigned long star
 int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned int how)
 {
 	bool whole = how & KSMMOD_REG_WHOLE;
+	struct mmu_notifier *mn = NULL;
 	struct ksmmod_reg_ctx ctx;
 	struct ksmmod_mm_slot *slot;
 	struct vm_area_struct *vma;
@@ -540,6 +541,20 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 	err = ksmmod_ctx_alloc(&ctx, true, pieces);
 	if (err)
 		goto out_unlock;
+	/*
+	 * The notifier first: without drop-in mode its release() is what
+	 * tells ksmmod that the process exited, so no slot may be published
+	 * without one (a failure, e.g. a kill arriving now, changes nothing).
+	 * mmap_lock is held for writing, as mmu_notifier_get_locked() wants.
+	 */
+	if (pieces) {
+		mn = ksmmod_notifier_get(mm);
+		if (IS_ERR(mn)) {
+			err = PTR_ERR(mn);
+			ksmmod_ctx_free(&ctx);
+			goto out_unlock;
+		}
+	}
 
 	mutex_lock(&ksmmod_registry_lock);
 	slot = ksmmod_slot_lookup(mm);
@@ -574,12 +589,14 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 			set_bit(MMF_VM_MERGEABLE, &mm->flags);
 		}
 	}
-	mutex_unlock(&ksmmod_registry_lock);
-	/* mmap_lock held for write, as mmu_notifier_get_locked() wants. */
-	if (slot && !slot->mn) {
-		slot->mn = ksmmod_notifier_get(mm);
+	if (mn && !slot->mn) {
+		slot->mn = mn;
 		slot->mn_tried = true;
+		mn = NULL;
 	}
+	mutex_unlock(&ksmmod_registry_lock);
+	/* The slot had its notifier already: drop the second reference. */
+	ksmmod_notifier_put(mn);
 	ksmmod_ctx_free(&ctx);
 out_unlock:
 	ksmmod_unlock_target(mm, true);
@@ -784,6 +801,9 @@ void ksmmod_registry_attach_notifier(struct ksmmod_mm_slot *slot)
 	mmap_write_lock(mm);
 	slot->mn = ksmmod_notifier_get(mm);
 	mmap_write_unlock(mm);
+	/* Unmaps and exit are then noticed by the scanner alone. */
+	if (IS_ERR(slot->mn))
+		slot->mn = NULL;
 	/* Never the last mm_users drop here: __mmput() may re-enter ksmmod. */
 	mmput_async(mm);
 }

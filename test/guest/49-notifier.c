@@ -6,7 +6,8 @@
  * - munmap of half a merged range frees its rmap items and its share of
  *   the counters at once (mmu_notifier MMU_NOTIFY_UNMAP);
  * - a registered process that exits is forgotten at once, in drop-in mode
- *   (the __ksm_exit hook) and without it (mmu_notifier release);
+ *   (the __ksm_exit hook) and without it (mmu_notifier release), also when
+ *   it is killed while it registers;
  * - 1000 short-lived registered processes leave nothing behind.
  */
 #include <signal.h>
@@ -61,13 +62,39 @@ static void exit_test(const char *mode)
 			 mode, (unsigned long long)s.mm_slots);
 }
 
+/*
+ * Without drop-in mode the mmu_notifier's release() is the only news of an
+ * exit: a process killed while it registers must not leave a slot without
+ * one (mm_take_all_locks() gives up on a fatal signal). Kill each child as
+ * soon as its slot shows, many times.
+ */
+static void kill_race_test(const char *mode, int rounds)
+{
+	struct ksmmod_stats s, before = ksmt_stats(fd);
+	int status, i;
+
+	for (i = 0; i < rounds; i++) {
+		pid_t pid = child(true);
+
+		KSMT_WAIT_STATS(fd, s, s.mm_slots == before.mm_slots + 1);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		KSMT_WAIT_STATS(fd, s, s.mm_slots == before.mm_slots);
+		if (s.mm_slots != before.mm_slots)
+			break;
+	}
+	ktap_test_result(i == rounds && s.full_scans == before.full_scans,
+			 "%s: %d processes killed as soon as they registered: each forgotten with no scan (slots %llu after %d)",
+			 mode, rounds, (unsigned long long)s.mm_slots, i);
+}
+
 int main(void)
 {
 	struct ksmmod_stats s, before;
 	int status, fails = 0;
 	char *m;
 
-	ktap_print_header(6);
+	ktap_print_header(7);
 	ksmt_ensure_loaded();
 	fd = ksmt_open();
 	psize = sysconf(_SC_PAGESIZE);
@@ -118,6 +145,7 @@ int main(void)
 		ktap_exit_fail_msg("cannot reload with dropin=0");
 	fd = ksmt_open();
 	exit_test("dropin=0");
+	kill_race_test("dropin=0", 40);
 	close(fd);
 	if (ksmt_unload() || ksmt_load(NULL))
 		ktap_exit_fail_msg("cannot reload");
