@@ -83,7 +83,10 @@ static int ksmmod_params_validate(const struct ksmmod_params *p)
  * its current value always succeeds.
  *
  * Setting run to 2 unmerges every merged page before returning (the
- * registrations stay), like writing 2 to /sys/kernel/mm/ksm/run.
+ * registrations stay), like writing 2 to /sys/kernel/mm/ksm/run. Setting it
+ * to 0 returns once the scanner's current batch is done (mm/ksm.c's
+ * run_store() holds ksm_thread_mutex): afterwards it looks at no page and
+ * holds no page reference until run is set to 1 again.
  *
  * Return: 0 or a negative errno; on error nothing changed.
  */
@@ -140,6 +143,11 @@ out:
 		if (left)
 			pr_warn("run=2: %ld merged pages are still mapped by processes ksmmod does not know (forked children?)\n",
 				left);
+	}
+	if ((p->mask & KSMMOD_PARAM_RUN) && p->run == KSMMOD_RUN_STOP) {
+		/* The batch checks run per page: it ends soon. */
+		ksmmod_thread_lock();
+		mutex_unlock(&ksmmod_thread_mutex);
 	}
 	ksmmod_scan_wake();
 	return 0;

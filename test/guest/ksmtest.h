@@ -219,16 +219,35 @@ static inline void ksmt_set_run(int fd, unsigned int run)
 		ktap_exit_fail_msg("SET_PARAMS run=%u: %s", run, strerror(errno));
 }
 
-/* Wait (at most 60 s) for @n more full scans; print and return the counters. */
+/*
+ * Wait (at most 60 s) for @n more full scans; print and return the counters.
+ * They are read with the scanner stopped between two batches (run=0 returns
+ * once its batch is done, as with the kernel's KSM) and then restarted:
+ * while it runs, a read can catch a page's item out of the unstable tree for
+ * the moment it takes to insert it again (pages_unshared one short).
+ */
 static inline struct ksmmod_stats ksmt_settle(int fd, int n)
 {
 	uint64_t target = ksmt_stats(fd).full_scans + n;
 	struct timespec t = { 0, 20 * 1000 * 1000 };
+	struct ksmmod_params p;
 	struct ksmmod_stats s;
+	bool running;
 
 	for (int i = 0; i < 3000 && ksmt_stats(fd).full_scans < target; i++)
 		nanosleep(&t, NULL);
+	running = !ksmt_get_params(fd, &p) && p.run == KSMMOD_RUN_MERGE;
+	if (running) {
+		p.run = KSMMOD_RUN_STOP;
+		if (ksmt_set_params(fd, &p, KSMMOD_PARAM_RUN))
+			ktap_exit_fail_msg("SET_PARAMS run=0: %s", strerror(errno));
+	}
 	s = ksmt_stats(fd);
+	if (running) {
+		p.run = KSMMOD_RUN_MERGE;
+		if (ksmt_set_params(fd, &p, KSMMOD_PARAM_RUN))
+			ktap_exit_fail_msg("SET_PARAMS run=1: %s", strerror(errno));
+	}
 	if (s.full_scans < target)
 		ktap_print_msg("timeout waiting for %d full scans", n);
 	ktap_print_msg("full_scans %llu shared %llu sharing %llu unshared %llu volatile %llu items %llu scanned %llu",
