@@ -100,17 +100,26 @@ int main(void)
 	unregister(m, 20);
 	unregister(m + 24 * psize, 8);
 
-	/* A page rewritten all the time never gets into a tree: volatile. */
+	/*
+	 * A page rewritten all the time never gets into a tree: volatile.
+	 * 100 ms between batches, so that every interval between two visits
+	 * of the page has writes in it even if this process is off the CPU
+	 * for a few milliseconds (2 vCPUs, a debug kernel's own threads).
+	 */
 	v = map_filled(2, 0x66);
 	{
-		uint64_t end = ksmt_stats(fd).full_scans + 4;
+		struct ksmmod_params p = { .sleep_millisecs = 100 };
+		uint64_t end;
 		unsigned int n = 0;
 
+		ksmt_set_params(fd, &p, KSMMOD_PARAM_SLEEP_MILLISECS);
+		end = ksmt_stats(fd).full_scans + 4;
 		while (ksmt_stats(fd).full_scans < end)
 			for (int i = 0; i < 1000; i++)
 				*(volatile unsigned int *)v = ++n;
+		s = ksmt_stats(fd);
+		ksmt_set_run(fd, KSMMOD_RUN_MERGE);	/* sleep_millisecs 5 again */
 	}
-	s = ksmt_stats(fd);
 	ktap_test_result(s.pages_volatile >= 1 && s.pages_shared == 0,
 			 "a page rewritten during every scan is volatile (volatile %llu, shared %llu)",
 			 (unsigned long long)s.pages_volatile, (unsigned long long)s.pages_shared);
