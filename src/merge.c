@@ -120,41 +120,49 @@ struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned 
 }
 
 /**
- * ksmmod_pte_table() - whether @addr is mapped through a page table
+ * ksmmod_lock_pte_table() - the page table that maps @addr, locked
  * @mm: the address space, mmap_lock held
  * @addr: an address
- * @end: end of the range the caller looks at
- * @pmdp: set to the PMD pointing to the page table (return 1)
- * @next: set to the end of what has nothing mapped (return 0)
+ * @end: end of the range the caller looks at; clamped to the page table's
+ * @pmdp: set to the PMD pointing to the page table (a table returned)
+ * @ptlp: set to the page table's lock (a table returned)
+ * @next: set to the end of what has nothing mapped (NULL returned)
  *
  * For the batched page table walks: no PUD (what mm_find_pmd() checks) or
  * an empty PMD means nothing is mapped up to its end, which the caller can
  * skip at once instead of looking at every address.
  *
- * Return: 1 (a page table), 0 (nothing mapped before *@next), or -1 (a huge
- * or non-present PMD: look at one address at a time).
+ * Return: the PTE of @addr, mapped and locked (pte_unmap_unlock() it); NULL
+ * if nothing is mapped before *@next; or ERR_PTR(-EAGAIN) for a huge or
+ * non-present PMD (look at one address at a time).
  */
-static int ksmmod_pte_table(struct mm_struct *mm, unsigned long addr, unsigned long end,
-			    pmd_t **pmdp, unsigned long *next)
+static pte_t *ksmmod_lock_pte_table(struct mm_struct *mm, unsigned long addr,
+				    unsigned long *end, pmd_t **pmdp, spinlock_t **ptlp,
+				    unsigned long *next)
 {
 	pmd_t *pmd = kcall_mm_find_pmd(mm, addr);
+	pte_t *ptep;
 	pmd_t pmde;
 
 	if (!pmd) {
-		*next = pud_addr_end(addr, end);
-		return 0;
+		*next = pud_addr_end(addr, *end);
+		return NULL;
 	}
 	/* As in replace_page(): a huge PMD may appear without the anon_vma lock. */
 	pmde = READ_ONCE(*pmd);
 	barrier();
 	if (pmd_none(pmde)) {
-		*next = pmd_addr_end(addr, end);
-		return 0;
+		*next = pmd_addr_end(addr, *end);
+		return NULL;
 	}
 	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
-		return -1;
+		return ERR_PTR(-EAGAIN);
+	ptep = ksmmod_pte_offset_map_lock(mm, pmd, addr, ptlp);
+	if (!ptep)
+		return ERR_PTR(-EAGAIN);
+	*end = pmd_addr_end(addr, *end);
 	*pmdp = pmd;
-	return 1;
+	return ptep;
 }
 
 /*
@@ -203,20 +211,14 @@ int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsign
 			  unsigned long *addrs, struct page **first, int max, pmd_t **pmdp,
 			  unsigned long *next)
 {
-	struct mm_struct *mm = vma->vm_mm;
 	pte_t *start_pte, *ptep;
 	spinlock_t *ptl;
 	pmd_t *pmd;
-	int n;
+	int n = 0;
 
-	n = ksmmod_pte_table(mm, addr, end, &pmd, next);
-	if (n <= 0)
-		return n;
-	n = 0;
-	start_pte = ksmmod_pte_offset_map_lock(mm, pmd, addr, &ptl);
-	if (!start_pte)
-		return -1;
-	end = pmd_addr_end(addr, end);
+	start_pte = ksmmod_lock_pte_table(vma->vm_mm, addr, &end, &pmd, &ptl, next);
+	if (IS_ERR_OR_NULL(start_pte))
+		return start_pte ? -1 : 0;
 	for (ptep = start_pte; addr < end && n < max; addr += PAGE_SIZE, ptep++) {
 		struct page *page = ksmmod_pte_anon_page(ptep_get(ptep));
 		struct folio *folio;
@@ -795,20 +797,14 @@ struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct
 static int ksmmod_merged_in(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
 			    unsigned long *addrs, int max, unsigned long *next)
 {
-	struct mm_struct *mm = vma->vm_mm;
 	pte_t *start_pte, *ptep;
 	spinlock_t *ptl;
 	pmd_t *pmd;
-	int n;
+	int n = 0;
 
-	n = ksmmod_pte_table(mm, addr, end, &pmd, next);
-	if (n <= 0)
-		return n;
-	n = 0;
-	start_pte = ksmmod_pte_offset_map_lock(mm, pmd, addr, &ptl);
-	if (!start_pte)
-		return -1;
-	end = pmd_addr_end(addr, end);
+	start_pte = ksmmod_lock_pte_table(vma->vm_mm, addr, &end, &pmd, &ptl, next);
+	if (IS_ERR_OR_NULL(start_pte))
+		return start_pte ? -1 : 0;
 	for (ptep = start_pte; addr < end && n < max; addr += PAGE_SIZE, ptep++) {
 		pte_t pte = ptep_get(ptep);
 
