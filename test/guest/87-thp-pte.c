@@ -12,7 +12,7 @@
 
 #include "ksmtest.h"
 
-#define HPAGE		(2UL << 20)
+#define HPAGE	KSMT_HPAGE
 /* /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h). */
 #define KPF_COMPOUND_HEAD	15
 #define KPF_COMPOUND_TAIL	16
@@ -39,7 +39,7 @@ int main(void)
 	struct ksmmod_params mps;
 	struct ksmmod_stats s;
 	bool same = true, intact = true;
-	char *raw, *mem;
+	char *mem;
 	int fd, err;
 
 	ktap_print_header(4);
@@ -50,12 +50,7 @@ int main(void)
 	}
 	ksmt_ensure_loaded();
 	fd = ksmt_open();
-	raw = mmap(NULL, 2 * HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (raw == MAP_FAILED)
-		ktap_exit_fail_msg("mmap: %s", strerror(errno));
-	mem = (char *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
-	madvise(mem, HPAGE, MADV_HUGEPAGE);
-	memset(mem, 0x5c, HPAGE);
+	mem = ksmt_map_thp(0x5c);
 	/* Split the PMD mapping, not the huge page: mprotect() one subpage. */
 	if (mprotect(mem + 7 * psize, psize, PROT_READ) ||
 	    mprotect(mem + 7 * psize, psize, PROT_READ | PROT_WRITE))

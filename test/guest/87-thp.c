@@ -9,7 +9,7 @@
 
 #include "ksmtest.h"
 
-#define HPAGE	(2UL << 20)
+#define HPAGE	KSMT_HPAGE
 
 /* AnonHugePages of this process, in kB (-1 if unknown). */
 static long anon_huge_kb(void)
@@ -30,7 +30,7 @@ int main(void)
 	struct ksmmod_stats s;
 	struct ksmmod_params mps;
 	bool same = true, intact = true;
-	char *raw, *mem;
+	char *mem;
 	int fd, err;
 
 	ktap_print_header(4);
@@ -41,12 +41,7 @@ int main(void)
 	}
 	ksmt_ensure_loaded();
 	fd = ksmt_open();
-	raw = mmap(NULL, 2 * HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (raw == MAP_FAILED)
-		ktap_exit_fail_msg("mmap: %s", strerror(errno));
-	mem = (char *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
-	madvise(mem, HPAGE, MADV_HUGEPAGE);
-	memset(mem, 0x3c, HPAGE);
+	mem = ksmt_map_thp(0x3c);
 	before = anon_huge_kb();
 	if (before < 2048) {
 		for (int i = 0; i < 4; i++)

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -291,6 +292,26 @@ static inline bool ksmt_write_file(const char *path, const char *val)
 			usleep(10000);						\
 		}								\
 	} while (0)
+
+/*
+ * A 2 MiB-aligned, 2 MiB anonymous region asking for a huge page
+ * (MADV_HUGEPAGE), every byte @byte; bails out if it cannot be mapped.
+ * Whether a huge page backs it is the caller's to check.
+ */
+#define KSMT_HPAGE	(2UL << 20)
+static inline char *ksmt_map_thp(int byte)
+{
+	char *raw = mmap(NULL, 2 * KSMT_HPAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *mem;
+
+	if (raw == MAP_FAILED)
+		ktap_exit_fail_msg("mmap: %s", strerror(errno));
+	mem = (char *)(((uintptr_t)raw + KSMT_HPAGE - 1) & ~(KSMT_HPAGE - 1));
+	madvise(mem, KSMT_HPAGE, MADV_HUGEPAGE);
+	memset(mem, byte, KSMT_HPAGE);
+	return mem;
+}
 
 /* Write @val to @path in one write(); 0 or -errno (the errno a sysfs store returned). */
 static inline int ksmt_write_errno(const char *path, const char *val)
