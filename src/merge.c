@@ -388,12 +388,25 @@ out_mn:
  * @vma: the mapping (its page table lock held)
  * @addr: the address
  * @kpage: a KSM page, or the zero page
+ * @old: the PTE it replaces (write-protected, as step 1 left it)
+ *
+ * The bits that belong to the mapping rather than to the page carry over
+ * from @old: soft-dirty (CRIU's incremental dumps and clear_refs users read
+ * it: losing it makes them skip a page written since the last dump; 6.12's
+ * replace_page() keeps it, 6.1's loses it) and the userfaultfd write-protect
+ * bit (a write to the merged page must still reach the monitor, not just
+ * copy the page; no kernel's KSM keeps it). The kernel's KSM also marks
+ * every zero page it maps soft-dirty (a side effect of pte_mkdirty() on
+ * x86): harmless but imprecise; here a page not written since clear_refs
+ * stays clean, which is what it is.
  *
  * Return: the PTE to install (read-only, as a KSM or zero page mapping is).
  */
-static pte_t ksmmod_kpage_pte(struct vm_area_struct *vma, unsigned long addr, struct page *kpage)
+static pte_t ksmmod_kpage_pte(struct vm_area_struct *vma, unsigned long addr, struct page *kpage,
+			      pte_t old)
 {
 	struct folio *kfolio = page_folio(kpage);
+	pte_t newpte;
 
 	/* PageAnonExclusive() is only defined on anonymous pages (not the zero page). */
 	VM_BUG_ON_PAGE(PageAnon(kpage) && PageAnonExclusive(kpage), kpage);
@@ -401,11 +414,17 @@ static pte_t ksmmod_kpage_pte(struct vm_area_struct *vma, unsigned long addr, st
 		/* An anonymous page leaves this mm's RSS; the zero page is not counted. */
 		ksmmod_dec_mm_anonpages(vma->vm_mm);
 		/* Special, and dirty to mark it as placed by KSM. */
-		return pte_mkdirty(pte_mkspecial(pfn_pte(page_to_pfn(kpage), vma->vm_page_prot)));
+		newpte = pte_mkdirty(pte_mkspecial(pfn_pte(page_to_pfn(kpage), vma->vm_page_prot)));
+	} else {
+		folio_get(kfolio);
+		ksmmod_add_anon_rmap(kfolio, kpage, vma, addr);
+		newpte = mk_pte(kpage, vma->vm_page_prot);
 	}
-	folio_get(kfolio);
-	ksmmod_add_anon_rmap(kfolio, kpage, vma, addr);
-	return mk_pte(kpage, vma->vm_page_prot);
+	/* Exactly @old's: x86's pte_mkdirty() above also sets soft-dirty. */
+	newpte = pte_soft_dirty(old) ? pte_mksoft_dirty(newpte) : pte_clear_soft_dirty(newpte);
+	if (pte_uffd_wp(old))
+		newpte = pte_mkuffd_wp(newpte);
+	return newpte;
 }
 
 /*
@@ -464,7 +483,7 @@ static int ksmmod_replace_page(struct vm_area_struct *vma, struct page *page,
 	}
 	VM_BUG_ON_PAGE(PageAnonExclusive(page), page);
 
-	newpte = ksmmod_kpage_pte(vma, addr, kpage);
+	newpte = ksmmod_kpage_pte(vma, addr, kpage, orig_pte);
 	flush_cache_page(vma, addr, pte_pfn(ptep_get(ptep)));
 	/* Read-only page replaced by a read-only page with the same contents. */
 	kcall_ptep_clear_flush(vma, addr, ptep);
@@ -549,7 +568,7 @@ static int ksmmod_merge_pte(struct vm_area_struct *vma, struct folio *folio,
 		err = -ESTALE;
 		goto out_unlock;
 	}
-	ksmmod_set_pte_replace(mm, addr, pvmw.pte, ksmmod_kpage_pte(vma, addr, kpage));
+	ksmmod_set_pte_replace(mm, addr, pvmw.pte, ksmmod_kpage_pte(vma, addr, kpage, entry));
 	ksmmod_unmap_replaced(vma, page);
 	err = 0;
 

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A merge keeps the bits of a PTE that belong to the mapping: soft-dirty
+ * (/proc/PID/clear_refs "4", pagemap bit 55: CRIU's incremental dumps skip a
+ * page whose bit is lost, and restore stale bytes) and the userfaultfd
+ * write-protect bit (pagemap bit 57: a write to the merged page must reach
+ * the monitor). Both for a merge into a KSM page and into the zero page
+ * (use_zero_pages=1). Pages not written since clear_refs stay clean.
+ */
+#include <linux/userfaultfd.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "ksmtest.h"
+
+#define NPAGES		32	/* 0-15: written after clear_refs, 16-31: not */
+#define PM_SOFT_DIRTY	55
+#define PM_UFFD_WP	57
+
+static int fd;
+static long psize;
+
+static uint64_t pagemap_entry(void *addr)
+{
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t e = 0;
+
+	if (pm < 0 || pread(pm, &e, sizeof(e), (uintptr_t)addr / psize * sizeof(e)) != sizeof(e))
+		ktap_exit_fail_msg("pagemap: %s", strerror(errno));
+	close(pm);
+	return e;
+}
+
+/* Pages in [@from, @to) with pagemap bit @bit set. */
+static int with_bit(char *m, int from, int to, int bit)
+{
+	int n = 0;
+
+	for (int i = from; i < to; i++)
+		n += !!(pagemap_entry(m + i * psize) & (1ULL << bit));
+	return n;
+}
+
+/* Pages in [@from, @to) that share one PFN with page @from. */
+static int same_pfn(char *m, int from, int to)
+{
+	uint64_t pfn = ksmt_pfn_of(m + from * psize);
+	int n = 0;
+
+	for (int i = from; i < to; i++)
+		n += pfn && ksmt_pfn_of(m + i * psize) == pfn;
+	return n;
+}
+
+static void set_zero_pages(unsigned int on)
+{
+	struct ksmmod_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.use_zero_pages = on;
+	if (ksmt_set_params(fd, &p, KSMMOD_PARAM_USE_ZERO_PAGES))
+		ktap_exit_fail_msg("SET_PARAMS use_zero_pages=%u: %s", on, strerror(errno));
+}
+
+/*
+ * Soft-dirty across a merge into a KSM page (@byte != 0) or the zero page
+ * (@byte == 0, use_zero_pages=1).
+ */
+static void soft_dirty(int byte)
+{
+	const char *what = byte ? "KSM page" : "zero page";
+	int dirty_w, dirty_c, merged_w, merged_c;
+	bool bytes;
+	char *m;
+
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+	set_zero_pages(!byte);
+	m = mmap(NULL, NPAGES * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		ktap_exit_fail_msg("mmap: %s", strerror(errno));
+	madvise(m, NPAGES * psize, MADV_NOHUGEPAGE);
+	memset(m, byte, NPAGES * psize);
+	if (ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize))
+		ktap_exit_fail_msg("MERGE_RANGE: %s", strerror(errno));
+	/* Clear every soft-dirty bit, then write the first half again. */
+	if (!ksmt_write_file("/proc/self/clear_refs", "4"))
+		ktap_exit_fail_msg("clear_refs: %s", strerror(errno));
+	memset(m, byte, NPAGES / 2 * psize);
+	dirty_w = with_bit(m, 0, NPAGES / 2, PM_SOFT_DIRTY);
+	dirty_c = with_bit(m, NPAGES / 2, NPAGES, PM_SOFT_DIRTY);
+	if (dirty_w != NPAGES / 2 || dirty_c != 0)
+		ktap_print_msg("before the merge: %d of %d written pages soft-dirty, %d of %d clean ones",
+			       dirty_w, NPAGES / 2, dirty_c, NPAGES / 2);
+
+	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
+	ksmt_settle(fd, 3);
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+	if (byte) {
+		merged_w = same_pfn(m, 0, NPAGES);
+		merged_c = merged_w;
+	} else {
+		uint64_t zero = ksmt_pfn_of(m);	/* pagemap shows the zero page's PFN */
+
+		merged_w = merged_c = 0;
+		for (int i = 0; i < NPAGES; i++)
+			merged_w += zero && ksmt_pfn_of(m + i * psize) == zero;
+		merged_c = merged_w;
+	}
+	dirty_w = with_bit(m, 0, NPAGES / 2, PM_SOFT_DIRTY);
+	dirty_c = with_bit(m, NPAGES / 2, NPAGES, PM_SOFT_DIRTY);
+	ktap_test_result(merged_w == NPAGES && dirty_w == NPAGES / 2,
+			 "%s: %d of %d pages merged, %d of the %d written since clear_refs soft-dirty",
+			 what, merged_w, NPAGES, dirty_w, NPAGES / 2);
+	ktap_test_result(merged_c == NPAGES && dirty_c == 0,
+			 "%s: the %d pages not written since clear_refs stay clean (%d soft-dirty)",
+			 what, NPAGES / 2, dirty_c);
+	bytes = ksmt_bytes_ok(m, NPAGES * psize, byte);
+	ktap_test_result(bytes, "%s: every byte reads back", what);
+	munmap(m, NPAGES * psize);
+	set_zero_pages(0);
+}
+
+/* The userfaultfd write-protect bit across a merge into a KSM page. */
+static void uffd_wp(void)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
+	struct uffdio_register reg;
+	struct uffdio_writeprotect wp;
+	int uffd, protected, merged;
+	char *m;
+
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
+	    !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
+		ktap_test_skip("uffd-wp: the bit survives a merge",
+			       "no userfaultfd write-protect for anonymous memory in this kernel");
+		if (uffd >= 0)
+			close(uffd);
+		return;
+	}
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+	m = mmap(NULL, NPAGES * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		ktap_exit_fail_msg("mmap: %s", strerror(errno));
+	madvise(m, NPAGES * psize, MADV_NOHUGEPAGE);
+	memset(m, 0x6b, NPAGES * psize);
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uintptr_t)m;
+	reg.range.len = NPAGES * psize;
+	reg.mode = UFFDIO_REGISTER_MODE_WP;
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		ktap_exit_fail_msg("UFFDIO_REGISTER: %s", strerror(errno));
+	memset(&wp, 0, sizeof(wp));
+	wp.range = reg.range;
+	wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
+		ktap_exit_fail_msg("UFFDIO_WRITEPROTECT: %s", strerror(errno));
+	if (ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize))
+		ktap_exit_fail_msg("MERGE_RANGE: %s", strerror(errno));
+	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
+	ksmt_settle(fd, 3);
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+	merged = same_pfn(m, 0, NPAGES);
+	protected = with_bit(m, 0, NPAGES, PM_UFFD_WP);
+	ktap_test_result(merged == NPAGES && protected == NPAGES,
+			 "uffd-wp: %d of %d pages merged, %d still write-protected for the monitor",
+			 merged, NPAGES, protected);
+	if (ksmt_range(fd, KSMMOD_IOC_UNMERGE_RANGE, m, NPAGES * psize))
+		ktap_print_msg("UNMERGE_RANGE: %s", strerror(errno));
+	close(uffd);
+	munmap(m, NPAGES * psize);
+}
+
+int main(void)
+{
+	ktap_print_header(7);
+	ksmt_ensure_loaded();
+	fd = ksmt_open();
+	psize = sysconf(_SC_PAGESIZE);
+	soft_dirty(0x3c);
+	soft_dirty(0);
+	uffd_wp();
+	ksmt_set_run(fd, KSMMOD_RUN_UNMERGE);
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+	close(fd);
+	return ktap_finished();
+}
