@@ -31,6 +31,7 @@
 #include <linux/pid.h>
 #include <linux/ptrace.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 
@@ -380,15 +381,22 @@ static void ksmmod_slot_remove_range(struct ksmmod_mm_slot *slot, struct ksmmod_
  *	like /proc/<pid>/ksm_stat)
  * @mmp: set to its mm (a reference from get_task_mm(); mmput() it)
  *
+ * The permission check and the mm lookup are one step, as in the kernel's
+ * mm_access(): both under the target's exec_update_lock, which exec holds
+ * from switching to the new mm until the new credentials are in place. Else
+ * a target that execs a setuid program between the two would have its new,
+ * privileged mm handed over on the strength of its old credentials.
+ *
  * Return: 0, or -EBADF (not a pidfd), -ESRCH (exited or no mm), -EPERM
- * (neither CAP_SYS_ADMIN nor allowed @mode access to it).
+ * (neither CAP_SYS_ADMIN nor allowed @mode access to it), -EINTR (fatal
+ * signal while an exec of the target was in progress).
  */
 static int ksmmod_get_target_mode(u32 pidfd, unsigned int mode, struct mm_struct **mmp)
 {
 	struct task_struct *task;
 	unsigned int f_flags;
 	struct mm_struct *mm;
-	int err = 0;
+	int err;
 
 	if (pidfd == 0) {
 		task = current;
@@ -400,17 +408,20 @@ static int ksmmod_get_target_mode(u32 pidfd, unsigned int mode, struct mm_struct
 		if (IS_ERR(task))
 			return PTR_ERR(task);
 	}
-	if (!capable(CAP_SYS_ADMIN) &&
-	    !kcall_ptrace_may_access(task, mode)) {
-		err = -EPERM;
+	err = down_read_killable(&task->signal->exec_update_lock);
+	if (err)
 		goto out;
-	}
 	mm = get_task_mm(task);
 	if (!mm) {
 		err = -ESRCH;
-		goto out;
+	} else if (mm != current->mm && !capable(CAP_SYS_ADMIN) &&
+		   !kcall_ptrace_may_access(task, mode)) {
+		mmput(mm);
+		err = -EPERM;
+	} else {
+		*mmp = mm;
 	}
-	*mmp = mm;
+	up_read(&task->signal->exec_update_lock);
 out:
 	put_task_struct(task);
 	return err;
