@@ -518,7 +518,7 @@ next_slot:
 					continue;
 				item = ksmmod_scan_vma(slot, vma, addr, vend, pagep, vmap);
 				if (IS_ERR(item))
-					goto out_done;
+					goto out_nomem;
 				if (item)
 					return item;
 				cond_resched();
@@ -526,10 +526,9 @@ next_slot:
 			c->address = end;
 		}
 	}
-out_done:
 	/*
-	 * Done with this process (or out of memory): drop the items not
-	 * visited, so that none keeps a stale unstable-tree tag.
+	 * Done with this process: drop the items not visited (their pages
+	 * are gone), so that none keeps a stale unstable-tree tag.
 	 */
 	ksmmod_remove_rmap_items_in(c->rmap_link, 0, ULONG_MAX);
 	mmap_read_unlock(mm);
@@ -541,6 +540,17 @@ out_done:
 		goto next_slot;
 	}
 	ksmmod_count_inc(full_scans);
+	return NULL;
+
+out_nomem:
+	/*
+	 * No memory for an rmap item: end the batch here, as mm/ksm.c does,
+	 * and retry from this page at the next one. The items after it stay:
+	 * they are not stale, only unvisited, and those of merged pages are
+	 * what the kernel's rmap walks (reclaim, migration, compaction,
+	 * memory failure) find the mappings of a KSM page by.
+	 */
+	mmap_read_unlock(mm);
 	return NULL;
 }
 
