@@ -24,6 +24,9 @@
  * a module that cannot run on this kernel refuses to load and leaves nothing
  * behind.
  */
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/utsname.h>
 
@@ -85,7 +88,7 @@ fail_registry:
 	ksmmod_registry_exit();
 	ksmmod_notifier_exit();
 fail_rmap:
-	ksmmod_rmap_exit(false);
+	ksmmod_rmap_exit();
 fail:
 	pr_err("not loaded on kernel %s (error %d)\n", init_utsname()->release, err);
 	return err;
@@ -94,13 +97,16 @@ fail:
 /*
  * DOC: Unload
  *
- * No folio may point into freed module memory after rmmod. So unload first
- * stops ksmmodd, then unmerges every registered range and detaches every
- * stable node from its page (a page still in the swap cache is then copied
- * on swap-in, like any page whose KSM node is gone). A node whose page is
- * still mapped by a process ksmmod does not know about (a child forked after
- * the merge) cannot be detached: it, its rmap items and the caches holding
- * them are deliberately leaked, with a message, rather than freed.
+ * No folio may point into freed module memory after rmmod, and no node of
+ * ksmmod's may be left for the kernel's own KSM to meet. So unload first
+ * stops ksmmodd, then unmerges every registered range, breaks the mappings
+ * of processes ksmmod does not know (a child forked after the merge maps
+ * its parent's KSM pages), and detaches every stable node from its page (a
+ * page still in the swap cache is then copied on swap-in, like any page
+ * whose KSM node is gone). Nothing is leaked: until every node is gone,
+ * unload retries (an allocation failure, a fork mapping a page again) and
+ * says so every ten seconds. The unmerge runs in a kernel thread of its own,
+ * so that a signal to rmmod cannot cut it short.
  *
  * The drop-in hooks (src/hooks.c) stay until every process has left KSM
  * (MMF_VM_MERGEABLE cleared, wholly registered mappings no longer
@@ -108,16 +114,61 @@ fail:
  * own __ksm_enter() meanwhile; then madvise() and prctl() reach the
  * kernel's KSM again.
  */
-static void __exit ksmmod_exit(void)
+
+/* Unmerge everything, retrying until it is done; then wait to be stopped. */
+static int ksmmod_unload_unmerge_fn(void *done)
 {
+	unsigned long warned = jiffies;
 	long left;
 
+	while ((left = ksmmod_unmerge_all()) != 0) {
+		if (time_after(jiffies, warned + 10 * HZ)) {
+			if (left < 0)
+				pr_warn("unload: unmerging failed (%ld); retrying\n", left);
+			else
+				pr_warn("unload: %ld merged pages are still mapped; retrying\n", left);
+			warned = jiffies;
+		}
+		msleep(100);
+	}
+	complete(done);
+	while (!kthread_should_stop())
+		schedule_timeout_idle(HZ);
+	return 0;
+}
+
+/**
+ * ksmmod_unload_unmerge() - break every merge and detach every node, for unload
+ *
+ * Runs ksmmod_unmerge_all() in a kernel thread until it succeeds: rmmod's own
+ * context would give up on a fatal signal. Waits in one-second steps so that
+ * a long unmerge does not look like a hung task. If no thread can be
+ * started, unmerges here, retrying likewise.
+ */
+static void ksmmod_unload_unmerge(void)
+{
+	DECLARE_COMPLETION_ONSTACK(done);
+	struct task_struct *t;
+
+	t = kthread_run(ksmmod_unload_unmerge_fn, &done, "ksmmod-unload");
+	if (IS_ERR(t)) {
+		while (ksmmod_unmerge_all())
+			msleep(100);
+		return;
+	}
+	while (!wait_for_completion_timeout(&done, HZ))
+		;
+	kthread_stop(t);
+}
+
+static void __exit ksmmod_exit(void)
+{
 	ksmmod_dev_exit();
 	ksmmod_sysfs_exit();
 	ksmmod_debugfs_exit();
 	ksmmod_scan_exit();
-	left = ksmmod_unmerge_all();
-	/* Whatever is kept below, no notifier may call into the module's text. */
+	ksmmod_unload_unmerge();
+	/* No notifier may call into the module's text any more. */
 	ksmmod_registry_drop_notifiers();
 	ksmmod_notifier_exit();
 	/*
@@ -126,14 +177,9 @@ static void __exit ksmmod_exit(void)
 	 */
 	ksmmod_registry_leave_all();
 	ksmmod_hooks_exit();
-	if (left)
-		pr_err("unload: %s; leaking the metadata of the pages still merged so that they stay valid\n",
-		       left < 0 ? "unmerging was interrupted" : "merged pages are still mapped by processes ksmmod does not know");
 	ksmmod_memory_exit();
-	/* Unmerging failed part-way: items still hang on nodes; keep it all. */
-	if (left >= 0)
-		ksmmod_registry_exit();
-	ksmmod_rmap_exit(left != 0);
+	ksmmod_registry_exit();
+	ksmmod_rmap_exit();
 	pr_info("unloaded\n");
 }
 

@@ -805,6 +805,8 @@ struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct
  *	mapped, or a migration entry (maybe of a KSM page) is
  * @max: room in @addrs
  * @next: set to the first address not looked at
+ * @only: NULL, or a set of stable nodes (ksmmod_node_key()): then only
+ *	their KSM pages are candidates (no zero page, no migration entry)
  *
  * Picks the candidates for the unmerge paths' test, ksmmod_merged_at(), for
  * a whole page table under one lock: most addresses of a range have nothing
@@ -814,7 +816,8 @@ struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct
  * @addr is mapped through a huge or non-present PMD: use ksmmod_merged_at().
  */
 static int ksmmod_merged_in(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
-			    unsigned long *addrs, int max, unsigned long *next)
+			    unsigned long *addrs, int max, unsigned long *next,
+			    struct xarray *only)
 {
 	pte_t *start_pte, *ptep;
 	spinlock_t *ptl;
@@ -830,9 +833,13 @@ static int ksmmod_merged_in(struct vm_area_struct *vma, unsigned long addr, unsi
 		if (pte_none(pte))
 			continue;
 		if (!pte_present(pte)) {
-			if (!is_migration_entry(pte_to_swp_entry(pte)))
-				continue;	/* swapped out: nothing mapped */
-		} else if (!ksmmod_is_zero_pte(pte)) {
+			/* Swapped out: nothing mapped. Migrating: @only waits for a later pass. */
+			if (only || !is_migration_entry(pte_to_swp_entry(pte)))
+				continue;
+		} else if (ksmmod_is_zero_pte(pte)) {
+			if (only)
+				continue;
+		} else {
 			unsigned long pfn = pte_pfn(pte);
 			struct folio *folio;
 
@@ -840,6 +847,9 @@ static int ksmmod_merged_in(struct vm_area_struct *vma, unsigned long addr, unsi
 				continue;
 			folio = page_folio(pfn_to_page(pfn));
 			if (folio_is_zone_device(folio) || !folio_test_ksm(folio))
+				continue;
+			/* Under the page table lock: the folio and its node stay. */
+			if (only && !xa_load(only, ksmmod_node_key(ksmmod_folio_stable_node(folio))))
 				continue;
 		}
 		addrs[n++] = addr;
@@ -922,17 +932,13 @@ void ksmmod_break_cow(struct ksmmod_rmap_item *item)
 	mmap_read_unlock(mm);
 }
 
-/**
- * ksmmod_unmerge_range() - break every merged page in [@start, @end) of @vma
- * @vma: a mapping, mmap_lock held for read
- * @start: first address (within @vma)
- * @end: end address (within @vma)
- * @zero_pages: the process's zero-page count (see ksmmod_break_ksm())
- *
- * Return: 0 or a negative errno.
+/*
+ * ksmmod_unmerge_range() with @only: NULL to break every merged page (KSM
+ * and KSM zero pages), or the set of stable nodes whose pages to break.
  */
-int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end,
-			 atomic_long_t *zero_pages)
+static int ksmmod_unmerge_range_of(struct vm_area_struct *vma, unsigned long start,
+				   unsigned long end, atomic_long_t *zero_pages,
+				   struct xarray *only)
 {
 	unsigned long addrs[KSMMOD_MERGED_BATCH];
 	unsigned long addr = start, next;
@@ -944,7 +950,12 @@ int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsign
 		cond_resched();
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		n = ksmmod_merged_in(vma, addr, end, addrs, KSMMOD_MERGED_BATCH, &next);
+		n = ksmmod_merged_in(vma, addr, end, addrs, KSMMOD_MERGED_BATCH, &next, only);
+		if (n < 0 && only) {
+			/* A huge or non-present PMD maps no KSM page. */
+			addr = min(pmd_addr_end(addr, end), end);
+			continue;
+		}
 		if (n < 0) {
 			/* A huge or non-present PMD: one address at a time. */
 			err = ksmmod_break_ksm(vma, addr, zero_pages);
@@ -964,6 +975,51 @@ int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsign
 				return err;
 		}
 		addr = next;
+	}
+	return 0;
+}
+
+/**
+ * ksmmod_unmerge_range() - break every merged page in [@start, @end) of @vma
+ * @vma: a mapping, mmap_lock held for read
+ * @start: first address (within @vma)
+ * @end: end address (within @vma)
+ * @zero_pages: the process's zero-page count (see ksmmod_break_ksm())
+ *
+ * Return: 0 or a negative errno.
+ */
+int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end,
+			 atomic_long_t *zero_pages)
+{
+	return ksmmod_unmerge_range_of(vma, start, end, zero_pages, NULL);
+}
+
+/**
+ * ksmmod_unmerge_nodes_in() - break @mm's mappings of the pages of some stable nodes
+ * @mm: any address space (a reference held), its mmap_lock held for read
+ * @nodes: the nodes (keyed by ksmmod_node_key()) whose pages to break
+ *
+ * For the mappings ksmmod has no rmap item for: a child forked after the
+ * merge by a process registered without drop-in mode maps the parent's KSM
+ * pages, and so does any process it forks in turn. Every private mapping
+ * with anonymous pages is looked at, whatever its flags (a KSM page can only
+ * be in one), and only pages of @nodes are copied: the kernel's own KSM
+ * pages and zero pages in the same process stay as they are.
+ *
+ * Return: 0, -ENOMEM or -EINTR.
+ */
+int ksmmod_unmerge_nodes_in(struct mm_struct *mm, struct xarray *nodes)
+{
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, 0);
+	int err;
+
+	for_each_vma(vmi, vma) {
+		if (!vma->anon_vma || (vma->vm_flags & (VM_SHARED | VM_PFNMAP | VM_IO | VM_HUGETLB)))
+			continue;
+		err = ksmmod_unmerge_range_of(vma, vma->vm_start, vma->vm_end, NULL, nodes);
+		if (err)
+			return err;
 	}
 	return 0;
 }

@@ -141,7 +141,7 @@ out:
 			return left;
 		}
 		if (left)
-			pr_warn("run=2: %ld merged pages are still mapped by processes ksmmod does not know (forked children?)\n",
+			pr_warn("run=2: %ld merged pages were mapped again by a fork meanwhile; write 2 again\n",
 				left);
 	}
 	if ((p->mask & KSMMOD_PARAM_RUN) && p->run == KSMMOD_RUN_STOP) {

@@ -39,16 +39,9 @@ int ksmmod_rmap_init(void)
 	return 0;
 }
 
-/**
- * ksmmod_rmap_exit() - destroy the caches at unload
- * @leak: some stable nodes could not be detached from their pages and were
- *	deliberately left allocated: keep the caches (and those objects) alive,
- *	since a folio may still point into them.
- */
-void ksmmod_rmap_exit(bool leak)
+/* Destroy the caches at unload, once no folio points to a node any more. */
+void ksmmod_rmap_exit(void)
 {
-	if (leak)
-		return;
 	kmem_cache_destroy(ksmmod_rmap_item_cache);
 	kmem_cache_destroy(ksmmod_stable_node_cache);
 }

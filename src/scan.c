@@ -47,8 +47,12 @@
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
+#include <linux/rcupdate.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
 #include <linux/wait.h>
+#include <linux/xarray.h>
 
 #include "ksmmod/core.h"
 #include "ksmmod/ksmmod.h"
@@ -823,15 +827,99 @@ void ksmmod_scan_wake(void)
 	wake_up_interruptible(&ksmmod_thread_wait);
 }
 
+/*
+ * Every user address space, each with a reference (mmput_async() them), and
+ * their number in *@nrp; NULL if out of memory. A process started meanwhile
+ * may be missing.
+ */
+static struct mm_struct **ksmmod_all_mms(unsigned int *nrp)
+{
+	unsigned int n = 0, max = 32;
+	struct mm_struct **mms;
+	struct task_struct *p;
+
+	rcu_read_lock();
+	for_each_process(p)
+		max++;
+	rcu_read_unlock();
+	mms = kvmalloc_array(max, sizeof(*mms), GFP_KERNEL);
+	if (!mms)
+		return NULL;
+	rcu_read_lock();
+	for_each_process(p) {
+		struct mm_struct *mm;
+
+		if (n == max)
+			break;
+		/* task_lock() is a spinlock: fine under RCU. */
+		mm = get_task_mm(p);
+		if (mm)
+			mms[n++] = mm;
+	}
+	rcu_read_unlock();
+	*nrp = n;
+	return mms;
+}
+
+/**
+ * ksmmod_unmerge_unknown() - break the mappings ksmmod has no rmap item for
+ *
+ * Called with ksmmod_thread_mutex held once every registered range is
+ * unmerged and the nodes of pages no longer mapped are gone: what stays is
+ * mapped by processes ksmmod does not know. Without drop-in mode, a process
+ * registered by MERGE_RANGE forks children that map its KSM pages, and the
+ * kernel's rmap walks find them only through the parent's rmap items, which
+ * are gone now. Such a node must not stay behind: after rmmod its folio
+ * would point into freed module memory, and once that process reaches the
+ * kernel's own KSM (madvise, prctl), mm/ksm.c would take the node for one of
+ * its own (a "forked KSM page") and link it into its tree. So every process
+ * is looked at, and its mappings of exactly those pages are copied.
+ *
+ * Return: the number of nodes that still stay (a page mapped again meanwhile
+ * by a fork: call again), or -ENOMEM or -EINTR.
+ */
+static long ksmmod_unmerge_unknown(void)
+{
+	struct mm_struct **mms = NULL;
+	unsigned int i, nr = 0;
+	struct xarray nodes;
+	int err;
+
+	xa_init(&nodes);
+	err = ksmmod_collect_stable_nodes(&nodes);
+	if (!err) {
+		mms = ksmmod_all_mms(&nr);
+		if (!mms)
+			err = -ENOMEM;
+	}
+	for (i = 0; i < nr; i++) {
+		struct mm_struct *mm = mms[i];
+
+		if (!err && mmap_read_lock_killable(mm))
+			err = -EINTR;
+		else if (!err) {
+			err = ksmmod_unmerge_nodes_in(mm, &nodes);
+			mmap_read_unlock(mm);
+		}
+		/* Not the last drop under the mutex: __mmput() may re-enter ksmmod. */
+		mmput_async(mm);
+	}
+	kvfree(mms);
+	xa_destroy(&nodes);
+	return err ? err : (long)ksmmod_remove_all_stable_nodes();
+}
+
 /**
  * ksmmod_unmerge_all() - run=2 and unload: break every merge ksmmod made
  *
  * Every registered range is unmerged and every rmap item freed
  * (registrations stay), then every stable node is detached from its page.
+ * Pages still mapped then are mapped by processes ksmmod does not know:
+ * their mappings are broken too (ksmmod_unmerge_unknown()).
  *
- * Return: the number of stable nodes that could not be detached because a
- * process ksmmod does not know still maps their page (0 normally), or a
- * negative errno (-EINTR: fatal signal, -ENOMEM) with the rest unchanged.
+ * Return: the number of stable nodes that could not be detached (0 unless a
+ * fork mapped a page again meanwhile: call again), or a negative errno
+ * (-EINTR: fatal signal, -ENOMEM) with the rest unchanged.
  */
 long ksmmod_unmerge_all(void)
 {
@@ -860,6 +948,8 @@ long ksmmod_unmerge_all(void)
 	}
 	ksmmod_cursor.slot = NULL;
 	left = ksmmod_remove_all_stable_nodes();
+	if (left > 0)
+		left = ksmmod_unmerge_unknown();
 	mutex_unlock(&ksmmod_thread_mutex);
 	return left;
 }

@@ -397,6 +397,26 @@ unsigned long ksmmod_remove_all_stable_nodes(void)
 	return ksmmod_stable_walk(ksmmod_stable_node_detach, NULL);
 }
 
+/* Add @node to the set @arg (an xarray); false if out of memory. */
+static bool ksmmod_stable_node_collect(struct ksmmod_stable_node *node, void *arg)
+{
+	return !xa_is_err(xa_store(arg, ksmmod_node_key(node), node, GFP_KERNEL));
+}
+
+/**
+ * ksmmod_collect_stable_nodes() - the set of every stable node (but chains)
+ * @nodes: an empty xarray, filled with the nodes keyed by ksmmod_node_key()
+ *
+ * For the unmerge of the mappings ksmmod has no rmap item for, after
+ * ksmmod_remove_all_stable_nodes() left only the nodes still mapped.
+ *
+ * Return: 0 or -ENOMEM (@nodes holds some of them then: xa_destroy() it).
+ */
+int ksmmod_collect_stable_nodes(struct xarray *nodes)
+{
+	return ksmmod_stable_walk(ksmmod_stable_node_collect, nodes) ? -ENOMEM : 0;
+}
+
 /* Remove @node if its kpfn is in the pfn range @arg (two unsigned longs). */
 static bool ksmmod_stable_node_remove_if_in(struct ksmmod_stable_node *node, void *arg)
 {

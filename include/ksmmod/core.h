@@ -12,6 +12,7 @@
 #define _KSMMOD_CORE_H
 
 #include <linux/mm.h>
+#include <linux/xarray.h>
 
 #include "ksmmod/ksmmod.h"
 #include "ksmmod/layout.h"
@@ -29,7 +30,7 @@ struct ksmmod_mm_slot;
 
 /* rmap.c */
 int ksmmod_rmap_init(void);
-void ksmmod_rmap_exit(bool leak);
+void ksmmod_rmap_exit(void);
 struct ksmmod_rmap_item *ksmmod_rmap_item_alloc(struct mm_struct *mm, unsigned long addr);
 void ksmmod_rmap_item_free(struct ksmmod_rmap_item *item);
 struct ksmmod_stable_node *ksmmod_stable_node_alloc(void);
@@ -51,6 +52,17 @@ static inline struct ksmmod_stable_node *ksmmod_folio_stable_node(struct folio *
 {
 	return folio_test_ksm(folio) ?
 	       (void *)((unsigned long)READ_ONCE(folio->mapping) & ~PAGE_MAPPING_FLAGS) : NULL;
+}
+
+/**
+ * ksmmod_node_key() - the index of a stable node in a set of nodes (an xarray)
+ * @node: a stable node (slab objects are at least 8-byte aligned)
+ *
+ * Return: the key.
+ */
+static inline unsigned long ksmmod_node_key(const struct ksmmod_stable_node *node)
+{
+	return (unsigned long)node >> 3;
 }
 
 /* Make @folio (locked) a KSM page owned by @node (NULL: not yet in the tree). */
@@ -102,6 +114,7 @@ void ksmmod_stable_node_park(struct ksmmod_stable_node *node);
 bool ksmmod_stable_node_reinsert(struct ksmmod_stable_node *node, struct page *kpage);
 void ksmmod_prune_migrated_nodes(void);
 unsigned long ksmmod_remove_all_stable_nodes(void);
+int ksmmod_collect_stable_nodes(struct xarray *nodes);
 void ksmmod_remove_stable_nodes_in(unsigned long start_pfn, unsigned long end_pfn);
 
 /* chain.c */
@@ -143,5 +156,6 @@ int ksmmod_try_to_merge_with_zero_page(struct ksmmod_rmap_item *item, struct pag
 				       atomic_long_t *zero_pages);
 int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end,
 			 atomic_long_t *zero_pages);
+int ksmmod_unmerge_nodes_in(struct mm_struct *mm, struct xarray *nodes);
 
 #endif /* _KSMMOD_CORE_H */
