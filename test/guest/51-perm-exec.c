@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <grp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -74,7 +75,9 @@ static void attacker(int fd, int out)
 	int counts[5] = { 0 };
 	char line[128];
 
-	if (setgroups(0, NULL) || setresgid(UID, UID, UID) || setresuid(UID, UID, UID))
+	/* Changing uid made this process undumpable: its children must not be. */
+	if (setgroups(0, NULL) || setresgid(UID, UID, UID) || setresuid(UID, UID, UID) ||
+	    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
 		_exit(10);
 	for (int r = 0; r < ROUNDS; r++) {
 		struct ksmmod_process p;
