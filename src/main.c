@@ -16,6 +16,7 @@
  * - stable.c, unstable.c: the two content-keyed trees;
  * - rmap.c: rmap items and stable nodes (layout.h: their kernel-compatible
  *   layout) and the keyhole lookup of a node's page;
+ * - layout.c: the load-time check of that layout against the kernel's BTF;
  * - merge.c: write-protecting, replacing PTEs, breaking merges;
  * - dev.c: /dev/ksmmod and its ioctls, the control API;
  * - debugfs.c: developer views (the resolved-symbol table).
@@ -39,6 +40,10 @@ static int __init ksmmod_init(void)
 {
 	int err;
 
+	/* Nothing may be merged into a kernel whose KSM structs differ from ours. */
+	err = ksmmod_layout_check();
+	if (err)
+		goto fail;
 	err = ksmmod_symbols_init();
 	if (err)
 		goto fail;

@@ -126,6 +126,9 @@ void ksmmod_memory_exit(void);
 int ksmmod_dev_init(void);
 void ksmmod_dev_exit(void);
 
+/* layout.c */
+int ksmmod_layout_check(void);
+
 /* debugfs.c */
 void ksmmod_debugfs_init(void);
 void ksmmod_debugfs_exit(void);
