@@ -63,16 +63,6 @@ static long proc_stat_zero_pages(void)
 	return p ? atol(p + strlen("ksm_zero_pages ")) : -1;
 }
 
-static void set_zero_pages(unsigned int on)
-{
-	struct ksmmod_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.use_zero_pages = on;
-	if (ksmt_set_params(fd, &p, KSMMOD_PARAM_USE_ZERO_PAGES))
-		ktap_exit_fail_msg("SET_PARAMS use_zero_pages=%u: %s", on, strerror(errno));
-}
-
 int main(void)
 {
 	bool kernel_counts = ksmt_kernel_at_least(6, 10);
@@ -88,7 +78,7 @@ int main(void)
 	fd = ksmt_open();
 	psize = sysconf(_SC_PAGESIZE);
 	ksmt_set_run(fd, 0);
-	set_zero_pages(1);
+	ksmt_set_zero_pages(fd, 1);
 
 	/* The zero page's PFN: what a read fault of untouched memory maps. */
 	probe = mmap(NULL, psize, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -212,7 +202,7 @@ int main(void)
 	err = process_stats((uint32_t)fd, &ps);
 	ktap_test_result(err == -EBADF, "PROCESS_STATS with a non-pidfd: EBADF (%d)", err);
 
-	set_zero_pages(0);
+	ksmt_set_zero_pages(fd, 0);
 	munmap(mem, NPAGES * psize);
 	munmap(probe, psize);
 	return ktap_finished();

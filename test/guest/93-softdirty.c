@@ -52,16 +52,6 @@ static int same_pfn(char *m, int from, int to)
 	return n;
 }
 
-static void set_zero_pages(unsigned int on)
-{
-	struct ksmmod_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.use_zero_pages = on;
-	if (ksmt_set_params(fd, &p, KSMMOD_PARAM_USE_ZERO_PAGES))
-		ktap_exit_fail_msg("SET_PARAMS use_zero_pages=%u: %s", on, strerror(errno));
-}
-
 /*
  * Soft-dirty across a merge into a KSM page (@byte != 0) or the zero page
  * (@byte == 0, use_zero_pages=1).
@@ -74,7 +64,7 @@ static void soft_dirty(int byte)
 	char *m;
 
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
-	set_zero_pages(!byte);
+	ksmt_set_zero_pages(fd, !byte);
 	m = mmap(NULL, NPAGES * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		ktap_exit_fail_msg("mmap: %s", strerror(errno));
@@ -117,7 +107,7 @@ static void soft_dirty(int byte)
 	bytes = ksmt_bytes_ok(m, NPAGES * psize, byte);
 	ktap_test_result(bytes, "%s: every byte reads back", what);
 	munmap(m, NPAGES * psize);
-	set_zero_pages(0);
+	ksmt_set_zero_pages(fd, 0);
 }
 
 /* The userfaultfd write-protect bit across a merge into a KSM page. */

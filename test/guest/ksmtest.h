@@ -237,6 +237,17 @@ static inline void ksmt_set_run(int fd, unsigned int run)
 		ktap_exit_fail_msg("SET_PARAMS run=%u: %s", run, strerror(errno));
 }
 
+/* Set use_zero_pages through @fd, or bail out. */
+static inline void ksmt_set_zero_pages(int fd, unsigned int on)
+{
+	struct ksmmod_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.use_zero_pages = on;
+	if (ksmt_set_params(fd, &p, KSMMOD_PARAM_USE_ZERO_PAGES))
+		ktap_exit_fail_msg("SET_PARAMS use_zero_pages=%u: %s", on, strerror(errno));
+}
+
 /*
  * Wait (at most 60 s) for @n more full scans; print and return the counters.
  * They are read with the scanner stopped between two batches (run=0 returns
