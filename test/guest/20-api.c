@@ -22,7 +22,7 @@ int main(void)
 	struct ksmmod_api a;
 	int fd, err;
 
-	ktap_print_header(22);
+	ktap_print_header(23);
 	ksmt_ensure_loaded();
 	fd = ksmt_open();
 
@@ -82,6 +82,18 @@ int main(void)
 	ktap_test_result(ksmt_ioctl(fd, KSMMOD_IOC_API, NULL) == -EFAULT, "NULL argument -> EFAULT");
 	ktap_test_result(ksmt_ioctl(fd, KSMMOD_IOC_API, (void *)8) == -EFAULT,
 			 "unmapped argument -> EFAULT");
+
+	/* GET_PARAMS takes no input but must still refuse non-zero reserved fields. */
+	{
+		struct ksmmod_params p;
+
+		memset(&p, 0, sizeof(p));
+		p.size = sizeof(p);
+		p.reserved[7] = 1;
+		ktap_test_result(ksmt_ioctl(fd, KSMMOD_IOC_GET_PARAMS, &p) == -EINVAL && p.run == 0 &&
+				 p.reserved[7] == 1,
+				 "GET_PARAMS with reserved != 0 -> EINVAL, nothing written");
+	}
 
 	/* Unknown commands. */
 	ktap_test_result(ksmt_ioctl(fd, _IOWR(KSMMOD_IOC_TYPE, 0x3f, struct ksmmod_api), &a) == -ENOTTY,
