@@ -56,7 +56,15 @@ int ksmmod_memory_init(void)
 	return register_memory_notifier(&ksmmod_memory_nb);
 }
 
+/*
+ * After the unregistration no MEM_OFFLINE or MEM_CANCEL_OFFLINE reaches
+ * ksmmod: an offlining that began before it would leave the others locked
+ * out for good (unload's registry teardown waits in ksmmod_thread_lock()).
+ * By now every stable node is gone, so there is nothing to keep away from
+ * the block: let them in.
+ */
 void ksmmod_memory_exit(void)
 {
 	unregister_memory_notifier(&ksmmod_memory_nb);
+	ksmmod_thread_offlining(false);
 }
