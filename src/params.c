@@ -93,6 +93,7 @@ static int ksmmod_params_validate(const struct ksmmod_params *p)
 int ksmmod_params_set(const struct ksmmod_params *p)
 {
 	struct ksmmod_tunables *t = &ksmmod_tunables;
+	bool shape;
 	int err;
 
 	err = ksmmod_params_validate(p);
@@ -100,11 +101,18 @@ int ksmmod_params_set(const struct ksmmod_params *p)
 		return err;
 
 	mutex_lock(&ksmmod_params_lock);
-	if ((((p->mask & KSMMOD_PARAM_MAX_PAGE_SHARING) &&
-	      p->max_page_sharing != t->max_page_sharing) ||
-	     ((p->mask & KSMMOD_PARAM_MERGE_ACROSS_NODES) &&
-	      p->merge_across_nodes != t->merge_across_nodes)) &&
-	    ksmmod_pages_merged()) {
+	shape = ((p->mask & KSMMOD_PARAM_MAX_PAGE_SHARING) &&
+		 p->max_page_sharing != t->max_page_sharing) ||
+		((p->mask & KSMMOD_PARAM_MERGE_ACROSS_NODES) &&
+		 p->merge_across_nodes != t->merge_across_nodes);
+	/*
+	 * "Nothing merged" must still hold when the new value takes effect:
+	 * keep the scanner between batches (as mm/ksm.c holds
+	 * ksm_thread_mutex) from the check to the change.
+	 */
+	if (shape)
+		ksmmod_thread_lock();
+	if (shape && ksmmod_pages_merged()) {
 		err = -EBUSY;
 		goto out;
 	}
@@ -128,6 +136,8 @@ int ksmmod_params_set(const struct ksmmod_params *p)
 	if (p->mask & KSMMOD_PARAM_RUN)
 		WRITE_ONCE(t->run, p->run);
 out:
+	if (shape)
+		mutex_unlock(&ksmmod_thread_mutex);
 	mutex_unlock(&ksmmod_params_lock);
 	if (err)
 		return err;

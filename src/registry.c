@@ -822,10 +822,11 @@ void ksmmod_registry_attach_notifier(struct ksmmod_mm_slot *slot)
 /* Unload, before the module's text goes: no notifier may call into it. */
 void ksmmod_registry_drop_notifiers(void)
 {
-	struct ksmmod_mm_slot *slot;
+	struct ksmmod_mm_slot *slot = NULL;
 
+	/* Drop-in entries add slots under ksmmod_registry_lock alone: step with it. */
 	ksmmod_thread_lock();
-	list_for_each_entry(slot, &ksmmod_mm_list, link) {
+	while ((slot = ksmmod_registry_next_slot(slot))) {
 		ksmmod_notifier_put(slot->mn);
 		slot->mn = NULL;
 	}
@@ -1031,10 +1032,15 @@ static void ksmmod_slot_leave(struct ksmmod_mm_slot *slot)
  */
 void ksmmod_registry_leave_all(void)
 {
-	struct ksmmod_mm_slot *slot;
+	struct ksmmod_mm_slot *slot = NULL;
 
+	/*
+	 * Drop-in entries add slots under ksmmod_registry_lock alone, which
+	 * ksmmod_slot_leave() cannot hold (it takes mmap_locks): step with
+	 * ksmmod_registry_next_slot(), which takes it.
+	 */
 	ksmmod_thread_lock();
-	list_for_each_entry(slot, &ksmmod_mm_list, link)
+	while ((slot = ksmmod_registry_next_slot(slot)))
 		ksmmod_slot_leave(slot);
 	mutex_unlock(&ksmmod_thread_mutex);
 }
@@ -1045,8 +1051,9 @@ void ksmmod_registry_exit(void)
 	struct ksmmod_mm_slot *slot, *tmp;
 
 	ksmmod_thread_lock();
-	list_for_each_entry_safe(slot, tmp, &ksmmod_mm_list, link) {
+	for (slot = ksmmod_registry_next_slot(NULL); slot; slot = tmp) {
 		ksmmod_slot_leave(slot);
+		tmp = ksmmod_registry_next_slot(slot);
 		ksmmod_slot_free(slot);
 	}
 	mutex_unlock(&ksmmod_thread_mutex);
