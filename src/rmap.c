@@ -141,7 +141,7 @@ void ksmmod_stable_node_remove(struct ksmmod_stable_node *node)
  */
 struct folio *ksmmod_get_ksm_folio(struct ksmmod_stable_node *node, bool lock)
 {
-	void *expected = (void *)((unsigned long)node | PAGE_MAPPING_KSM);
+	void *expected = (void *)((unsigned long)node | KSMMOD_MAPPING_KSM);
 	struct folio *folio;
 	unsigned long kpfn;
 

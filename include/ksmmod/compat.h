@@ -20,6 +20,18 @@
 #include <linux/swap.h>
 #include <linux/pagewalk.h>
 
+/*
+ * The low bits of folio->mapping that mark an anonymous page and a KSM page:
+ * PAGE_MAPPING_* up to 6.x, FOLIO_MAPPING_* (same values) on 7.x.
+ */
+#ifdef FOLIO_MAPPING_KSM
+#define KSMMOD_MAPPING_KSM	FOLIO_MAPPING_KSM
+#define KSMMOD_MAPPING_FLAGS	FOLIO_MAPPING_FLAGS
+#else
+#define KSMMOD_MAPPING_KSM	PAGE_MAPPING_KSM
+#define KSMMOD_MAPPING_FLAGS	PAGE_MAPPING_FLAGS
+#endif
+
 /* VM_DROPPABLE (6.11+) mappings are never merged; older kernels lack them. */
 #ifdef VM_DROPPABLE
 #define KSMMOD_VM_DROPPABLE	VM_DROPPABLE

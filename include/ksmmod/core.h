@@ -14,6 +14,7 @@
 #include <linux/mm.h>
 #include <linux/xarray.h>
 
+#include "ksmmod/compat.h"
 #include "ksmmod/ksmmod.h"
 #include "ksmmod/layout.h"
 
@@ -51,7 +52,7 @@ void ksmmod_stable_tree_append(struct ksmmod_rmap_item *item, struct ksmmod_stab
 static inline struct ksmmod_stable_node *ksmmod_folio_stable_node(struct folio *folio)
 {
 	return folio_test_ksm(folio) ?
-	       (void *)((unsigned long)READ_ONCE(folio->mapping) & ~PAGE_MAPPING_FLAGS) : NULL;
+	       (void *)((unsigned long)READ_ONCE(folio->mapping) & ~KSMMOD_MAPPING_FLAGS) : NULL;
 }
 
 /**
@@ -69,7 +70,7 @@ static inline unsigned long ksmmod_node_key(const struct ksmmod_stable_node *nod
 static inline void ksmmod_folio_set_stable_node(struct folio *folio,
 						struct ksmmod_stable_node *node)
 {
-	WRITE_ONCE(folio->mapping, (void *)((unsigned long)node | PAGE_MAPPING_KSM));
+	WRITE_ONCE(folio->mapping, (void *)((unsigned long)node | KSMMOD_MAPPING_KSM));
 }
 
 /**

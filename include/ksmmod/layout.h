@@ -5,8 +5,8 @@
  * DOC: Why the layout is fixed
  *
  * A page merged by ksmmod is a real kernel KSM page: folio->mapping holds
- * (stable node | PAGE_MAPPING_KSM). The kernel then reads our structures
- * without calling us:
+ * (stable node | PAGE_MAPPING_KSM; FOLIO_MAPPING_KSM on 7.x). The kernel
+ * then reads our structures without calling us:
  *
  * - rmap_walk_ksm() (reclaim, migration, compaction) and, on 6.12,
  *   collect_procs_ksm() (memory failure) walk stable_node->hlist and read
