@@ -336,7 +336,7 @@ static void notrace ksmmod_watch_wake_up_new_task(unsigned long ip, unsigned lon
 	child_mm = READ_ONCE(p->mm);
 	if (!child_mm || child_mm == mm)
 		return;
-	if (!test_bit(MMF_VM_MERGEABLE, &mm->flags))
+	if (!ksmmod_mm_flag_test(mm, MMF_VM_MERGEABLE))
 		ksmmod_mm_fork_counts(child_mm);
 	if (ksmmod_mm_whole(mm))
 		ksmmod_follow(p, child_mm, ksmmod_mm_keep_exec(mm));

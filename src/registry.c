@@ -83,7 +83,7 @@ static bool ksmmod_mm_in_kernel_ksm(struct mm_struct *mm)
 	struct ksmmod_mm_slot *slot;
 	bool ours;
 
-	if (!test_bit(MMF_VM_MERGEABLE, &mm->flags))
+	if (!ksmmod_mm_flag_test(mm, MMF_VM_MERGEABLE))
 		return false;
 	mutex_lock(&ksmmod_registry_lock);
 	slot = ksmmod_slot_lookup(mm);
@@ -597,7 +597,7 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 		if (ksmmod_dropin_active()) {
 			/* Fork and exit now reach ksmmod through the KSM hooks. */
 			slot->entered = true;
-			set_bit(MMF_VM_MERGEABLE, &mm->flags);
+			ksmmod_mm_flag_set(mm, MMF_VM_MERGEABLE);
 		}
 	}
 	if (mn && !slot->mn) {
@@ -708,7 +708,7 @@ int ksmmod_registry_enter(struct mm_struct *mm)
 	 * loaded: the new mm goes to the kernel's KSM too, never share
 	 * (copy-on-write) pages between the two.
 	 */
-	if (current->mm && current->mm != mm && test_bit(MMF_VM_MERGEABLE, &current->mm->flags)) {
+	if (current->mm && current->mm != mm && ksmmod_mm_flag_test(current->mm, MMF_VM_MERGEABLE)) {
 		struct ksmmod_mm_slot *parent = ksmmod_slot_lookup(current->mm);
 
 		if (!parent || !parent->entered) {
@@ -753,7 +753,7 @@ int ksmmod_registry_enter(struct mm_struct *mm)
 	}
 	ksmmod_slot_add_range(slot, &ctx, 0, TASK_SIZE_MAX);
 	slot->entered = true;
-	set_bit(MMF_VM_MERGEABLE, &mm->flags);
+	ksmmod_mm_flag_set(mm, MMF_VM_MERGEABLE);
 	mutex_unlock(&ksmmod_registry_lock);
 	ksmmod_ctx_free(&ctx);
 	ksmmod_scan_wake();

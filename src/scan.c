@@ -324,7 +324,7 @@ static struct ksmmod_rmap_item *ksmmod_scan_next_batched(struct page **pagep,
 		/* NULL too if the process is exiting. */
 		c->vma = ksmmod_find_mergeable_vma(mm, addr);
 		/* Handed to the kernel's KSM meanwhile: the slow path lets go. */
-		if (test_bit(MMF_VM_MERGEABLE, &mm->flags) && !c->slot->entered)
+		if (ksmmod_mm_flag_test(mm, MMF_VM_MERGEABLE) && !c->slot->entered)
 			c->vma = NULL;
 	}
 	/*
@@ -483,7 +483,7 @@ next_slot:
 		ksmmod_registry_attach_notifier(slot);
 	mmap_read_lock(mm);
 	if (!atomic_read(&mm->mm_users) ||
-	    (test_bit(MMF_VM_MERGEABLE, &mm->flags) && !slot->entered)) {
+	    (ksmmod_mm_flag_test(mm, MMF_VM_MERGEABLE) && !slot->entered)) {
 		/*
 		 * The process has exited, or (without drop-in mode) it has
 		 * handed memory to the kernel's own KSM since it registered

@@ -383,9 +383,11 @@ static inline void ksmmod_dec_mm_anonpages(struct mm_struct *mm)
  * KSMMOD_PROCESS_KEEP_EXEC. ksmmod marks such an mm with two bits of
  * mm->flags that neither kernel uses, between the core dump filter and
  * MMF_VM_MERGEABLE: KSMMOD_MMF_WHOLE and KSMMOD_MMF_KEEP_EXEC. They are
- * outside MMF_INIT_MASK, so neither fork nor exec copies them (the top 32
- * bits would not do: 6.12's MMF_INIT_MASK is a negative int, which
- * mmf_init_flags() sign-extends). src/hooks.c watches the entries of the
+ * outside MMF_INIT_MASK (7.x: MMF_INIT_LEGACY_MASK), so neither fork nor
+ * exec copies them (the top 32 bits would not do: 6.12's MMF_INIT_MASK is
+ * a negative int, which mmf_init_flags() sign-extends; 7.x copies only
+ * the legacy mask of the first word). 7.x still leaves bits 11-15 unused
+ * ("room for more dump flags"). src/hooks.c watches the entries of the
  * functions in KSMMOD_WATCH_HOOKS() below:
  *
  * - new mappings, both kernels and modes: mmap_region() and do_brk_flags(),
@@ -408,10 +410,55 @@ static inline void ksmmod_dec_mm_anonpages(struct mm_struct *mm)
  */
 #define KSMMOD_MMF_WHOLE	15
 #define KSMMOD_MMF_KEEP_EXEC	14
+
+/*
+ * The mm->flags bits fork copies to the child (mm_init()): MMF_INIT_MASK up
+ * to 6.x; 7.x copies MMF_INIT_LEGACY_MASK of the first word (and clears
+ * the rest of its bitmap).
+ */
+#ifdef MMF_INIT_LEGACY_MASK
+#define KSMMOD_MMF_INIT_MASK	MMF_INIT_LEGACY_MASK
+#else
+#define KSMMOD_MMF_INIT_MASK	MMF_INIT_MASK
+#endif
+
 static_assert(MMF_DUMP_FILTER_SHIFT + MMF_DUMP_FILTER_BITS <= KSMMOD_MMF_KEEP_EXEC &&
 	      KSMMOD_MMF_WHOLE < MMF_VM_MERGEABLE, "ksmmod's mm->flags bits are taken");
-static_assert(!((unsigned long)MMF_INIT_MASK & (BIT(KSMMOD_MMF_WHOLE) | BIT(KSMMOD_MMF_KEEP_EXEC))),
+static_assert(!((unsigned long)KSMMOD_MMF_INIT_MASK &
+		(BIT(KSMMOD_MMF_WHOLE) | BIT(KSMMOD_MMF_KEEP_EXEC))),
 	      "ksmmod's mm->flags bits would be inherited");
+
+/*
+ * mm->flags is an unsigned long up to 6.x; 7.x makes it an opaque bitmap
+ * (mm_flags_t, same bit numbers) reached only through mm_flags_*(). These
+ * are atomic bit operations on both, and callable from ftrace callbacks.
+ */
+static inline bool ksmmod_mm_flag_test(struct mm_struct *mm, int bit)
+{
+#ifdef KSMMOD_HAVE_MM_FLAGS_BITMAP
+	return mm_flags_test(bit, mm);
+#else
+	return test_bit(bit, &mm->flags);
+#endif
+}
+
+static inline void ksmmod_mm_flag_set(struct mm_struct *mm, int bit)
+{
+#ifdef KSMMOD_HAVE_MM_FLAGS_BITMAP
+	mm_flags_set(bit, mm);
+#else
+	set_bit(bit, &mm->flags);
+#endif
+}
+
+static inline void ksmmod_mm_flag_clear(struct mm_struct *mm, int bit)
+{
+#ifdef KSMMOD_HAVE_MM_FLAGS_BITMAP
+	mm_flags_clear(bit, mm);
+#else
+	clear_bit(bit, &mm->flags);
+#endif
+}
 
 /* Hook modes (src/hooks.c): installed with dropin=1, with dropin=0, or both. */
 #define KSMMOD_HOOK_DROPIN	BIT(0)
@@ -445,31 +492,34 @@ static_assert(!((unsigned long)MMF_INIT_MASK & (BIT(KSMMOD_MMF_WHOLE) | BIT(KSMM
  */
 static inline void ksmmod_mm_set_whole(struct mm_struct *mm, bool keep_exec, bool dropin)
 {
-	set_bit(KSMMOD_MMF_WHOLE, &mm->flags);
-	assign_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags, keep_exec);
+	ksmmod_mm_flag_set(mm, KSMMOD_MMF_WHOLE);
+	if (keep_exec)
+		ksmmod_mm_flag_set(mm, KSMMOD_MMF_KEEP_EXEC);
+	else
+		ksmmod_mm_flag_clear(mm, KSMMOD_MMF_KEEP_EXEC);
 #ifdef MMF_VM_MERGE_ANY
 	if (dropin)
-		set_bit(MMF_VM_MERGE_ANY, &mm->flags);
+		ksmmod_mm_flag_set(mm, MMF_VM_MERGE_ANY);
 #endif
 }
 
 /* Whether @mm is registered whole (callable from ftrace callbacks). */
 static inline bool ksmmod_mm_whole(struct mm_struct *mm)
 {
-	return test_bit(KSMMOD_MMF_WHOLE, &mm->flags);
+	return ksmmod_mm_flag_test(mm, KSMMOD_MMF_WHOLE);
 }
 
 /* Whether exec passes @mm's whole registration on. */
 static inline bool ksmmod_mm_keep_exec(struct mm_struct *mm)
 {
-	return test_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags);
+	return ksmmod_mm_flag_test(mm, KSMMOD_MMF_KEEP_EXEC);
 }
 
 /* @mm is no longer followed by ksmmod (its own bits only). */
 static inline void ksmmod_mm_clear_whole(struct mm_struct *mm)
 {
-	clear_bit(KSMMOD_MMF_WHOLE, &mm->flags);
-	clear_bit(KSMMOD_MMF_KEEP_EXEC, &mm->flags);
+	ksmmod_mm_flag_clear(mm, KSMMOD_MMF_WHOLE);
+	ksmmod_mm_flag_clear(mm, KSMMOD_MMF_KEEP_EXEC);
 }
 
 /*
@@ -479,7 +529,7 @@ static inline void ksmmod_mm_clear_whole(struct mm_struct *mm)
 static inline void ksmmod_mm_clear_merge_any(struct mm_struct *mm)
 {
 #ifdef MMF_VM_MERGE_ANY
-	clear_bit(MMF_VM_MERGE_ANY, &mm->flags);
+	ksmmod_mm_flag_clear(mm, MMF_VM_MERGE_ANY);
 #endif
 }
 
@@ -527,7 +577,7 @@ static inline void ksmmod_mm_clear_ksm_flags(struct mm_struct *mm)
 {
 	ksmmod_mm_clear_whole(mm);
 	ksmmod_mm_clear_merge_any(mm);
-	clear_bit(MMF_VM_MERGEABLE, &mm->flags);
+	ksmmod_mm_flag_clear(mm, MMF_VM_MERGEABLE);
 }
 
 /* Set VM_MERGEABLE (mmap_lock held for write). */
