@@ -23,4 +23,5 @@ KSMMOD_COMPAT_FLAGS := \
 	$(call ksmmod_probe,include/linux/ksm.h,ksm_might_unmap_zero_page,KSMMOD_HAVE_KSM_ZERO_PAGES) \
 	$(call ksmmod_probe,include/linux/mm_types.h,struct percpu_counter rss_stat,KSMMOD_HAVE_PERCPU_RSS) \
 	$(call ksmmod_probe,include/linux/ksm.h,int ksm_execve,KSMMOD_HAVE_KSM_EXECVE) \
-	$(call ksmmod_probe,include/linux/mm.h,bool mm_flags_test,KSMMOD_HAVE_MM_FLAGS_BITMAP)
+	$(call ksmmod_probe,include/linux/mm.h,bool mm_flags_test,KSMMOD_HAVE_MM_FLAGS_BITMAP) \
+	$(call ksmmod_probe,include/linux/rmap.h,void __put_anon_vma,KSMMOD_HAVE_ANON_VMA_REFS)

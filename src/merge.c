@@ -661,7 +661,7 @@ static int ksmmod_try_to_merge_vma(struct ksmmod_rmap_item *item, struct vm_area
 	/* anon_vma shares its word with the unstable tree's nid: unlink first. */
 	ksmmod_remove_rmap_item_from_tree(item);
 	item->anon_vma = vma->anon_vma;
-	get_anon_vma(vma->anon_vma);
+	ksmmod_get_anon_vma(vma->anon_vma);
 	return 0;
 }
 

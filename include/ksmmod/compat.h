@@ -140,8 +140,18 @@
 #define KSMMOD_SYMBOLS_SECTLB(X)
 #endif
 
+#ifdef KSMMOD_HAVE_ANON_VMA_REFS
+#define KSMMOD_SYMBOLS_ANON_VMA(X)					\
+	X(void, __put_anon_vma, (struct anon_vma *anon_vma), 1)
+#else
+/* 7.x: get_anon_vma()/put_anon_vma() and this moved to mm/internal.h. */
+#define KSMMOD_SYMBOLS_ANON_VMA(X)					\
+	X(void, __put_anon_vma, (struct anon_vma *anon_vma), 0)
+#endif
+
 #define KSMMOD_SYMBOLS_COMPAT(X)					\
 	KSMMOD_SYMBOLS_WALK(X)							\
+	KSMMOD_SYMBOLS_ANON_VMA(X)						\
 	KSMMOD_SYMBOLS_RSS(X)							\
 	KSMMOD_SYMBOLS_MAPCOUNT(X)						\
 	KSMMOD_SYMBOLS_RMAP(X)							\
@@ -324,6 +334,19 @@ static inline int ksmmod_try_share_anon_rmap(struct folio *folio, struct page *p
 	return folio_try_share_anon_rmap_pte(folio, page);
 #else
 	return page_try_share_anon_rmap(page);
+#endif
+}
+
+/*
+ * get_anon_vma(): a public inline up to 6.x; 7.x moved it to mm/internal.h
+ * with the same body.
+ */
+static inline void ksmmod_get_anon_vma(struct anon_vma *anon_vma)
+{
+#ifdef KSMMOD_HAVE_ANON_VMA_REFS
+	get_anon_vma(anon_vma);
+#else
+	atomic_inc(&anon_vma->refcount);
 #endif
 }
 

@@ -33,7 +33,6 @@
 	  (struct mmu_notifier_range *r), 1)					\
 	/* mm/internal.h, same in 6.1 and 6.12 */				\
 	X(pmd_t *, mm_find_pmd, (struct mm_struct *mm, unsigned long address), 0) \
-	X(void, __put_anon_vma, (struct anon_vma *anon_vma), 1)		\
 	X(void, lru_add_drain_all, (void), 1)				\
 	X(bool, folio_free_swap, (struct folio *folio), 1)		\
 	X(struct task_struct *, pidfd_get_task, (int pidfd, unsigned int *flags), 1) \
