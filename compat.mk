@@ -24,4 +24,6 @@ KSMMOD_COMPAT_FLAGS := \
 	$(call ksmmod_probe,include/linux/mm_types.h,struct percpu_counter rss_stat,KSMMOD_HAVE_PERCPU_RSS) \
 	$(call ksmmod_probe,include/linux/ksm.h,int ksm_execve,KSMMOD_HAVE_KSM_EXECVE) \
 	$(call ksmmod_probe,include/linux/mm.h,bool mm_flags_test,KSMMOD_HAVE_MM_FLAGS_BITMAP) \
-	$(call ksmmod_probe,include/linux/rmap.h,void __put_anon_vma,KSMMOD_HAVE_ANON_VMA_REFS)
+	$(call ksmmod_probe,include/linux/rmap.h,void __put_anon_vma,KSMMOD_HAVE_ANON_VMA_REFS) \
+	$(call ksmmod_probe,include/linux/pagewalk.h,define FW_MIGRATION,KSMMOD_HAVE_FW_MIGRATION) \
+	$(call ksmmod_probe,include/linux/leafops.h,softleaf_to_folio,KSMMOD_HAVE_SOFTLEAF)

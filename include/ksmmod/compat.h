@@ -19,6 +19,9 @@
 #include <linux/huge_mm.h>
 #include <linux/swap.h>
 #include <linux/pagewalk.h>
+#ifdef KSMMOD_HAVE_SOFTLEAF
+#include <linux/leafops.h>
+#endif
 
 /*
  * The low bits of folio->mapping that mark an anonymous page and a KSM page:
@@ -706,6 +709,45 @@ static inline bool ksmmod_zero_pte_at(struct mm_struct *mm, unsigned long addr)
 	return zero;
 }
 
+#ifdef KSMMOD_HAVE_SOFTLEAF
+/**
+ * ksmmod_ksm_migration_at() - whether a KSM page under migration is at @addr
+ * @mm: the address space, mmap_lock held
+ * @addr: page-aligned address
+ *
+ * 7.x's folio_walk_start() no longer reports migration entries (FW_MIGRATION
+ * is gone; mm/ksm.c's break_ksm() reads the PTE itself, as this does). The
+ * folio of a migration entry is locked while the entry exists, and the page
+ * table lock keeps the entry.
+ *
+ * Return: true if the PTE at @addr is a migration entry of a KSM folio.
+ */
+static inline bool ksmmod_ksm_migration_at(struct mm_struct *mm, unsigned long addr)
+{
+	softleaf_t entry;
+	spinlock_t *ptl;
+	pmd_t *pmd, pmde;
+	pte_t *ptep;
+	bool ksm = false;
+
+	pmd = kcall_mm_find_pmd(mm, addr);
+	if (!pmd)
+		return false;
+	pmde = READ_ONCE(*pmd);
+	barrier();
+	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
+		return false;
+	ptep = ksmmod_pte_offset_map_lock(mm, pmd, addr, &ptl);
+	if (!ptep)
+		return false;
+	entry = softleaf_from_pte(ptep_get(ptep));
+	if (softleaf_is_migration(entry))
+		ksm = folio_test_ksm(softleaf_to_folio(entry));
+	pte_unmap_unlock(ptep, ptl);
+	return ksm;
+}
+#endif
+
 /**
  * enum ksmmod_merged - what ksmmod_merged_at() found
  * @KSMMOD_NOT_MERGED: nothing merged at the address
@@ -735,7 +777,11 @@ static inline enum ksmmod_merged ksmmod_merged_at(struct vm_area_struct *vma, un
 	struct folio_walk fw;
 	struct folio *folio;
 
+#ifdef KSMMOD_HAVE_FW_MIGRATION
 	folio = kcall_folio_walk_start(&fw, vma, addr, FW_MIGRATION | FW_ZEROPAGE);
+#else
+	folio = kcall_folio_walk_start(&fw, vma, addr, FW_ZEROPAGE);
+#endif
 	if (folio) {
 		/* Under the page table lock: the folio cannot go away. */
 		if (!folio_is_zone_device(folio) && folio_test_ksm(folio))
@@ -747,6 +793,10 @@ static inline enum ksmmod_merged ksmmod_merged_at(struct vm_area_struct *vma, un
 			pte_unmap(fw.ptep);
 		kcall_vma_pgtable_walk_end(vma);
 	}
+#ifndef KSMMOD_HAVE_FW_MIGRATION
+	else if (ksmmod_ksm_migration_at(vma->vm_mm, addr))
+		merged = KSMMOD_MERGED_KSM;
+#endif
 	return merged;
 #else
 	/* FOLL_FORCE: see ksmmod_get_anon_page(); the fault resolves PROT_NONE first. */
