@@ -604,7 +604,7 @@ static int ksmmod_try_to_merge_one_page(struct vm_area_struct *vma, struct page 
 	 * Moving a mapping between KSM pages (densify) would drop the
 	 * userfaultfd write-protect bit of its PTE: leave those alone.
 	 */
-	if (PageKsm(page) && userfaultfd_wp(vma))
+	if (folio_test_ksm(page_folio(page)) && userfaultfd_wp(vma))
 		return -EBUSY;
 	if (!folio_trylock(folio))
 		return -EBUSY;

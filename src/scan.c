@@ -583,7 +583,7 @@ static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *i
 	 * Our own merged page whose node was parked because the page moved
 	 * to another NUMA node (merge_across_nodes=0, see stable.c)?
 	 */
-	node = PageKsm(page) ? ksmmod_folio_stable_node(page_folio(page)) : NULL;
+	node = ksmmod_folio_stable_node(page_folio(page));
 	if (!node || !(item->address & KSMMOD_STABLE_FLAG) || item->head != node)
 		node = NULL;	/* not merged by this item (or the kernel's KSM page) */
 	if (node && !ksmmod_stable_node_migrated(node) && ksmmod_tree_nid(page) != node->nid)
@@ -600,7 +600,7 @@ static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *i
 	 * write-protecting it), so the probe trusts the hash; if the contents
 	 * turn out to differ, a verified search follows below.
 	 */
-	verify = migrated || PageKsm(page);
+	verify = migrated || folio_test_ksm(page_folio(page));
 	kpage = NULL;
 	hash = item->checksum;
 	if (hash)
@@ -624,7 +624,7 @@ static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *i
 	 * page), or parked as migrated. Any other KSM page belongs to the
 	 * kernel's KSM: hands off.
 	 */
-	if (PageKsm(page) && kpage != page && !migrated) {
+	if (folio_test_ksm(page_folio(page)) && kpage != page && !migrated) {
 		if (kpage)
 			put_page(kpage);
 		return true;
@@ -715,7 +715,7 @@ static bool ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	 * Two subpages of one huge page cannot be merged: our two references
 	 * make the split fail. Split it now (no merge); next scan merges.
 	 */
-	split = !kpage && PageTransCompound(page) &&
+	split = !kpage && folio_test_large(page_folio(page)) &&
 		compound_head(page) == compound_head(tree_page);
 	put_page(tree_page);
 	if (split && trylock_page(page)) {

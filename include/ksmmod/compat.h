@@ -806,7 +806,7 @@ static inline enum ksmmod_merged ksmmod_merged_at(struct vm_area_struct *vma, un
 
 	if (IS_ERR_OR_NULL(page))
 		return merged;
-	if (PageKsm(page))
+	if (folio_test_ksm(page_folio(page)))
 		merged = KSMMOD_MERGED_KSM;
 	else if (is_zero_pfn(page_to_pfn(page)) && ksmmod_zero_pte_at(vma->vm_mm, addr))
 		merged = KSMMOD_MERGED_ZERO;
