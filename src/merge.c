@@ -834,7 +834,7 @@ static int ksmmod_merged_in(struct vm_area_struct *vma, unsigned long addr, unsi
 			continue;
 		if (!pte_present(pte)) {
 			/* Swapped out: nothing mapped. Migrating: @only waits for a later pass. */
-			if (only || !is_migration_entry(pte_to_swp_entry(pte)))
+			if (only || !ksmmod_pte_is_migration(pte))
 				continue;
 		} else if (ksmmod_is_zero_pte(pte)) {
 			if (only)

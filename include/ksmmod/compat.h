@@ -18,6 +18,7 @@
 #include <linux/rmap.h>
 #include <linux/huge_mm.h>
 #include <linux/swap.h>
+#include <linux/swapops.h>
 #include <linux/pagewalk.h>
 #ifdef KSMMOD_HAVE_SOFTLEAF
 #include <linux/leafops.h>
@@ -707,6 +708,16 @@ static inline bool ksmmod_zero_pte_at(struct mm_struct *mm, unsigned long addr)
 	zero = ksmmod_is_zero_pte(ptep_get(ptep));
 	pte_unmap_unlock(ptep, ptl);
 	return zero;
+}
+
+/* Whether a non-present @pte is a migration entry (7.x: a "softleaf" entry). */
+static inline bool ksmmod_pte_is_migration(pte_t pte)
+{
+#ifdef KSMMOD_HAVE_SOFTLEAF
+	return softleaf_is_migration(softleaf_from_pte(pte));
+#else
+	return is_migration_entry(pte_to_swp_entry(pte));
+#endif
 }
 
 #ifdef KSMMOD_HAVE_SOFTLEAF
