@@ -26,4 +26,5 @@ KSMMOD_COMPAT_FLAGS := \
 	$(call ksmmod_probe,include/linux/mm.h,bool mm_flags_test,KSMMOD_HAVE_MM_FLAGS_BITMAP) \
 	$(call ksmmod_probe,include/linux/rmap.h,void __put_anon_vma,KSMMOD_HAVE_ANON_VMA_REFS) \
 	$(call ksmmod_probe,include/linux/pagewalk.h,define FW_MIGRATION,KSMMOD_HAVE_FW_MIGRATION) \
-	$(call ksmmod_probe,include/linux/leafops.h,softleaf_to_folio,KSMMOD_HAVE_SOFTLEAF)
+	$(call ksmmod_probe,include/linux/leafops.h,softleaf_to_folio,KSMMOD_HAVE_SOFTLEAF) \
+	$(call ksmmod_probe,include/linux/mm.h,long mmap_region,KSMMOD_HAVE_MMAP_REGION_DECL)

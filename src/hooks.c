@@ -170,9 +170,6 @@ static void notrace ksmmod_hook_redirect(unsigned long ip, unsigned long parent_
  * context, and reads the arguments from the saved registers (x86-64: %rdi,
  * %rsi, %rdx, %rcx, %r8).
  */
-static_assert(__same_type(&mmap_region,
-			  unsigned long (*)(struct file *, unsigned long, unsigned long,
-					    vm_flags_t, unsigned long, struct list_head *)));
 static_assert(__same_type(&begin_new_exec, int (*)(struct linux_binprm *)));
 static_assert(__same_type(&wake_up_new_task, void (*)(struct task_struct *)));
 
@@ -193,7 +190,7 @@ static bool notrace ksmmod_current_whole(void)
  * Entry of mmap_region(file, addr, len, vm_flags, pgoff, uf), mmap_lock
  * held for write: a private anonymous mapping (no file; a shared anonymous
  * one has VM_SHARED) gets VM_MERGEABLE before it is merged or created.
- * x86-64: @file in %rdi, @vm_flags in %rcx.
+ * x86-64: @file in %rdi, @vm_flags in %rcx (see KSMMOD_WATCH_HOOKS()).
  */
 static void notrace ksmmod_watch_mmap_region(unsigned long ip, unsigned long parent_ip,
 					     struct ftrace_ops *ops, struct ftrace_regs *fregs)

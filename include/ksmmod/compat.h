@@ -494,12 +494,25 @@ static inline void ksmmod_mm_flag_clear(struct mm_struct *mm, int bit)
 
 /*
  * X(kernel function, ksmmod's entry callback, modes), see "Whole processes"
- * above. mmap_region() is declared in linux/mm.h, begin_new_exec() in
- * linux/binfmts.h, wake_up_new_task() in linux/sched/task.h (prototypes
- * checked by src/hooks.c); do_brk_flags() is static in mm/mmap.c, with the
- * flags fifth on both kernels: 6.1 (struct ma_state *, struct
- * vm_area_struct *, addr, len, flags), 6.12 (struct vma_iterator *, ...).
+ * above. begin_new_exec() is declared in linux/binfmts.h, wake_up_new_task()
+ * in linux/sched.h (prototypes checked by src/hooks.c). mmap_region() has
+ * the new mapping's flags fourth, do_brk_flags() fifth: 6.1 (struct
+ * ma_state *, struct vm_area_struct *, addr, len, flags), 6.12 and 7.x
+ * (struct vma_iterator *, ...); do_brk_flags() is static in mm/mmap.c up to
+ * 6.12. Up to 6.x the flags are a vm_flags_t and linux/mm.h declares
+ * mmap_region() (checked below). 7.x declares both functions only in
+ * mm/vma.h and passes a vma_flags_t: a bitmap of one word, whose word is
+ * the legacy vm_flags (vma_flags_to_legacy()), in the same register.
  */
+#ifdef KSMMOD_HAVE_MMAP_REGION_DECL
+static_assert(__same_type(&mmap_region,
+			  unsigned long (*)(struct file *, unsigned long, unsigned long,
+					    vm_flags_t, unsigned long, struct list_head *)));
+#else
+static_assert(sizeof(vma_flags_t) == sizeof(unsigned long) &&
+	      sizeof(vm_flags_t) == sizeof(unsigned long),
+	      "the new mapping's flags are no longer one register");
+#endif
 #ifdef MMF_VM_MERGE_ANY
 #define KSMMOD_EXEC_HOOK_MODES	KSMMOD_HOOK_NO_DROPIN	/* drop-in: ksm_execve() */
 #else
