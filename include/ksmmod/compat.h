@@ -79,10 +79,15 @@
 	  struct vm_area_struct *vma, bool compound), 1)
 #endif
 
-#ifdef KSMMOD_HAVE_PTE_OFFSET_MAP_LOCK_FN
+#if defined(KSMMOD_HAVE_PTE_OFFSET_MAP_LOCK_FN)
 /* 6.5+: pte_offset_map_lock() is an inline around this out-of-line helper. */
 #define KSMMOD_SYMBOLS_PTE(X)						\
 	X(pte_t *, __pte_offset_map_lock, (struct mm_struct *mm, pmd_t *pmd,	\
+	  unsigned long addr, spinlock_t **ptlp), 1)
+#elif defined(KSMMOD_HAVE_PTE_OFFSET_MAP_LOCK_EXTERN)
+/* 7.x: pte_offset_map_lock() itself is out of line (mm/pgtable-generic.c). */
+#define KSMMOD_SYMBOLS_PTE(X)						\
+	X(pte_t *, pte_offset_map_lock, (struct mm_struct *mm, pmd_t *pmd,	\
 	  unsigned long addr, spinlock_t **ptlp), 1)
 #else
 #define KSMMOD_SYMBOLS_PTE(X)
@@ -272,8 +277,10 @@ static inline void ksmmod_mn_range_end(struct mmu_notifier_range *range)
 static inline pte_t *ksmmod_pte_offset_map_lock(struct mm_struct *mm, pmd_t *pmd,
 						unsigned long addr, spinlock_t **ptlp)
 {
-#ifdef KSMMOD_HAVE_PTE_OFFSET_MAP_LOCK_FN
+#if defined(KSMMOD_HAVE_PTE_OFFSET_MAP_LOCK_FN)
 	return kcall___pte_offset_map_lock(mm, pmd, addr, ptlp);
+#elif defined(KSMMOD_HAVE_PTE_OFFSET_MAP_LOCK_EXTERN)
+	return kcall_pte_offset_map_lock(mm, pmd, addr, ptlp);
 #else
 	return pte_offset_map_lock(mm, pmd, addr, ptlp);
 #endif
