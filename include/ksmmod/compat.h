@@ -93,7 +93,19 @@
 #define KSMMOD_SYMBOLS_PTE(X)
 #endif
 
-#ifdef KSMMOD_HAVE_SPLIT_TO_ORDER
+#if !IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE)
+/*
+ * Kernels without THP (Debian's PREEMPT_RT flavour) have no split function,
+ * and no large anonymous folio to split: ksmmod_split_huge_page() is never
+ * reached there.
+ */
+#define KSMMOD_SYMBOLS_SPLIT(X)
+#elif defined(KSMMOD_HAVE_SPLIT_TO_ORDER_FN)
+/* 7.x: split_huge_page_to_list_to_order() is an inline around this. */
+#define KSMMOD_SYMBOLS_SPLIT(X)						\
+	X(int, __split_huge_page_to_list_to_order, (struct page *page,	\
+	  struct list_head *list, unsigned int new_order), 1)
+#elif defined(KSMMOD_HAVE_SPLIT_TO_ORDER)
 #define KSMMOD_SYMBOLS_SPLIT(X)						\
 	X(int, split_huge_page_to_list_to_order, (struct page *page,		\
 	  struct list_head *list, unsigned int new_order), 1)
@@ -368,10 +380,19 @@ static inline void ksmmod_put_anon_vma(struct anon_vma *anon_vma)
 		kcall___put_anon_vma(anon_vma);
 }
 
-/* split_huge_page(): an inline around a non-exported function on both kernels. */
+/*
+ * split_huge_page(): an inline around a non-exported function where THP is
+ * configured; without THP the headers' stub warns and fails, and so would
+ * this (it is only called for large folios, which need THP).
+ */
 static inline int ksmmod_split_huge_page(struct page *page)
 {
-#ifdef KSMMOD_HAVE_SPLIT_TO_ORDER
+#if !IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE)
+	WARN_ON_ONCE(1);
+	return -EINVAL;
+#elif defined(KSMMOD_HAVE_SPLIT_TO_ORDER_FN)
+	return kcall___split_huge_page_to_list_to_order(page, NULL, 0);
+#elif defined(KSMMOD_HAVE_SPLIT_TO_ORDER)
 	return kcall_split_huge_page_to_list_to_order(page, NULL, 0);
 #else
 	return kcall_split_huge_page_to_list(page, NULL);
