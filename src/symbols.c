@@ -141,9 +141,8 @@ MODULE_PARM_DESC(require_symbol,
 
 static unsigned long ksmmod_stext, ksmmod_etext, ksmmod_sdata, ksmmod_end;
 
-/* ENDBR64 and the NOP4 that replaces it in sealed functions. */
+/* ENDBR64 (the NOP that replaces it in sealed functions: ksmmod_endbr_poison()). */
 static const u8 ksmmod_endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
-static const u8 ksmmod_sealed_nop4[4] = { 0x66, 0x0f, 0x1f, 0x00 };
 
 /**
  * ksmmod_find_kallsyms() - find kallsyms_lookup_name() with a kprobe
@@ -191,6 +190,7 @@ static int ksmmod_find_kallsyms(void)
  */
 static int ksmmod_check_entry(const char *name, unsigned long addr, const char **entry)
 {
+	u32 sealed = ksmmod_endbr_poison();
 	u8 insn[4];
 
 	if (addr < ksmmod_stext || addr >= ksmmod_etext) {
@@ -209,7 +209,7 @@ static int ksmmod_check_entry(const char *name, unsigned long addr, const char *
 	}
 	if (!memcmp(insn, ksmmod_endbr64, 4)) {
 		*entry = "endbr";
-	} else if (!memcmp(insn, ksmmod_sealed_nop4, 4)) {
+	} else if (!memcmp(insn, &sealed, 4)) {
 		*entry = "sealed";
 	} else {
 		pr_err("kernel symbol %s in %s does not start like a function (%*ph); refusing to call it\n",

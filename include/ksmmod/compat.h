@@ -20,9 +20,29 @@
 #include <linux/swap.h>
 #include <linux/swapops.h>
 #include <linux/pagewalk.h>
+#include <asm/ibt.h>
 #ifdef KSMMOD_HAVE_SOFTLEAF
 #include <linux/leafops.h>
 #endif
+
+/**
+ * ksmmod_endbr_poison() - what a sealed function starts with
+ *
+ * With CONFIG_X86_KERNEL_IBT the kernel overwrites the ENDBR64 of every
+ * function whose address it never takes with a 4-byte NOP at boot
+ * ("sealing"): 66 0f 1f 00 (osp nopl (%rax)) up to 6.x, 0f 1f 40 d6
+ * (nopl -42(%rax)) on 7.x. The target's asm/ibt.h says which.
+ *
+ * Return: the NOP as a little-endian 32-bit word (0 without IBT).
+ */
+static inline u32 ksmmod_endbr_poison(void)
+{
+#ifdef CONFIG_X86_KERNEL_IBT
+	return gen_endbr_poison();
+#else
+	return 0;
+#endif
+}
 
 /*
  * The low bits of folio->mapping that mark an anonymous page and a KSM page:
