@@ -29,4 +29,5 @@ KSMMOD_COMPAT_FLAGS := \
 	$(call ksmmod_probe,include/linux/leafops.h,softleaf_to_folio,KSMMOD_HAVE_SOFTLEAF) \
 	$(call ksmmod_probe,include/linux/mm.h,long mmap_region,KSMMOD_HAVE_MMAP_REGION_DECL) \
 	$(call ksmmod_probe,include/linux/mm.h,^pte_t [*]pte_offset_map_lock,KSMMOD_HAVE_PTE_OFFSET_MAP_LOCK_EXTERN) \
-	$(call ksmmod_probe,include/linux/huge_mm.h,int __split_huge_page_to_list_to_order,KSMMOD_HAVE_SPLIT_TO_ORDER_FN)
+	$(call ksmmod_probe,include/linux/huge_mm.h,int __split_huge_page_to_list_to_order,KSMMOD_HAVE_SPLIT_TO_ORDER_FN) \
+	$(call ksmmod_probe,include/asm-generic/pgtable_uffd.h,pte_t pte_mkuffd[^_],KSMMOD_HAVE_PTE_UFFD)

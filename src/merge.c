@@ -422,8 +422,8 @@ static pte_t ksmmod_kpage_pte(struct vm_area_struct *vma, unsigned long addr, st
 	}
 	/* Exactly @old's: x86's pte_mkdirty() above also sets soft-dirty. */
 	newpte = pte_soft_dirty(old) ? pte_mksoft_dirty(newpte) : pte_clear_soft_dirty(newpte);
-	if (pte_uffd_wp(old))
-		newpte = pte_mkuffd_wp(newpte);
+	if (ksmmod_pte_uffd(old))
+		newpte = ksmmod_pte_mkuffd(newpte);
 	return newpte;
 }
 

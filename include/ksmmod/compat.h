@@ -668,6 +668,30 @@ static inline void ksmmod_mm_clear_ksm_flags(struct mm_struct *mm)
 	ksmmod_mm_flag_clear(mm, MMF_VM_MERGEABLE);
 }
 
+/*
+ * The userfaultfd bit of a PTE: pte_uffd_wp()/pte_mkuffd_wp() up to 7.2;
+ * 7.3 calls them pte_uffd()/pte_mkuffd(), as the bit also marks its new
+ * read-write-protected (UFFDIO_RWPROTECT) PTEs. Same bit, same effect
+ * (pte_mkuffd() write-protects as pte_mkuffd_wp() did).
+ */
+static inline bool ksmmod_pte_uffd(pte_t pte)
+{
+#ifdef KSMMOD_HAVE_PTE_UFFD
+	return pte_uffd(pte);
+#else
+	return pte_uffd_wp(pte);
+#endif
+}
+
+static inline pte_t ksmmod_pte_mkuffd(pte_t pte)
+{
+#ifdef KSMMOD_HAVE_PTE_UFFD
+	return pte_mkuffd(pte);
+#else
+	return pte_mkuffd_wp(pte);
+#endif
+}
+
 /* Set VM_MERGEABLE (mmap_lock held for write). */
 static inline void ksmmod_vma_set_mergeable(struct vm_area_struct *vma)
 {
