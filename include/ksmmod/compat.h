@@ -7,7 +7,10 @@
  * headers (compat.mk), never from version numbers: Debian backports and
  * stable updates move functions independently of LINUX_VERSION_CODE.
  *
- * Supported: Debian 12's stock 6.1 and 6.12 amd64 kernels.
+ * Supported: Debian 12's stock 6.1 and 6.12 amd64 kernels. The module also
+ * builds against Debian 13's 6.12 (including PREEMPT_RT, without THP),
+ * trixie-backports' 7.3 and sid's 7.2 (scripts/chroot.sh); it has not been
+ * run there yet.
  */
 #ifndef _KSMMOD_COMPAT_H
 #define _KSMMOD_COMPAT_H
