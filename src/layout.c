@@ -11,14 +11,17 @@
  * running kernel's own type information (BTF, /sys/kernel/btf/vmlinux: every
  * Debian kernel has CONFIG_DEBUG_INFO_BTF=y) and compares, for each field
  * the kernel touches (KSMMOD_LAYOUT_FIELDS), its offset and size with
- * ksmmod's; each kernel struct must also fit in what ksmmod allocates. Any
- * difference refuses the load with a message naming the struct and field.
+ * ksmmod's; each kernel struct must also fit in what ksmmod allocates and
+ * have no member ksmmod does not know (KSMMOD_LAYOUT_KNOWN_*: a new member
+ * is something new the kernel may read, such as 7.3's linear_page_index,
+ * which its rmap walk uses). Any difference refuses the load with a message
+ * naming the struct and field.
  *
  * A kernel without BTF cannot be checked: the load is refused unless
  * layout_unverified=1 says the layout is known to match (the test suite's
  * debug kernel, built from the same sources without BTF). layout_perturb=
- * "struct.field" (testing only) moves one expected offset by 8 bytes, to
- * prove the refusal.
+ * "struct.field" (testing only) moves one expected offset by 8 bytes, and
+ * "-struct.member" makes one member unknown, to prove the refusals.
  *
  * The flag values the kernel reads in folio->mapping (PAGE_MAPPING_*) are
  * macros, not types: BTF does not carry them. They come from the headers the
@@ -48,7 +51,8 @@ MODULE_PARM_DESC(layout_unverified,
 
 static char *layout_perturb;
 module_param(layout_perturb, charp, 0400);
-MODULE_PARM_DESC(layout_perturb, "testing only: expect struct.field 8 bytes further on");
+MODULE_PARM_DESC(layout_perturb,
+		 "testing only: expect struct.field 8 bytes further on, or (-struct.member) forget a member");
 
 /**
  * struct ksmmod_btf - the kernel's BTF, as read from sysfs
@@ -259,6 +263,65 @@ static const struct btf_type *ksmmod_btf_struct(const struct ksmmod_btf *btf, co
 
 static const struct ksmmod_layout_field ksmmod_layout_fields[] = KSMMOD_LAYOUT_FIELDS;
 
+static const char *const ksmmod_known_stable_node[] = { KSMMOD_LAYOUT_KNOWN_STABLE_NODE, NULL };
+static const char *const ksmmod_known_rmap_item[] = { KSMMOD_LAYOUT_KNOWN_RMAP_ITEM, NULL };
+
+/* The members ksmmod knows in kernel struct @kstruct (NULL-terminated). */
+static const char *const *ksmmod_known_members(const char *kstruct)
+{
+	if (!strcmp(kstruct, "ksm_stable_node"))
+		return ksmmod_known_stable_node;
+	return ksmmod_known_rmap_item;
+}
+
+/* Whether member @name of @kstruct is known (layout_perturb=-struct.member forgets one). */
+static bool ksmmod_member_known(const char *kstruct, const char *name)
+{
+	const char *const *k;
+	size_t n = strlen(kstruct);
+
+	if (layout_perturb && layout_perturb[0] == '-' &&
+	    !strncmp(layout_perturb + 1, kstruct, n) && layout_perturb[n + 1] == '.' &&
+	    !strcmp(layout_perturb + n + 2, name))
+		return false;
+	for (k = ksmmod_known_members(kstruct); *k; k++)
+		if (!strcmp(*k, name))
+			return true;
+	return false;
+}
+
+/**
+ * ksmmod_btf_unknown_member() - a member of @t that ksmmod does not know
+ * @btf: the BTF
+ * @kstruct: the kernel struct's name
+ * @t: that struct, or an anonymous struct or union inside it
+ *
+ * Return: the first unknown member's name, or NULL if every one is known.
+ */
+static const char *ksmmod_btf_unknown_member(const struct ksmmod_btf *btf, const char *kstruct,
+					     const struct btf_type *t)
+{
+	const struct btf_member *m = (const void *)(t + 1);
+	u32 i;
+
+	for (i = 0; i < BTF_INFO_VLEN(t->info); i++, m++) {
+		const struct btf_type *inner;
+		const char *name;
+
+		if (!m->name_off) {
+			inner = ksmmod_btf_composite(btf, m->type);
+			name = inner ? ksmmod_btf_unknown_member(btf, kstruct, inner) : "(anonymous)";
+			if (name)
+				return name;
+			continue;
+		}
+		name = ksmmod_btf_name(btf, m->name_off);
+		if (!ksmmod_member_known(kstruct, name))
+			return name;
+	}
+	return NULL;
+}
+
 /* Whether layout_perturb names @f. */
 static bool ksmmod_layout_perturbed(const struct ksmmod_layout_field *f)
 {
@@ -271,7 +334,7 @@ static bool ksmmod_layout_perturbed(const struct ksmmod_layout_field *f)
 /* Compare every kernel-visible field; 0 or -EINVAL with a message. */
 static int ksmmod_layout_compare(const struct ksmmod_btf *btf)
 {
-	const char *last = NULL;
+	const char *last = NULL, *unknown;
 	const struct btf_type *t = NULL;
 	size_t i;
 
@@ -286,6 +349,12 @@ static int ksmmod_layout_compare(const struct ksmmod_btf *btf)
 			if (!t) {
 				pr_err("layout: this kernel has no struct %s; refusing to load\n",
 				       f->kstruct);
+				return -EINVAL;
+			}
+			unknown = ksmmod_btf_unknown_member(btf, f->kstruct, t);
+			if (unknown) {
+				pr_err("layout: struct %s has a member %s in this kernel that ksmmod does not know; refusing to load\n",
+				       f->kstruct, unknown);
 				return -EINVAL;
 			}
 			if (t->size > KSMMOD_NODE_BYTES) {

@@ -176,4 +176,17 @@ struct ksmmod_layout_field {
 	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, hlist),		\
 }
 
+/*
+ * Every member of the kernel's two structs that ksmmod knows about, on any
+ * kernel it supports (anonymous unions and structs are looked into). A
+ * kernel whose struct has any other member has changed what it may read in
+ * ksmmod's nodes and items: the layout guard (src/layout.c) refuses it.
+ */
+#define KSMMOD_LAYOUT_KNOWN_STABLE_NODE						\
+	"node", "head", "hlist_dup", "list", "hlist", "kpfn", "chain_prune_time", \
+	"rmap_hlist_len", "nid"
+#define KSMMOD_LAYOUT_KNOWN_RMAP_ITEM						\
+	"rmap_list", "anon_vma", "nid", "mm", "address", "oldchecksum", "age",	\
+	"remaining_skips", "node", "head", "hlist"
+
 #endif /* _KSMMOD_LAYOUT_H */

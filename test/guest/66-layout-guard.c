@@ -4,8 +4,10 @@
  * node and rmap item layout with the running kernel's BTF before anything is
  * merged, and refuses to load on any difference, naming the struct and the
  * field. The test-only parameter layout_perturb=struct.field moves one
- * expected offset by 8 bytes: the load must fail with EINVAL and that
- * message, and leave nothing behind; the plain load must then succeed.
+ * expected offset by 8 bytes, and =-struct.member makes ksmmod forget one
+ * member (as a kernel with a new member looks): the load must fail with
+ * EINVAL and the message, and leave nothing behind; the plain load must
+ * then succeed.
  *
  * On a kernel without BTF (the debug lane) nothing can be compared: the load
  * must be refused unless layout_unverified=1 is given, and succeed with it.
@@ -33,7 +35,7 @@ int main(void)
 {
 	int err;
 
-	ktap_print_header(3);
+	ktap_print_header(4);
 	if (ksmt_loaded() && ksmt_unload())
 		ktap_exit_fail_msg("cannot unload ksmmod");
 
@@ -41,6 +43,7 @@ int main(void)
 		ktap_print_msg("no %s: the guard cannot compare anything here", BTF);
 		refused("", "cannot read " BTF);
 		refused("dropin=0", "layout_unverified=1 overrides");
+		refused("layout_perturb=-ksm_rmap_item.address", "cannot read " BTF);
 		err = ksmt_load_raw("layout_unverified=1");
 		ktap_test_result(!err, "load with layout_unverified=1 (%s)", err ? strerror(-err) : "ok");
 		return ktap_finished();
@@ -49,6 +52,8 @@ int main(void)
 		"struct ksm_rmap_item field mm is at offset 16 (8 bytes) in this kernel, ksmmod expects 24 (8 bytes)");
 	refused("layout_perturb=ksm_stable_node.kpfn",
 		"struct ksm_stable_node field kpfn is at offset 48 (8 bytes) in this kernel, ksmmod expects 56 (8 bytes)");
+	refused("layout_perturb=-ksm_rmap_item.address",
+		"struct ksm_rmap_item has a member address in this kernel that ksmmod does not know");
 	err = ksmt_load_raw(NULL);
 	ktap_test_result(!err && ksmt_loaded(), "load checked against this kernel's BTF (%s)",
 			 err ? strerror(-err) : "ok");
