@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Allocation failure in the scanner (failslab, limited to ksmmodd with
- * /proc/PID/make-it-fail): a page that needs a new rmap item while none can
+ * Allocation failure (failslab and fail_page_alloc, each limited to one task
+ * with /proc/PID/make-it-fail).
+ *
+ * In the scanner (ksmmodd): a page that needs a new rmap item while none can
  * be allocated ends the batch, and nothing else changes. In particular the
  * items of merged pages further on stay on their stable node, so the
  * kernel's rmap walks still find every mapping: move_pages() of the KSM page
  * during the failures moves it with all its mappings. Once the failures
  * stop, the new pages get their items and the counters are exact.
+ *
+ * In the ioctl caller: MERGE_RANGE with every slab allocation failing
+ * returns ENOMEM and registers nothing (PROCESS_STATS: ENOENT); UNMERGE_RANGE
+ * with every page allocation failing (no page to copy a merged page into)
+ * returns ENOMEM and changes nothing (exact counters, bytes intact); both
+ * work once the failures stop.
  *
  * Needs CONFIG_FAILSLAB (the debug lane); Debian's stock kernels have no
  * fault injection, so there it skips and says so.
@@ -19,7 +27,8 @@
 
 #define NPAGES	128	/* 0-7: new pages faulted in later; 64-127: one content */
 #define FS	"/sys/kernel/debug/failslab/"
-#define PLAN	4
+#define FP	"/sys/kernel/debug/fail_page_alloc/"
+#define PLAN	8
 
 static int fd;
 static long psize;
@@ -47,22 +56,97 @@ static int ksmmodd_pid(void)
 	return pid;
 }
 
-/* Fail every slab allocation of @pid (on) or none (off). */
-static bool failslab(int pid, bool on)
+/*
+ * Fail every allocation of @pid from @dir (FS or FP: slab or page
+ * allocator), or (!@on) none.
+ */
+static bool inject(const char *dir, int pid, bool on)
 {
-	char path[64];
+	char path[64], f[96];
 	bool ok = true;
 
 	snprintf(path, sizeof(path), "/proc/%d/make-it-fail", pid);
-	if (on) {
-		ok = ksmt_write_file(FS "verbose", "0") && ksmt_write_file(FS "task-filter", "Y") &&
-		     ksmt_write_file(FS "ignore-gfp-wait", "N") && ksmt_write_file(FS "interval", "1") &&
-		     ksmt_write_file(FS "times", "-1") && ksmt_write_file(FS "space", "0") &&
-		     ksmt_write_file(FS "probability", "100");
-		return ok && ksmt_write_file(path, "1");
+	if (!on) {
+		ok = ksmt_write_file(path, "0");
+		snprintf(f, sizeof(f), "%sprobability", dir);
+		return ksmt_write_file(f, "0") && ok;
 	}
-	ok = ksmt_write_file(path, "0");
-	return ksmt_write_file(FS "probability", "0") && ok;
+	/* User pages are highmem-capable: fail_page_alloc skips them by default. */
+	static const char *const knobs[][2] = {
+		{ "verbose", "0" }, { "task-filter", "Y" }, { "ignore-gfp-wait", "N" },
+		{ "ignore-gfp-highmem", "N" }, { "interval", "1" }, { "times", "-1" },
+		{ "space", "0" }, { "probability", "100" },
+	};
+	for (unsigned int i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+		snprintf(f, sizeof(f), "%s%s", dir, knobs[i][0]);
+		if (access(f, F_OK) == 0)
+			ok = ksmt_write_file(f, knobs[i][1]) && ok;
+	}
+	return ok && ksmt_write_file(path, "1");
+}
+
+static bool failslab(int pid, bool on)
+{
+	return inject(FS, pid, on);
+}
+
+/* @cmd on [@m, +@len) with every @dir allocation of this process failing. */
+static int range_failing(const char *dir, unsigned long cmd, char *m, long len)
+{
+	int err;
+
+	if (!inject(dir, getpid(), true)) {
+		inject(dir, getpid(), false);
+		ktap_exit_fail_msg("cannot set up %s for this process", dir);
+	}
+	err = ksmt_range(fd, cmd, m, len);
+	inject(dir, getpid(), false);
+	return err;
+}
+
+/* MERGE_RANGE and UNMERGE_RANGE while the caller's allocations fail. */
+static void caller_failing(void)
+{
+	struct ksmmod_process_stats ps;
+	struct ksmmod_stats s;
+	int err, stats;
+	char *m;
+
+	m = mmap(NULL, 64 * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		ktap_exit_fail_msg("mmap: %s", strerror(errno));
+	madvise(m, 64 * psize, MADV_NOHUGEPAGE);
+	memset(m, 0x78, 64 * psize);
+	err = range_failing(FS, KSMMOD_IOC_MERGE_RANGE, m, 64 * psize);
+	memset(&ps, 0, sizeof(ps));
+	ps.size = sizeof(ps);
+	stats = ksmt_ioctl(fd, KSMMOD_IOC_PROCESS_STATS, &ps);
+	ktap_test_result(err == -ENOMEM && stats == -ENOENT,
+			 "MERGE_RANGE with every slab allocation failing: %s, PROCESS_STATS %s (want ENOMEM, ENOENT)",
+			 strerror(-err), strerror(-stats));
+	err = ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, 64 * psize);
+	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
+	s = ksmt_settle(fd, 3);
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+	ktap_test_result(!err && s.pages_shared == 1 && s.pages_sharing == 63,
+			 "MERGE_RANGE once the failures stop: %s, shared %llu sharing %llu (want 1 63)",
+			 err ? strerror(-err) : "ok", (unsigned long long)s.pages_shared,
+			 (unsigned long long)s.pages_sharing);
+	err = range_failing(FP, KSMMOD_IOC_UNMERGE_RANGE, m, 64 * psize);
+	s = ksmt_stats(fd);
+	ktap_test_result(err == -ENOMEM && s.pages_shared == 1 && s.pages_sharing == 63 &&
+			 ksmt_bytes_ok(m, 64 * psize, 0x78),
+			 "UNMERGE_RANGE with every page allocation failing: %s, shared %llu sharing %llu (want ENOMEM, 1 63), bytes intact",
+			 strerror(-err), (unsigned long long)s.pages_shared,
+			 (unsigned long long)s.pages_sharing);
+	err = ksmt_range(fd, KSMMOD_IOC_UNMERGE_RANGE, m, 64 * psize);
+	s = ksmt_stats(fd);
+	ktap_test_result(!err && s.pages_shared == 0 && s.pages_sharing == 0 &&
+			 ksmt_bytes_ok(m, 64 * psize, 0x78),
+			 "UNMERGE_RANGE once the failures stop: %s, shared %llu sharing %llu, bytes intact",
+			 err ? strerror(-err) : "ok", (unsigned long long)s.pages_shared,
+			 (unsigned long long)s.pages_sharing);
+	munmap(m, 64 * psize);
 }
 
 static int node_of(void *addr)
@@ -89,8 +173,8 @@ int main(void)
 	char *m;
 
 	ktap_print_header(PLAN);
-	if (access(FS "probability", F_OK))
-		skip_all("no failslab in this kernel (CONFIG_FAILSLAB, CONFIG_FAULT_INJECTION_DEBUG_FS)");
+	if (access(FS "probability", F_OK) || access(FP "probability", F_OK))
+		skip_all("no failslab/fail_page_alloc in this kernel (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS)");
 	if (access("/sys/devices/system/node/node1", F_OK))
 		skip_all("guest has a single NUMA node");
 	ksmt_ensure_loaded();
@@ -163,6 +247,7 @@ int main(void)
 	ksmt_set_run(fd, KSMMOD_RUN_UNMERGE);
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 	munmap(m, NPAGES * psize);
+	caller_failing();
 	close(fd);
 	return ktap_finished();
 }
