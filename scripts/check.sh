@@ -4,8 +4,17 @@
 #
 #   scripts/check.sh            (run as root on Debian 12)
 #
-# Env: KERNELS="6.1 6.12 debug"  lanes to run: Debian stock kernel series, and
-#                            "debug" (6.12 with KASAN/lockdep/DEBUG_VM, scripts/debug-kernel.sh)
+# Env: KERNELS="6.1 6.12 debug trixie-6.12 trixie-cloud"
+#                            guest lanes: Debian 12's stock kernel series (6.1,
+#                            6.12), "debug" (6.12 with KASAN/lockdep/DEBUG_VM,
+#                            scripts/debug-kernel.sh), Debian 13's 6.12 generic and
+#                            cloud (trixie-6.12, trixie-cloud: built in a trixie chroot,
+#                            scripts/chroot.sh)
+#      BUILD_KERNELS="7-bpo sid trixie-rt"
+#                            build-only lanes: the module is built with W=1 against
+#                            trixie-backports' newest 7.x, sid's newest kernel and
+#                            trixie's PREEMPT_RT 6.12 in their chroots (README,
+#                            "Supported kernels", says why they are not booted yet)
 #      KSMMOD_SRC=DIR        module source tree (default: this repo; for harness tests)
 #      KSMMOD_CMDLINE="..."  extra guest kernel cmdline (e.g. ksmmod.tests=10-*)
 #      KSMMOD_SKIP_DKMS=1    skip the host DKMS build (quick runs; DKMS state is global, so two
@@ -39,8 +48,32 @@ host_result() { # pass|fail|skip label [reason]
 
 [ "$(id -u)" = 0 ] || { echo "check: must run as root (apt, dkms, /usr/src)" >&2; exit 2; }
 
-LANES=${KERNELS:-6.1 6.12 debug}
-say "source $SRC, lanes: $LANES"
+LANES=${KERNELS-6.1 6.12 debug trixie-6.12 trixie-cloud}
+BUILD_LANES=${BUILD_KERNELS-7-bpo sid trixie-rt}
+say "source $SRC, lanes: $LANES; build only: $BUILD_LANES"
+
+# The scripts/chroot.sh target of a lane built in a chroot of a newer release.
+chroot_target() { # lane
+	case "$1" in
+	trixie-6.12) echo 6.12 ;;
+	trixie-cloud) echo 6.12-cloud ;;
+	trixie-rt) echo 6.12-rt ;;
+	7-bpo | sid) echo "$1" ;;
+	*) return 1 ;;
+	esac
+}
+
+# Fetch a chroot lane's kernel (headers in its chroot, image in the cache): KREL.
+chroot_fetch() { # lane -> sets krel; false on failure (reported)
+	local lane=$1 tgt
+	tgt=$(chroot_target "$lane")
+	say "fetching $lane ($tgt) through scripts/chroot.sh"
+	if ! krel=$("$S/chroot.sh" fetch "$tgt" 2>"$LOGS/chroot-$lane.log" | tail -n1) || [ -z "$krel" ]; then
+		tail -n 20 "$LOGS/chroot-$lane.log"
+		host_result fail "host:fetch:$lane" "see build/logs/chroot-$lane.log"
+		return 1
+	fi
+}
 "$S/kernels.sh" deps
 
 mkdir -p "$LOGS"
@@ -64,7 +97,7 @@ fi
 declare -A KSELFTESTS=()
 kselftests_for() { # lane -> KST: directory to pack as /kselftests (empty if the build failed)
 	local ser=$1 dir
-	[ "$ser" = debug ] && ser=6.12
+	case "$ser" in debug | trixie-6.12 | trixie-cloud) ser=6.12 ;; esac
 	if [ -z "${KSELFTESTS[$ser]+set}" ]; then
 		dir=$BUILD/kselftests-$ser/kselftests
 		if "$S/kselftests.sh" "$ser" "$dir" >"$LOGS/kselftests-$ser.log" 2>&1; then
@@ -83,11 +116,15 @@ kselftests_for() { # lane -> KST: directory to pack as /kselftests (empty if the
 KRELS=() # stock kernels, for DKMS
 for series in $LANES; do
 	say "=== kernel lane $series ==="
+	in_chroot=""
 	if [ "$series" = debug ]; then
 		if ! krel=$("$S/debug-kernel.sh" | tail -n1) || [ -z "$krel" ]; then
 			host_result fail "host:debug-kernel" "scripts/debug-kernel.sh failed"
 			continue
 		fi
+	elif chroot_target "$series" >/dev/null; then
+		chroot_fetch "$series" || continue
+		in_chroot=1
 	else
 		if ! krel=$("$S/kernels.sh" fetch "$series" | tail -n1) || [ -z "$krel" ]; then
 			host_result fail "host:fetch:$series" "scripts/kernels.sh fetch $series failed"
@@ -104,7 +141,12 @@ for series in $LANES; do
 	ko=$bdir/ksmmod.ko
 	say "building module for $krel (W=1)"
 	brc=0
-	"$S/build-module.sh" "$krel" "$bdir" "$klog/build.log" "$SRC" || brc=$?
+	if [ -n "$in_chroot" ]; then
+		rm -rf "$bdir"
+		"$S/chroot.sh" build "$krel" "$klog/build.log" "$SRC" "$bdir" 2>/dev/null || brc=$?
+	else
+		"$S/build-module.sh" "$krel" "$bdir" "$klog/build.log" "$SRC" || brc=$?
+	fi
 	case $brc in
 	0) host_result pass "host:build-W=1:$krel" ;;
 	3) host_result fail "host:build-W=1:$krel" "$(grep -c 'warning:' "$klog/build.log") warning(s)" ;;
@@ -146,6 +188,20 @@ for series in $LANES; do
 	done < <({ grep -F -e "guest:$krel: FAIL" -e "guest:$krel: splat:" "$klog/summary.txt" || true; } |
 		head -n 8
 		grep -F "guest:$krel: slowest suites:" "$klog/summary.txt" || true)
+done
+
+# --- build-only lanes: kernels the guest suite does not run on yet ---------------
+for series in $BUILD_LANES; do
+	say "=== build-only lane $series ==="
+	chroot_fetch "$series" || continue
+	mkdir -p "$LOGS/$krel"
+	brc=0
+	"$S/chroot.sh" build "$krel" "$LOGS/$krel/build.log" "$SRC" "$BUILD/$krel" 2>/dev/null || brc=$?
+	case $brc in
+	0) host_result pass "host:build-W=1:$krel" ;;
+	3) host_result fail "host:build-W=1:$krel" "$(grep -c 'warning:' "$LOGS/$krel/build.log") warning(s)" ;;
+	*) host_result fail "host:build-W=1:$krel" "build failed, see build/logs/$krel/build.log" ;;
+	esac
 done
 
 # --- one tiny `make bench` iteration, so the benchmark harness cannot rot --------

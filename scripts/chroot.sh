@@ -14,8 +14,9 @@
 #                                           namespace: nothing stays mounted)
 #   scripts/chroot.sh fetch TARGET          TARGET = 7-bpo (newest 7.x of
 #                                           trixie-backports), sid (newest sid
-#                                           kernel), 6.12-rt (trixie's PREEMPT_RT
-#                                           6.12): install its linux-headers in
+#                                           kernel), 6.12, 6.12-cloud, 6.12-rt
+#                                           (trixie's 6.12 generic, cloud and
+#                                           PREEMPT_RT): install its linux-headers in
 #                                           the chroot, download the kernel image
 #                                           and modules, extract them into
 #                                           $KSMMOD_CACHE/kernels/<krel>/ in
@@ -23,8 +24,10 @@
 #                                           (boot/vmlinuz-<krel>, vmlinuz,
 #                                           lib/modules/<krel>).
 #                                           Last stdout line: <krel>.
-#   scripts/chroot.sh build KREL LOG [SRC]  build ksmmod with W=1 against KREL's
-#                                           headers in the chroot that has them;
+#   scripts/chroot.sh build KREL LOG [SRC [OUT]]
+#                                           build ksmmod with W=1 against KREL's
+#                                           headers in the chroot that has them
+#                                           (and copy ksmmod.ko into OUT);
 #                                           exit 0 (no warnings), 1 (failed),
 #                                           3 (warnings, printed), as
 #                                           build-module.sh
@@ -134,9 +137,9 @@ cmd_create() {
 # The chroot release and the newest kernel release of a target.
 target_release() { # target
 	case "$1" in
-	7-bpo|6.12-rt) echo trixie ;;
+	7-bpo|6.12-rt|6.12|6.12-cloud) echo trixie ;;
 	sid) echo sid ;;
-	*) die "unknown target $1 (7-bpo, sid or 6.12-rt)" ;;
+	*) die "unknown target $1 (7-bpo, sid, 6.12, 6.12-cloud or 6.12-rt)" ;;
 	esac
 }
 
@@ -149,6 +152,8 @@ find_krel() { # target
 	7-bpo) re='^linux-headers-7\.[0-9]+\.[0-9]+\+deb13-amd64$'; suite='trixie-backports' ;;
 	sid) re='^linux-headers-[0-9]+\.[0-9]+\.[0-9]+\+deb[0-9]+-amd64$'; suite='sid' ;;
 	6.12-rt) re='^linux-headers-6\.12\.[0-9]+\+deb13-rt-amd64$'; suite='trixie(-updates|-security)?' ;;
+	6.12) re='^linux-headers-6\.12\.[0-9]+\+deb13-amd64$'; suite='trixie(-updates|-security)?' ;;
+	6.12-cloud) re='^linux-headers-6\.12\.[0-9]+\+deb13-cloud-amd64$'; suite='trixie(-updates|-security)?' ;;
 	esac
 	# The version of a suite: apt-cache madison lists each package's suites.
 	in_chroot "$release" sh -c 'apt-cache search --names-only "^linux-headers-" | cut -d" " -f1' |
@@ -173,7 +178,7 @@ image_pkgs() { # release krel
 
 cmd_fetch() {
 	local target=${1:-} release krel pkgs p deb debs kdir t0
-	[ -n "$target" ] || die "usage: $0 fetch 7-bpo|sid|6.12-rt"
+	[ -n "$target" ] || die "usage: $0 fetch 7-bpo|sid|6.12|6.12-cloud|6.12-rt"
 	release=$(target_release "$target")
 	cmd_create "$release"
 	krel=$(find_krel "$target")
@@ -271,9 +276,9 @@ krel_release() { # krel
 }
 
 cmd_build() {
-	local krel=${1:-} logf=${2:-} src=${3:-$ROOT} release dir bdir item rc=0
+	local krel=${1:-} logf=${2:-} src=${3:-$ROOT} out=${4:-} release dir bdir item rc=0
 	if [ -z "$krel" ] || [ -z "$logf" ]; then
-		die "usage: $0 build KREL LOG [SRC]"
+		die "usage: $0 build KREL LOG [SRC [OUT]]"
 	fi
 	src=$(cd "$src" && pwd)
 	release=$(krel_release "$krel")
@@ -291,6 +296,10 @@ cmd_build() {
 		tail -n 40 "$logf" >&2
 		exit 1
 	fi
+	if [ -n "$out" ]; then
+		mkdir -p "$out"
+		cp "$dir$bdir/ksmmod.ko" "$out/ksmmod.ko"
+	fi
 	if grep -n 'warning:' "$logf" >&2; then
 		exit 3
 	fi
@@ -304,7 +313,7 @@ fetch) shift; cmd_fetch "$@" ;;
 build) shift; cmd_build "$@" ;;
 symbols) shift; cmd_symbols "$@" ;;
 *)
-	echo "usage: $0 create trixie|sid | run RELEASE CMD... | fetch 7-bpo|sid|6.12-rt |" \
+	echo "usage: $0 create trixie|sid | run RELEASE CMD... | fetch 7-bpo|sid|6.12|6.12-cloud|6.12-rt |" \
 		"build KREL LOG [SRC] | symbols KREL" >&2
 	exit 2
 	;;
