@@ -658,10 +658,12 @@ static int ksmmod_try_to_merge_vma(struct ksmmod_rmap_item *item, struct vm_area
 	err = ksmmod_try_to_merge_one_page(vma, page, item->address & PAGE_MASK, kpage);
 	if (err)
 		return err;
-	/* anon_vma shares its word with the unstable tree's nid: unlink first. */
+	/*
+	 * anon_vma shares its word with the unstable tree's nid, and
+	 * linear_page_index with the checksum: unlink first.
+	 */
 	ksmmod_remove_rmap_item_from_tree(item);
-	item->anon_vma = vma->anon_vma;
-	ksmmod_get_anon_vma(vma->anon_vma);
+	ksmmod_rmap_item_get_anon_vma(item, vma);
 	return 0;
 }
 
@@ -725,14 +727,17 @@ int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
 	folio_unlock(kfolio);
 	if (node)
 		return 0;
-	/* The node went away meanwhile: do not leave an untracked merge. */
+	/*
+	 * The node went away meanwhile: do not leave an untracked merge. Its
+	 * hash is gone with it: the page counts as changed at its next scan.
+	 */
 	if (vma) {
-		ksmmod_put_anon_vma(item->anon_vma);
+		ksmmod_rmap_item_put_anon_vma(item, 0);
 		/* The caller's mmap_lock was held throughout: unless it is exiting. */
 		if (atomic_read(&vma->vm_mm->mm_users))
 			ksmmod_break_ksm(vma, item->address & PAGE_MASK, NULL);
 	} else {
-		ksmmod_break_cow(item);
+		ksmmod_break_cow(item, 0);
 	}
 	return -EAGAIN;
 }
@@ -769,7 +774,7 @@ int ksmmod_try_to_merge_with_zero_page(struct ksmmod_rmap_item *item, struct pag
 
 /**
  * ksmmod_try_to_merge_two_pages() - merge two identical non-KSM pages
- * @item: rmap item of @page
+ * @item: rmap item of @page, in no tree
  * @page: page found in the scan
  * @tree_item: rmap item of @tree_page (from the unstable tree)
  * @tree_page: its identical partner
@@ -780,13 +785,15 @@ struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct
 					   struct ksmmod_rmap_item *tree_item,
 					   struct page *tree_page)
 {
+	/* The merge puts the page's index in its place (layout.h). */
+	u64 hash = item->checksum;
 	int err;
 
 	err = ksmmod_try_to_merge_with_ksm_page(item, page, NULL);
 	if (!err) {
 		err = ksmmod_try_to_merge_with_ksm_page(tree_item, tree_page, page);
 		if (err)
-			ksmmod_break_cow(item);
+			ksmmod_break_cow(item, hash);
 	}
 	return err ? NULL : page;
 }
@@ -916,15 +923,16 @@ static int ksmmod_break_ksm(struct vm_area_struct *vma, unsigned long addr,
 /**
  * ksmmod_break_cow() - undo the merge of @item's page (it stays merged elsewhere)
  * @item: an rmap item (in no tree)
+ * @hash: the content hash @item keeps (see ksmmod_rmap_item_put_anon_vma())
  */
-void ksmmod_break_cow(struct ksmmod_rmap_item *item)
+void ksmmod_break_cow(struct ksmmod_rmap_item *item, u64 hash)
 {
 	unsigned long addr = item->address & PAGE_MASK;
 	struct mm_struct *mm = item->mm;
 	struct vm_area_struct *vma;
 
 	/* It holds an anon_vma reference from the merge attempt: drop it. */
-	ksmmod_put_anon_vma(item->anon_vma);
+	ksmmod_rmap_item_put_anon_vma(item, hash);
 	mmap_read_lock(mm);
 	vma = ksmmod_find_mergeable_vma(mm, addr);
 	if (vma)
