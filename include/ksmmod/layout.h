@@ -19,8 +19,9 @@
  * So those fields sit exactly where mm/ksm.c's struct ksm_stable_node and
  * struct ksm_rmap_item have them (identical in Debian's 6.1, 6.12, 7.2 and
  * 7.3, CONFIG_NUMA=y, but for 7.3's linear_page_index); the build asserts
- * it below, and a guest test compares the offsets with the running kernel's
- * BTF. Everything else in the 64 bytes is ours to use.
+ * it below, and the load-time guard (src/layout.c) and a guest test compare
+ * the offsets with the running kernel's BTF. Everything else in the 64
+ * bytes is ours to use.
  */
 #ifndef _KSMMOD_LAYOUT_H
 #define _KSMMOD_LAYOUT_H
@@ -166,18 +167,27 @@ static_assert(sizeof(struct ksmmod_rmap_item) == 64);
  * @member: the member name in mm/ksm.c
  * @offset: its offset in ksmmod's struct
  * @size: its size in ksmmod's struct
+ * @optional: only some kernels have the member; where one has it, it must be
+ *	at @offset with @size
  */
 struct ksmmod_layout_field {
 	const char *kstruct;
 	const char *member;
 	unsigned int offset;
 	unsigned int size;
+	bool optional;
 };
 
 #define KSMMOD_LAYOUT_FIELD(kname, type, m)					\
-	{ #kname, #m, offsetof(struct type, m), sizeof_field(struct type, m) }
+	{ #kname, #m, offsetof(struct type, m), sizeof_field(struct type, m), false }
 
-/* The fields the kernel reads or writes from outside ksmmod. */
+#define KSMMOD_LAYOUT_FIELD_OPTIONAL(kname, type, m)				\
+	{ #kname, #m, offsetof(struct type, m), sizeof_field(struct type, m), true }
+
+/*
+ * The fields the kernel reads or writes from outside ksmmod. Optional ones
+ * exist in some kernels only: ksm_rmap_item.linear_page_index from 7.3 on.
+ */
 #define KSMMOD_LAYOUT_FIELDS {							\
 	KSMMOD_LAYOUT_FIELD(ksm_stable_node, ksmmod_stable_node, hlist),	\
 	KSMMOD_LAYOUT_FIELD(ksm_stable_node, ksmmod_stable_node, kpfn),	\
@@ -187,6 +197,7 @@ struct ksmmod_layout_field {
 	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, anon_vma),	\
 	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, mm),		\
 	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, address),	\
+	KSMMOD_LAYOUT_FIELD_OPTIONAL(ksm_rmap_item, ksmmod_rmap_item, linear_page_index), \
 	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, head),		\
 	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, hlist),		\
 }
