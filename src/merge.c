@@ -347,9 +347,17 @@ static int ksmmod_write_protect_page(struct vm_area_struct *vma, struct folio *f
 		goto out_mn;
 	if (WARN_ONCE(!pvmw.pte, "ksmmod: unexpected PMD mapping"))
 		goto out_unlock;
+	entry = ptep_get(pvmw.pte);
+	/*
+	 * The walk also returns the non-present PFN swap entries that map a
+	 * page to a device (device-exclusive; device-private pages are never
+	 * scanned), on every kernel: nothing to clear and write-protect here.
+	 * Give up, as 7.2's and 7.3's write_protect_page() do.
+	 */
+	if (unlikely(!pte_present(entry)))
+		goto out_unlock;
 
 	anon_exclusive = PageAnonExclusive(&folio->page);
-	entry = ptep_get(pvmw.pte);
 	if (pte_write(entry) || pte_dirty(entry) || anon_exclusive || mm_tlb_flush_pending(mm)) {
 		swapped = folio_test_swapcache(folio);
 		flush_cache_page(vma, addr, folio_pfn(folio));
@@ -544,6 +552,9 @@ static int ksmmod_merge_pte(struct vm_area_struct *vma, struct folio *folio,
 	if (!kcall_page_vma_mapped_walk(&pvmw))
 		goto out_mn;
 	if (WARN_ONCE(!pvmw.pte, "ksmmod: unexpected PMD mapping"))
+		goto out_unlock;
+	/* A device-exclusive entry: give up (see ksmmod_write_protect_page()). */
+	if (unlikely(!pte_present(ptep_get(pvmw.pte))))
 		goto out_unlock;
 
 	swapped = folio_test_swapcache(folio);
