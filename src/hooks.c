@@ -55,6 +55,24 @@
  * callback (which cannot sleep) queues a task_work that registers the new
  * mm when the task returns to user space, before the program's first
  * instruction there; a module reference keeps ksmmod loaded until then.
+ *
+ * DOC: Atomic context in the watch hooks
+ *
+ * ftrace runs the callbacks with preemption disabled. On PREEMPT_RT that
+ * forbids more than sleeping: the slab allocator's locks and every
+ * spinlock_t (wait queues included) are sleeping locks there, so neither
+ * kmalloc(GFP_ATOMIC) nor kfree() nor wake_up() may be called. The
+ * callbacks therefore use only atomic bit and counter operations on the mm,
+ * task_work_add(), try_module_get()/module_put(), mmgrab() (and mmdrop() of
+ * a reference that is not the last), printk, queueing a work item (whose
+ * locks are raw spinlocks) and a raw spinlock of their own. The task_work
+ * for exec and fork comes from a pool of preallocated ones (struct
+ * ksmmod_follow_work): allocated at load, given back by the task_work when
+ * it has run, topped up in process context by a work item whenever fewer
+ * than KSMMOD_FOLLOW_POOL_LOW are left. One scheme for every kernel, RT or
+ * not. Should a burst of forks or execs outrun the refill, the new process
+ * is not registered and the log says so, as when the atomic allocation
+ * failed before.
  */
 #include <linux/atomic.h>
 #include <linux/binfmts.h>
@@ -66,8 +84,10 @@
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/task_work.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 
 #include "ksmmod/ksmmod.h"
 #include "ksmmod/registry.h"
@@ -222,12 +242,125 @@ static void notrace ksmmod_watch_do_brk_flags(unsigned long ip, unsigned long pa
  * @cb: the task_work, queued on the new process
  * @mm: the new mm (mmgrab()ed), to tell a completed exec from a failed one
  * @keep_exec: register with KSMMOD_PROCESS_KEEP_EXEC
+ * @next_free: in the pool: the next free one
  */
 struct ksmmod_follow_work {
 	struct callback_head cb;
 	struct mm_struct *mm;
 	bool keep_exec;
+	struct ksmmod_follow_work *next_free;
 };
+
+/*
+ * The pool of follow works (see "Atomic context in the watch hooks"). A
+ * refill leaves KSMMOD_FOLLOW_POOL_MIN free beyond the number in use (a
+ * burst as large as the last may follow); a work given back is freed
+ * rather than kept once twice KSMMOD_FOLLOW_POOL_MIN beyond the number in
+ * use are free.
+ */
+#define KSMMOD_FOLLOW_POOL_LOW	32
+#define KSMMOD_FOLLOW_POOL_MIN	64
+
+static DEFINE_RAW_SPINLOCK(ksmmod_follow_lock);
+static struct ksmmod_follow_work *ksmmod_follow_free;
+static unsigned int ksmmod_follow_nr_free;
+static unsigned int ksmmod_follow_nr_used;
+
+static void ksmmod_follow_refill_fn(struct work_struct *unused);
+static DECLARE_WORK(ksmmod_follow_refill_work, ksmmod_follow_refill_fn);
+
+/* Add @w to the free list; the caller holds ksmmod_follow_lock. */
+static void notrace ksmmod_follow_push(struct ksmmod_follow_work *w)
+{
+	w->next_free = ksmmod_follow_free;
+	ksmmod_follow_free = w;
+	ksmmod_follow_nr_free++;
+}
+
+/**
+ * ksmmod_follow_get() - a follow work from the pool, in any context
+ *
+ * Schedules a refill when the pool runs low.
+ *
+ * Return: the work, or NULL if the pool is empty.
+ */
+static notrace struct ksmmod_follow_work *ksmmod_follow_get(void)
+{
+	struct ksmmod_follow_work *w;
+	unsigned long flags;
+	bool low;
+
+	raw_spin_lock_irqsave(&ksmmod_follow_lock, flags);
+	w = ksmmod_follow_free;
+	if (w) {
+		ksmmod_follow_free = w->next_free;
+		ksmmod_follow_nr_free--;
+		ksmmod_follow_nr_used++;
+	}
+	low = ksmmod_follow_nr_free < KSMMOD_FOLLOW_POOL_LOW;
+	raw_spin_unlock_irqrestore(&ksmmod_follow_lock, flags);
+	if (low)
+		schedule_work(&ksmmod_follow_refill_work);
+	return w;
+}
+
+/**
+ * ksmmod_follow_put() - give a follow work from ksmmod_follow_get() back
+ * @w: the work, no longer queued
+ * @may_free: the caller may kfree() (process context, not an ftrace callback)
+ *
+ * Return: true if @w is in the pool again; false if the pool has enough and
+ * the caller, which passed @may_free, is to kfree() it.
+ */
+static bool notrace ksmmod_follow_put(struct ksmmod_follow_work *w, bool may_free)
+{
+	unsigned long flags;
+	bool kept;
+
+	raw_spin_lock_irqsave(&ksmmod_follow_lock, flags);
+	ksmmod_follow_nr_used--;
+	kept = !may_free ||
+	       ksmmod_follow_nr_free < 2 * KSMMOD_FOLLOW_POOL_MIN + ksmmod_follow_nr_used;
+	if (kept)
+		ksmmod_follow_push(w);
+	raw_spin_unlock_irqrestore(&ksmmod_follow_lock, flags);
+	return kept;
+}
+
+/* Top the pool up (process context): at load, and when it runs low. */
+static void ksmmod_follow_refill_fn(struct work_struct *unused)
+{
+	for (;;) {
+		struct ksmmod_follow_work *w;
+		unsigned long flags;
+		bool full;
+
+		raw_spin_lock_irqsave(&ksmmod_follow_lock, flags);
+		full = ksmmod_follow_nr_free >= KSMMOD_FOLLOW_POOL_MIN + ksmmod_follow_nr_used;
+		raw_spin_unlock_irqrestore(&ksmmod_follow_lock, flags);
+		if (full)
+			return;
+		w = kmalloc(sizeof(*w), GFP_KERNEL);
+		if (!w)
+			return;	/* a later ksmmod_follow_get() tries again */
+		raw_spin_lock_irqsave(&ksmmod_follow_lock, flags);
+		ksmmod_follow_push(w);
+		raw_spin_unlock_irqrestore(&ksmmod_follow_lock, flags);
+	}
+}
+
+/* Free the pool, once no hook and no follow work can use it any more. */
+static void ksmmod_follow_pool_free(void)
+{
+	cancel_work_sync(&ksmmod_follow_refill_work);
+	while (ksmmod_follow_free) {
+		struct ksmmod_follow_work *w = ksmmod_follow_free;
+
+		ksmmod_follow_free = w->next_free;
+		kfree(w);
+	}
+	ksmmod_follow_nr_free = 0;
+}
 
 static void ksmmod_follow_work_fn(struct callback_head *cb)
 {
@@ -248,7 +381,8 @@ static void ksmmod_follow_work_fn(struct callback_head *cb)
 		}
 	}
 	mmdrop(w->mm);
-	kfree(w);
+	if (!ksmmod_follow_put(w, true))
+		kfree(w);
 	ksmmod_hook_out();
 	/* synchronize_rcu_tasks() at unload covers the return from here. */
 	module_put(THIS_MODULE);
@@ -260,9 +394,11 @@ static void ksmmod_follow_work_fn(struct callback_head *cb)
  * @mm: its new address space
  * @keep_exec: with KSMMOD_PROCESS_KEEP_EXEC
  *
- * Called from watch hooks (atomic). The registration (which sleeps) runs as
- * task_work when @task returns to user space, before its first instruction
- * there; a module reference keeps ksmmod loaded until then.
+ * Called from watch hooks (atomic, also on PREEMPT_RT: nothing here
+ * allocates, frees or takes a sleeping lock). The registration (which
+ * sleeps) runs as task_work when @task returns to user space, before its
+ * first instruction there; a module reference keeps ksmmod loaded until
+ * then.
  *
  * Return: whether the work was queued.
  */
@@ -270,9 +406,10 @@ static bool notrace ksmmod_follow(struct task_struct *task, struct mm_struct *mm
 {
 	struct ksmmod_follow_work *w;
 
-	w = kmalloc(sizeof(*w), GFP_ATOMIC | __GFP_NOWARN);
+	w = ksmmod_follow_get();
 	if (!w || !try_module_get(THIS_MODULE)) {
-		kfree(w);
+		if (w)
+			ksmmod_follow_put(w, false);
 		pr_warn_ratelimited("pid %d (%s): cannot register it as its parent or former program was\n",
 				    task_pid_nr(task), task->comm);
 		return false;
@@ -285,8 +422,13 @@ static bool notrace ksmmod_follow(struct task_struct *task, struct mm_struct *mm
 	if (task_work_add(task, &w->cb, TWA_RESUME)) {
 		/* Exiting: nothing to register. The caller holds the mm: not the last drop. */
 		mmdrop(mm);
-		kfree(w);
-		ksmmod_hook_out();
+		ksmmod_follow_put(w, false);
+		/*
+		 * Not ksmmod_hook_out(): its wake_up_all() takes a spinlock_t.
+		 * Nobody waits yet: ksmmod_hooks_exit() waits only after
+		 * unregister_ftrace_function() saw every callback return.
+		 */
+		atomic_dec(&ksmmod_hooks_inflight);
 		module_put(THIS_MODULE);
 		return false;
 	}
@@ -407,6 +549,9 @@ int ksmmod_hooks_init(void)
 	err = ksmmod_kernel_ksm_idle();
 	if (err)
 		return err;
+	ksmmod_follow_refill_fn(NULL);
+	if (!ksmmod_follow_free)
+		return -ENOMEM;
 	for (i = 0; i < ARRAY_SIZE(ksmmod_hooks); i++) {
 		struct ksmmod_hook *h = &ksmmod_hooks[i];
 
@@ -423,6 +568,7 @@ int ksmmod_hooks_init(void)
 			       h->modes == KSMMOD_HOOK_DROPIN ?
 			       " for drop-in mode; load with dropin=0 to do without" : "");
 			ksmmod_hooks_remove();
+			ksmmod_follow_pool_free();
 			return err;
 		}
 		h->registered = true;
@@ -445,4 +591,5 @@ void ksmmod_hooks_exit(void)
 	/* A task past its ksmmod_hook_out() may still be returning through our text. */
 	synchronize_rcu_tasks();
 	WRITE_ONCE(ksmmod_hooks_on, false);
+	ksmmod_follow_pool_free();
 }

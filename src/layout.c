@@ -13,9 +13,10 @@
  * the kernel touches (KSMMOD_LAYOUT_FIELDS), its offset and size with
  * ksmmod's; each kernel struct must also fit in what ksmmod allocates and
  * have no member ksmmod does not know (KSMMOD_LAYOUT_KNOWN_*: a new member
- * is something new the kernel may read, such as 7.3's linear_page_index,
- * which its rmap walk uses). Any difference refuses the load with a message
- * naming the struct and field.
+ * is something new the kernel may read). Any difference refuses the load
+ * with a message naming the struct and field. An optional field (one only
+ * newer kernels have, such as 7.3's ksm_rmap_item.linear_page_index, which
+ * its rmap walk reads) is compared where the kernel has it.
  *
  * A kernel without BTF cannot be checked: the load is refused unless
  * layout_unverified=1 says the layout is known to match (the test suite's
@@ -364,6 +365,8 @@ static int ksmmod_layout_compare(const struct ksmmod_btf *btf)
 			}
 		}
 		if (!ksmmod_btf_member(btf, t, f->member, 0, &offset, &size)) {
+			if (f->optional)
+				continue;	/* not in this kernel: it reads no such field */
 			pr_err("layout: struct %s has no field %s in this kernel; refusing to load\n",
 			       f->kstruct, f->member);
 			return -EINVAL;

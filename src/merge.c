@@ -347,9 +347,17 @@ static int ksmmod_write_protect_page(struct vm_area_struct *vma, struct folio *f
 		goto out_mn;
 	if (WARN_ONCE(!pvmw.pte, "ksmmod: unexpected PMD mapping"))
 		goto out_unlock;
+	entry = ptep_get(pvmw.pte);
+	/*
+	 * The walk also returns the non-present PFN swap entries that map a
+	 * page to a device (device-exclusive; device-private pages are never
+	 * scanned), on every kernel: nothing to clear and write-protect here.
+	 * Give up, as 7.2's and 7.3's write_protect_page() do.
+	 */
+	if (unlikely(!pte_present(entry)))
+		goto out_unlock;
 
 	anon_exclusive = PageAnonExclusive(&folio->page);
-	entry = ptep_get(pvmw.pte);
 	if (pte_write(entry) || pte_dirty(entry) || anon_exclusive || mm_tlb_flush_pending(mm)) {
 		swapped = folio_test_swapcache(folio);
 		flush_cache_page(vma, addr, folio_pfn(folio));
@@ -545,6 +553,9 @@ static int ksmmod_merge_pte(struct vm_area_struct *vma, struct folio *folio,
 		goto out_mn;
 	if (WARN_ONCE(!pvmw.pte, "ksmmod: unexpected PMD mapping"))
 		goto out_unlock;
+	/* A device-exclusive entry: give up (see ksmmod_write_protect_page()). */
+	if (unlikely(!pte_present(ptep_get(pvmw.pte))))
+		goto out_unlock;
 
 	swapped = folio_test_swapcache(folio);
 	flush_cache_page(vma, addr, folio_pfn(folio));
@@ -658,10 +669,12 @@ static int ksmmod_try_to_merge_vma(struct ksmmod_rmap_item *item, struct vm_area
 	err = ksmmod_try_to_merge_one_page(vma, page, item->address & PAGE_MASK, kpage);
 	if (err)
 		return err;
-	/* anon_vma shares its word with the unstable tree's nid: unlink first. */
+	/*
+	 * anon_vma shares its word with the unstable tree's nid, and
+	 * linear_page_index with the checksum: unlink first.
+	 */
 	ksmmod_remove_rmap_item_from_tree(item);
-	item->anon_vma = vma->anon_vma;
-	ksmmod_get_anon_vma(vma->anon_vma);
+	ksmmod_rmap_item_get_anon_vma(item, vma);
 	return 0;
 }
 
@@ -725,14 +738,17 @@ int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
 	folio_unlock(kfolio);
 	if (node)
 		return 0;
-	/* The node went away meanwhile: do not leave an untracked merge. */
+	/*
+	 * The node went away meanwhile: do not leave an untracked merge. Its
+	 * hash is gone with it: the page counts as changed at its next scan.
+	 */
 	if (vma) {
-		ksmmod_put_anon_vma(item->anon_vma);
+		ksmmod_rmap_item_put_anon_vma(item, 0);
 		/* The caller's mmap_lock was held throughout: unless it is exiting. */
 		if (atomic_read(&vma->vm_mm->mm_users))
 			ksmmod_break_ksm(vma, item->address & PAGE_MASK, NULL);
 	} else {
-		ksmmod_break_cow(item);
+		ksmmod_break_cow(item, 0);
 	}
 	return -EAGAIN;
 }
@@ -769,7 +785,7 @@ int ksmmod_try_to_merge_with_zero_page(struct ksmmod_rmap_item *item, struct pag
 
 /**
  * ksmmod_try_to_merge_two_pages() - merge two identical non-KSM pages
- * @item: rmap item of @page
+ * @item: rmap item of @page, in no tree
  * @page: page found in the scan
  * @tree_item: rmap item of @tree_page (from the unstable tree)
  * @tree_page: its identical partner
@@ -780,13 +796,15 @@ struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct
 					   struct ksmmod_rmap_item *tree_item,
 					   struct page *tree_page)
 {
+	/* The merge puts the page's index in its place (layout.h). */
+	u64 hash = item->checksum;
 	int err;
 
 	err = ksmmod_try_to_merge_with_ksm_page(item, page, NULL);
 	if (!err) {
 		err = ksmmod_try_to_merge_with_ksm_page(tree_item, tree_page, page);
 		if (err)
-			ksmmod_break_cow(item);
+			ksmmod_break_cow(item, hash);
 	}
 	return err ? NULL : page;
 }
@@ -916,15 +934,16 @@ static int ksmmod_break_ksm(struct vm_area_struct *vma, unsigned long addr,
 /**
  * ksmmod_break_cow() - undo the merge of @item's page (it stays merged elsewhere)
  * @item: an rmap item (in no tree)
+ * @hash: the content hash @item keeps (see ksmmod_rmap_item_put_anon_vma())
  */
-void ksmmod_break_cow(struct ksmmod_rmap_item *item)
+void ksmmod_break_cow(struct ksmmod_rmap_item *item, u64 hash)
 {
 	unsigned long addr = item->address & PAGE_MASK;
 	struct mm_struct *mm = item->mm;
 	struct vm_area_struct *vma;
 
 	/* It holds an anon_vma reference from the merge attempt: drop it. */
-	ksmmod_put_anon_vma(item->anon_vma);
+	ksmmod_rmap_item_put_anon_vma(item, hash);
 	mmap_read_lock(mm);
 	vma = ksmmod_find_mergeable_vma(mm, addr);
 	if (vma)

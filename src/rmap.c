@@ -87,15 +87,68 @@ void ksmmod_stable_node_free(struct ksmmod_stable_node *node)
 }
 
 /**
+ * ksmmod_rmap_item_get_anon_vma() - let the kernel's rmap walkers find @item's mapping
+ * @item: rmap item of a page just merged in @vma, in no tree
+ * @vma: the mapping, its mm's mmap_lock held
+ *
+ * As mm/ksm.c's try_to_merge_with_ksm_page(): a reference on the mapping's
+ * anon_vma, and the page offset of the address in @vma, where 7.3's
+ * rmap_walk_ksm() and collect_procs_ksm() look the mapping up in that
+ * anon_vma's interval tree (they run only with the item on a stable node's
+ * list, which ksmmod_stable_tree_append() does later, under the KSM folio's
+ * lock, as the walkers hold it). The index takes the word of @item->checksum
+ * (layout.h) until ksmmod_rmap_item_put_anon_vma(). ksmmod merges only
+ * anonymous mappings without a file, where linear_page_index() is 7.3's
+ * linear_anon_page_index(); earlier kernels never read the word.
+ */
+void ksmmod_rmap_item_get_anon_vma(struct ksmmod_rmap_item *item, struct vm_area_struct *vma)
+{
+	item->anon_vma = vma->anon_vma;
+	item->linear_page_index = linear_page_index(vma, item->address & PAGE_MASK);
+	ksmmod_get_anon_vma(vma->anon_vma);
+}
+
+/**
+ * ksmmod_rmap_item_put_anon_vma() - drop the anon_vma reference of a merged item
+ * @item: an rmap item that left its stable node's list, or never got on one
+ * @hash: its content hash from now on (the scanner's hint and change
+ *	detection; 0 if unknown, as mm/ksm.c, which zeroes the word)
+ */
+void ksmmod_rmap_item_put_anon_vma(struct ksmmod_rmap_item *item, u64 hash)
+{
+	ksmmod_put_anon_vma(item->anon_vma);
+	item->checksum = hash;
+}
+
+/**
+ * ksmmod_rmap_item_hash() - the content hash of @item's page at its last scan
+ * @item: an rmap item in a tree or in none (not between the merge of its page
+ *	and ksmmod_stable_tree_append())
+ *
+ * A stable item's own word holds its linear_page_index: its node's hash
+ * stands for it (a dup keeps its chain's). A node parked as migrated has
+ * lost its hash (layout.h): none is known then.
+ *
+ * Return: the hash, or 0 if unknown.
+ */
+u64 ksmmod_rmap_item_hash(const struct ksmmod_rmap_item *item)
+{
+	if (!(item->address & KSMMOD_STABLE_FLAG))
+		return item->checksum;
+	return ksmmod_stable_node_migrated(item->head) ? 0 : item->head->hash;
+}
+
+/**
  * ksmmod_stable_item_unlink() - take @item off its stable node's list
  * @item: an rmap item on @item->head's list
  *
  * Its page is no longer accounted as merged with that node; the scanner
- * will look at it again.
+ * will look at it again, with the node's hash as the page's last one.
  */
 static void ksmmod_stable_item_unlink(struct ksmmod_rmap_item *item)
 {
 	struct ksmmod_stable_node *node = item->head;
+	u64 hash = ksmmod_rmap_item_hash(item);
 
 	hlist_del(&item->hlist);
 	node->rmap_hlist_len--;
@@ -107,7 +160,7 @@ static void ksmmod_stable_item_unlink(struct ksmmod_rmap_item *item)
 	else
 		ksmmod_count_dec(pages_sharing);
 	item->mm->ksm_merging_pages--;
-	ksmmod_put_anon_vma(item->anon_vma);
+	ksmmod_rmap_item_put_anon_vma(item, hash);
 	item->head = NULL;
 	item->address &= PAGE_MASK;
 }

@@ -577,7 +577,7 @@ static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *i
 	struct ksmmod_stable_node *node;
 	bool migrated, verify;
 	struct page *kpage;
-	u64 hash;
+	u64 hash, hint;
 
 	/*
 	 * Our own merged page whose node was parked because the page moved
@@ -602,12 +602,13 @@ static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *i
 	 */
 	verify = migrated || folio_test_ksm(page_folio(page));
 	kpage = NULL;
-	hash = item->checksum;
+	hint = ksmmod_rmap_item_hash(item);
+	hash = hint;
 	if (hash)
 		kpage = ksmmod_stable_tree_search(page, hash, verify);
 	if (!kpage) {
 		hash = ksmmod_page_hash(page);
-		if (hash != item->checksum)
+		if (hash != hint)
 			kpage = ksmmod_stable_tree_search(page, hash, true);
 	}
 	if (kpage == page && item->head == ksmmod_folio_stable_node(page_folio(page))) {
@@ -659,7 +660,10 @@ static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *i
 		}
 	}
 
-	/* A page that changed since the last scan is volatile: not worth a tree. */
+	/*
+	 * A page that changed since the last scan is volatile: not worth a
+	 * tree. (@item is in no tree now: the word is its checksum again.)
+	 */
 	if (item->checksum != hash) {
 		item->checksum = hash;
 		return true;
@@ -748,8 +752,8 @@ static bool ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	unlock_page(kpage);
 	/* Not in the stable tree: undo both halves of the merge. */
 	if (!node) {
-		ksmmod_break_cow(tree_item);
-		ksmmod_break_cow(item);
+		ksmmod_break_cow(tree_item, hash);
+		ksmmod_break_cow(item, hash);
 	}
 	return false;
 }

@@ -34,6 +34,9 @@ int ksmmod_rmap_init(void);
 void ksmmod_rmap_exit(void);
 struct ksmmod_rmap_item *ksmmod_rmap_item_alloc(struct mm_struct *mm, unsigned long addr);
 void ksmmod_rmap_item_free(struct ksmmod_rmap_item *item);
+void ksmmod_rmap_item_get_anon_vma(struct ksmmod_rmap_item *item, struct vm_area_struct *vma);
+void ksmmod_rmap_item_put_anon_vma(struct ksmmod_rmap_item *item, u64 hash);
+u64 ksmmod_rmap_item_hash(const struct ksmmod_rmap_item *item);
 struct ksmmod_stable_node *ksmmod_stable_node_alloc(void);
 void ksmmod_stable_node_free(struct ksmmod_stable_node *node);
 void ksmmod_remove_rmap_item_from_tree(struct ksmmod_rmap_item *item);
@@ -152,7 +155,7 @@ int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
 struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct page *page,
 					   struct ksmmod_rmap_item *tree_item,
 					   struct page *tree_page);
-void ksmmod_break_cow(struct ksmmod_rmap_item *item);
+void ksmmod_break_cow(struct ksmmod_rmap_item *item, u64 hash);
 int ksmmod_try_to_merge_with_zero_page(struct ksmmod_rmap_item *item, struct page *page,
 				       atomic_long_t *zero_pages);
 int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end,

@@ -8,18 +8,20 @@
  * (stable node | PAGE_MAPPING_KSM; FOLIO_MAPPING_KSM on 7.x). The kernel
  * then reads our structures without calling us:
  *
- * - rmap_walk_ksm() (reclaim, migration, compaction) and, on 6.12,
- *   collect_procs_ksm() (memory failure) walk stable_node->hlist and read
- *   each rmap item's anon_vma, mm and address;
+ * - rmap_walk_ksm() (reclaim, migration, compaction) and, on 6.12 and
+ *   later, collect_procs_ksm() (memory failure) walk stable_node->hlist and
+ *   read each rmap item's anon_vma, mm and address; on 7.3 also its
+ *   linear_page_index (see struct ksmmod_rmap_item);
  * - folio_migrate_ksm() (6.12) / ksm_migrate_page() (6.1) rewrite
  *   stable_node->kpfn when the page moves;
  * - ksm_might_need_to_copy() tests the node pointer for NULL.
  *
  * So those fields sit exactly where mm/ksm.c's struct ksm_stable_node and
- * struct ksm_rmap_item have them (identical in Debian's 6.1 and 6.12,
- * CONFIG_NUMA=y); the build asserts it below, and a guest test compares the
- * offsets with the running kernel's BTF. Everything else in the 64 bytes is
- * ours to use.
+ * struct ksm_rmap_item have them (identical in Debian's 6.1, 6.12, 7.2 and
+ * 7.3, CONFIG_NUMA=y, but for 7.3's linear_page_index); the build asserts
+ * it below, and the load-time guard (src/layout.c) and a guest test compare
+ * the offsets with the running kernel's BTF. Everything else in the 64
+ * bytes is ours to use.
  */
 #ifndef _KSMMOD_LAYOUT_H
 #define _KSMMOD_LAYOUT_H
@@ -90,8 +92,16 @@ struct ksmmod_stable_node {
  * @mm: the mm (read by the rmap walkers)
  * @address: user address; the low bits hold flags (the rmap walkers mask
  *	them off with PAGE_MASK)
- * @checksum: content hash (xxh64) of the page at the last scan; also the
- *	unstable tree key
+ * @checksum: while the item holds no anon_vma reference (in the unstable
+ *	tree or in no tree): content hash (xxh64) of the page at the last
+ *	scan; also the unstable tree key. While it is stable, its node's hash
+ *	stands for it (ksmmod_rmap_item_hash()).
+ * @linear_page_index: while the item holds an anon_vma reference (from the
+ *	merge until it leaves the stable tree): the page offset of @address
+ *	in its mapping, linear_page_index(). 7.3's rmap walkers
+ *	(rmap_walk_ksm(), collect_procs_ksm()) look up the mappings of a KSM
+ *	page in the anon_vma's interval tree at this index only; earlier
+ *	kernels search the whole tree and never read this word.
  * @node: link in the unstable tree
  * @head: when stable: the stable node this item is listed on
  * @hlist: when stable: link in @head->hlist (walked by the kernel)
@@ -104,7 +114,10 @@ struct ksmmod_rmap_item {
 	};
 	struct mm_struct *mm;
 	unsigned long address;
-	u64 checksum;
+	union {
+		u64 checksum;
+		unsigned long linear_page_index;
+	};
 	union {
 		struct rb_node node;
 		struct {
@@ -115,8 +128,9 @@ struct ksmmod_rmap_item {
 };
 
 /*
- * Offsets and sizes the kernel relies on (mm/ksm.c, Linux 6.1 and 6.12,
- * x86-64, CONFIG_NUMA=y), checked with pahole against Debian's 6.12 vmlinux.
+ * Offsets and sizes the kernel relies on (mm/ksm.c, Linux 6.1 to 7.3,
+ * x86-64, CONFIG_NUMA=y), checked with pahole against Debian's 6.12, 7.2 and
+ * 7.3 vmlinux.
  */
 #define KSMMOD_LAYOUT_ASSERT(type, member, off)				\
 	static_assert(offsetof(struct type, member) == (off),			\
@@ -140,6 +154,8 @@ KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, anon_vma, 8);
 KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, nid, 8);
 KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, mm, 16);
 KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, address, 24);
+KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, linear_page_index, 32);
+static_assert(sizeof_field(struct ksmmod_rmap_item, linear_page_index) == 8);
 KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, node, 40);
 KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, head, 40);
 KSMMOD_LAYOUT_ASSERT(ksmmod_rmap_item, hlist, 48);
@@ -151,18 +167,27 @@ static_assert(sizeof(struct ksmmod_rmap_item) == 64);
  * @member: the member name in mm/ksm.c
  * @offset: its offset in ksmmod's struct
  * @size: its size in ksmmod's struct
+ * @optional: only some kernels have the member; where one has it, it must be
+ *	at @offset with @size
  */
 struct ksmmod_layout_field {
 	const char *kstruct;
 	const char *member;
 	unsigned int offset;
 	unsigned int size;
+	bool optional;
 };
 
 #define KSMMOD_LAYOUT_FIELD(kname, type, m)					\
-	{ #kname, #m, offsetof(struct type, m), sizeof_field(struct type, m) }
+	{ #kname, #m, offsetof(struct type, m), sizeof_field(struct type, m), false }
 
-/* The fields the kernel reads or writes from outside ksmmod. */
+#define KSMMOD_LAYOUT_FIELD_OPTIONAL(kname, type, m)				\
+	{ #kname, #m, offsetof(struct type, m), sizeof_field(struct type, m), true }
+
+/*
+ * The fields the kernel reads or writes from outside ksmmod. Optional ones
+ * exist in some kernels only: ksm_rmap_item.linear_page_index from 7.3 on.
+ */
 #define KSMMOD_LAYOUT_FIELDS {							\
 	KSMMOD_LAYOUT_FIELD(ksm_stable_node, ksmmod_stable_node, hlist),	\
 	KSMMOD_LAYOUT_FIELD(ksm_stable_node, ksmmod_stable_node, kpfn),	\
@@ -172,6 +197,7 @@ struct ksmmod_layout_field {
 	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, anon_vma),	\
 	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, mm),		\
 	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, address),	\
+	KSMMOD_LAYOUT_FIELD_OPTIONAL(ksm_rmap_item, ksmmod_rmap_item, linear_page_index), \
 	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, head),		\
 	KSMMOD_LAYOUT_FIELD(ksm_rmap_item, ksmmod_rmap_item, hlist),		\
 }
@@ -187,6 +213,6 @@ struct ksmmod_layout_field {
 	"rmap_hlist_len", "nid"
 #define KSMMOD_LAYOUT_KNOWN_RMAP_ITEM						\
 	"rmap_list", "anon_vma", "nid", "mm", "address", "oldchecksum", "age",	\
-	"remaining_skips", "node", "head", "hlist"
+	"remaining_skips", "linear_page_index", "node", "head", "hlist"
 
 #endif /* _KSMMOD_LAYOUT_H */
