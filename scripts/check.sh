@@ -14,7 +14,7 @@
 #                            build-only lanes: the module is built with W=1 against
 #                            trixie-backports' newest 7.x, sid's newest kernel and
 #                            trixie's PREEMPT_RT 6.12 in their chroots (README,
-#                            "Supported kernels", says why they are not booted yet)
+#                            "Supported kernels")
 #      KSMMOD_SRC=DIR        module source tree (default: this repo; for harness tests)
 #      KSMMOD_CMDLINE="..."  extra guest kernel cmdline (e.g. ksmmod.tests=10-*)
 #      KSMMOD_SKIP_DKMS=1    skip the host DKMS build (quick runs; DKMS state is global, so two
