@@ -120,8 +120,8 @@ fail:
  * kernel's KSM again.
  */
 
-/* Unmerge everything, retrying until it is done; then wait to be stopped. */
-static int ksmmod_unload_unmerge_fn(void *done)
+/* Unmerge everything, retrying until it is done, saying so every 10 s. */
+static void ksmmod_unmerge_until_done(void)
 {
 	unsigned long warned = jiffies;
 	long left;
@@ -136,6 +136,12 @@ static int ksmmod_unload_unmerge_fn(void *done)
 		}
 		msleep(100);
 	}
+}
+
+/* The unload thread: unmerge everything, then wait to be stopped. */
+static int ksmmod_unload_unmerge_fn(void *done)
+{
+	ksmmod_unmerge_until_done();
 	complete(done);
 	while (!kthread_should_stop())
 		schedule_timeout_idle(HZ);
@@ -157,8 +163,7 @@ static void ksmmod_unload_unmerge(void)
 
 	t = kthread_run(ksmmod_unload_unmerge_fn, &done, "ksmmod-unload");
 	if (IS_ERR(t)) {
-		while (ksmmod_unmerge_all())
-			msleep(100);
+		ksmmod_unmerge_until_done();
 		return;
 	}
 	while (!wait_for_completion_timeout(&done, HZ))

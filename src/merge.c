@@ -972,7 +972,7 @@ static int ksmmod_unmerge_range_of(struct vm_area_struct *vma, unsigned long sta
 		n = ksmmod_merged_in(vma, addr, end, addrs, KSMMOD_MERGED_BATCH, &next, only);
 		if (n < 0 && only) {
 			/* A huge or non-present PMD maps no KSM page. */
-			addr = min(pmd_addr_end(addr, end), end);
+			addr = pmd_addr_end(addr, end);
 			continue;
 		}
 		if (n < 0) {

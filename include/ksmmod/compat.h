@@ -770,6 +770,33 @@ static inline long ksmmod_zero_pages_of(struct mm_struct *mm, atomic_long_t *own
 #endif
 
 /**
+ * ksmmod_pte_lock_at() - the PTE of @addr, mapped and locked, if a page table has it
+ * @mm: the address space, mmap_lock held
+ * @addr: page-aligned address
+ * @ptlp: set to the page table lock
+ *
+ * A huge PMD may be set up without the anon_vma lock (as in mm/ksm.c's
+ * replace_page()): the PMD is read once and checked.
+ *
+ * Return: the PTE (pte_unmap_unlock() it), or NULL if no page table maps
+ * @addr (none, or a huge or non-present PMD).
+ */
+static inline pte_t *ksmmod_pte_lock_at(struct mm_struct *mm, unsigned long addr,
+					spinlock_t **ptlp)
+{
+	pmd_t *pmd, pmde;
+
+	pmd = kcall_mm_find_pmd(mm, addr);
+	if (!pmd)
+		return NULL;
+	pmde = READ_ONCE(*pmd);
+	barrier();
+	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
+		return NULL;
+	return ksmmod_pte_offset_map_lock(mm, pmd, addr, ptlp);
+}
+
+/**
  * ksmmod_zero_pte_at() - whether a KSM zero page is mapped at @addr
  * @mm: the address space, mmap_lock held
  * @addr: page-aligned address
@@ -779,18 +806,10 @@ static inline long ksmmod_zero_pages_of(struct mm_struct *mm, atomic_long_t *own
 static inline bool ksmmod_zero_pte_at(struct mm_struct *mm, unsigned long addr)
 {
 	spinlock_t *ptl;
-	pmd_t *pmd, pmde;
 	pte_t *ptep;
 	bool zero;
 
-	pmd = kcall_mm_find_pmd(mm, addr);
-	if (!pmd)
-		return false;
-	pmde = READ_ONCE(*pmd);
-	barrier();
-	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
-		return false;
-	ptep = ksmmod_pte_offset_map_lock(mm, pmd, addr, &ptl);
+	ptep = ksmmod_pte_lock_at(mm, addr, &ptl);
 	if (!ptep)
 		return false;
 	zero = ksmmod_is_zero_pte(ptep_get(ptep));
@@ -825,18 +844,10 @@ static inline bool ksmmod_ksm_migration_at(struct mm_struct *mm, unsigned long a
 {
 	softleaf_t entry;
 	spinlock_t *ptl;
-	pmd_t *pmd, pmde;
 	pte_t *ptep;
 	bool ksm = false;
 
-	pmd = kcall_mm_find_pmd(mm, addr);
-	if (!pmd)
-		return false;
-	pmde = READ_ONCE(*pmd);
-	barrier();
-	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
-		return false;
-	ptep = ksmmod_pte_offset_map_lock(mm, pmd, addr, &ptl);
+	ptep = ksmmod_pte_lock_at(mm, addr, &ptl);
 	if (!ptep)
 		return false;
 	entry = softleaf_from_pte(ptep_get(ptep));
