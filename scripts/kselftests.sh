@@ -3,9 +3,12 @@
 # ksm_functional_tests) of one Debian kernel series as static binaries that
 # use ksmmod's sysfs directory, for the in-guest wrapper test/guest/48-kselftests.c.
 #
-#   scripts/kselftests.sh SERIES OUTDIR     SERIES = 6.1 | 6.12
+#   scripts/kselftests.sh SERIES OUTDIR     SERIES = 6.1 | 6.12 | 7.N
 #
 # Source: Debian's linux-source-SERIES package (/usr/src/linux-source-SERIES.tar.xz;
+# 6.1 and 6.12 on the host; 7.x from trixie-backports in the trixie chroot, or
+# from sid in the sid chroot when trixie lacks the series (scripts/chroot.sh),
+# where the script runs again with that release's compiler;
 # installed with apt if missing, like libnuma-dev for ksm_tests' static
 # libnuma). Only what the two programs need is extracted: the selftests
 # directory (tools/testing/selftests/vm on 6.1, .../mm on 6.12), kselftest.h,
@@ -27,9 +30,35 @@ export DEBIAN_FRONTEND=noninteractive
 say() { echo "kselftests: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-[ $# -eq 2 ] || { echo "usage: $0 6.1|6.12 OUTDIR" >&2; exit 2; }
+[ $# -eq 2 ] || { echo "usage: $0 6.1|6.12|7.N OUTDIR" >&2; exit 2; }
 series=$1 out=$2
-case "$series" in 6.1|6.12) ;; *) die "series must be 6.1 or 6.12, not '$series'" ;; esac
+case "$series" in
+6.1|6.12) ;;
+[7-9].*)
+	# Newer releases' sources, built with that release's compiler: this
+	# script runs again inside the chroot (its cache stays in the chroot).
+	# trixie(-backports) if it has the series, else sid.
+	if [ -z "${KSMMOD_KSELFTESTS_IN_CHROOT:-}" ]; then
+		chroot_sh=$(dirname "$0")/chroot.sh
+		for rel in trixie sid; do
+			"$chroot_sh" create "$rel" >&2
+			"$chroot_sh" run "$rel" apt-cache show "linux-source-$series" >/dev/null 2>&1 && break
+			[ $rel = sid ] && die "neither trixie nor sid has linux-source-$series"
+		done
+		ch=$CACHE/chroots/$rel
+		cp "$0" "$ch/tmp/kselftests.sh"
+		rm -rf "$ch/tmp/kselftests-out"
+		"$chroot_sh" run "$rel" env KSMMOD_KSELFTESTS_IN_CHROOT=1 KSMMOD_CACHE=/var/cache/ksmmod \
+			bash /tmp/kselftests.sh "$series" /tmp/kselftests-out >&2
+		rm -rf "$out"
+		mkdir -p "$out"
+		cp -a "$ch/tmp/kselftests-out/." "$out/"
+		say "$out: $(cd "$out" && echo *)"
+		exit 0
+	fi
+	;;
+*) die "series must be 6.1, 6.12 or 7.x, not '$series'" ;;
+esac
 
 pkg=linux-source-$series
 tarball=/usr/src/$pkg.tar.xz
@@ -93,7 +122,7 @@ build() {
 		echo "source: $pkg $srcver ($sub)"
 		echo "sysfs: /sys/kernel/mm/ksm -> /sys/kernel/mm/ksmmod"
 	} >"$manifest"
-	cflags=(-O2 -Wall -static -U_FORTIFY_SOURCE -I "$tree" -isystem "$tree/usr/include")
+	cflags=(-O2 -Wall -static -U_FORTIFY_SOURCE -I "$tree" -I "$tree/tools/testing/selftests" -isystem "$tree/usr/include")
 	for prog in ksm_functional_tests ksm_tests; do
 		if [ ! -f "$ks/$prog.c" ]; then
 			echo "missing: $prog: not in $pkg (the kernel added it in v6.2)" >>"$manifest"
@@ -104,6 +133,8 @@ build() {
 		srcs=("$ks/$prog.c")
 		grep -q '#include "vm_util.h"' "$ks/$prog.c" && srcs+=("$ks/vm_util.c")
 		grep -q '#include "thp_settings.h"' "$ks/$prog.c" && srcs+=("$ks/thp_settings.c")
+		# 7.x renamed it
+		grep -q '#include "hugepage_settings.h"' "$ks/$prog.c" && srcs+=("$ks/hugepage_settings.c")
 		libs=(-lrt -lpthread -lm)
 		[ "$prog" = ksm_tests ] && libs+=(-lnuma)
 		say "building $prog (${srcs[*]##*/})"
