@@ -23,7 +23,14 @@ mkdir -p "$logdir"
 logdir=$(cd "$logdir" && pwd)
 
 QEMU=${QEMU:-qemu-system-x86_64}
-base_cmdline="console=ttyS0 panic=-1 oops=panic panic_on_warn=1 softlockup_panic=1 rdinit=/init memhp_default_state=online_movable"
+# proc_mem.force_override=always: Debian's 7.x kernels are built with
+# PROC_MEM_FORCE_PTRACE (6.12's with PROC_MEM_ALWAYS_FORCE), so a process's
+# write to its own PROT_NONE page through /proc/self/mem fails there, and
+# the kernel's ksm_functional_tests test_prot_none (48-kselftests) fails with
+# "ptrace write failed" before it checks anything about KSM, on the kernel's
+# KSM as on ksmmod. The 6.12 default keeps that check meaningful on 7.x;
+# kernels without the parameter (6.1) ignore it.
+base_cmdline="console=ttyS0 panic=-1 oops=panic panic_on_warn=1 softlockup_panic=1 rdinit=/init memhp_default_state=online_movable proc_mem.force_override=always"
 # Two NUMA nodes with one CPU (socket) each, so tests can migrate pages
 # between nodes; one CPU per node avoids 6.1's topology warning at boot.
 # A third, CPU-less node 2 is a hot-pluggable DIMM of 256 MiB, onlined as
