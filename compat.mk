@@ -30,4 +30,5 @@ KSMMOD_COMPAT_FLAGS := \
 	$(call ksmmod_probe,include/linux/mm.h,long mmap_region,KSMMOD_HAVE_MMAP_REGION_DECL) \
 	$(call ksmmod_probe,include/linux/mm.h,^pte_t [*]pte_offset_map_lock,KSMMOD_HAVE_PTE_OFFSET_MAP_LOCK_EXTERN) \
 	$(call ksmmod_probe,include/linux/huge_mm.h,int __split_huge_page_to_list_to_order,KSMMOD_HAVE_SPLIT_TO_ORDER_FN) \
-	$(call ksmmod_probe,include/asm-generic/pgtable_uffd.h,pte_t pte_mkuffd[^_],KSMMOD_HAVE_PTE_UFFD)
+	$(call ksmmod_probe,include/asm-generic/pgtable_uffd.h,pte_t pte_mkuffd[^_],KSMMOD_HAVE_PTE_UFFD) \
+	$(call ksmmod_probe,include/linux/userfaultfd_k.h,bool userfaultfd_pte_rwp,KSMMOD_HAVE_UFFD_RWP)

@@ -356,6 +356,15 @@ static int ksmmod_write_protect_page(struct vm_area_struct *vma, struct folio *f
 	 */
 	if (unlikely(!pte_present(entry)))
 		goto out_unlock;
+	/*
+	 * 7.3+: a PTE that userfaultfd read-write-protects (UFFDIO_RWPROTECT:
+	 * PROT_NONE plus the uffd bit) stays until the monitor resolves it. A
+	 * KSM page mapping is accessible: merging would let the next access go
+	 * by without the fault the monitor tracks. (7.3's write_protect_page()
+	 * has no such check.)
+	 */
+	if (ksmmod_pte_uffd_rwp(vma, entry))
+		goto out_unlock;
 
 	anon_exclusive = PageAnonExclusive(&folio->page);
 	if (pte_write(entry) || pte_dirty(entry) || anon_exclusive || mm_tlb_flush_pending(mm)) {
@@ -553,8 +562,10 @@ static int ksmmod_merge_pte(struct vm_area_struct *vma, struct folio *folio,
 		goto out_mn;
 	if (WARN_ONCE(!pvmw.pte, "ksmmod: unexpected PMD mapping"))
 		goto out_unlock;
-	/* A device-exclusive entry: give up (see ksmmod_write_protect_page()). */
-	if (unlikely(!pte_present(ptep_get(pvmw.pte))))
+	/* A device-exclusive entry, or userfaultfd's access tracking: give up
+	 * (see ksmmod_write_protect_page()). */
+	if (unlikely(!pte_present(ptep_get(pvmw.pte)) ||
+		     ksmmod_pte_uffd_rwp(vma, ptep_get(pvmw.pte))))
 		goto out_unlock;
 
 	swapped = folio_test_swapcache(folio);

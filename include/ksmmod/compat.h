@@ -23,6 +23,7 @@
 #include <linux/swap.h>
 #include <linux/swapops.h>
 #include <linux/pagewalk.h>
+#include <linux/userfaultfd_k.h>
 #include <asm/ibt.h>
 #ifdef KSMMOD_HAVE_SOFTLEAF
 #include <linux/leafops.h>
@@ -692,6 +693,19 @@ static inline pte_t ksmmod_pte_mkuffd(pte_t pte)
 	return pte_mkuffd(pte);
 #else
 	return pte_mkuffd_wp(pte);
+#endif
+}
+
+/*
+ * Whether @pte is read-write-protected by userfaultfd (7.3's
+ * UFFDIO_RWPROTECT: PROT_NONE plus the uffd bit, in a VM_UFFD_RWP mapping).
+ */
+static inline bool ksmmod_pte_uffd_rwp(struct vm_area_struct *vma, pte_t pte)
+{
+#ifdef KSMMOD_HAVE_UFFD_RWP
+	return userfaultfd_pte_rwp(vma, pte);
+#else
+	return false;
 #endif
 }
 
