@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# check.sh — `make check`: build ksmmod for each Debian 12 test kernel, boot it
-# under qemu with the guest tests, and build it through DKMS on the host.
+# check.sh — `make check`: build ksmmod for each kernel of the support matrix,
+# boot it under qemu with the guest tests, and install it through DKMS as kernel
+# upgrades do (Debian 12's dkms on the host, Debian 13's in its chroot).
 #
 #   scripts/check.sh            (run as root on Debian 12)
 #
-# Env: KERNELS="6.1 6.12 debug trixie-6.12 trixie-cloud"
-#                            guest lanes: Debian 12's stock kernel series (6.1,
-#                            6.12), "debug" (6.12 with KASAN/lockdep/DEBUG_VM,
-#                            scripts/debug-kernel.sh), Debian 13's 6.12 generic and
-#                            cloud (trixie-6.12, trixie-cloud: built in a trixie chroot,
-#                            scripts/chroot.sh)
-#      BUILD_KERNELS="7-bpo sid trixie-rt"
-#                            build-only lanes: the module is built with W=1 against
-#                            trixie-backports' newest 7.x, sid's newest kernel and
-#                            trixie's PREEMPT_RT 6.12 in their chroots (README,
-#                            "Supported kernels")
+# Env: KERNELS="6.1 6.12 trixie-6.12:smoke trixie-cloud:smoke trixie-rt 7-bpo sid debug"
+#                            guest lanes (README, "Supported kernels"): Debian 12's
+#                            stock series (6.1, 6.12); Debian 13's 6.12 generic, cloud
+#                            and PREEMPT_RT (trixie-6.12, trixie-cloud, trixie-rt),
+#                            trixie-backports' newest 7.x (7-bpo) and sid's newest
+#                            kernel (sid), all built in a chroot of their release
+#                            (scripts/chroot.sh); "debug": the newest series with
+#                            KASAN/lockdep/DEBUG_VM/kmemleak (scripts/debug-kernel.sh).
+#                            LANE:smoke runs only the smoke subset SMOKE_TESTS.
+#      SMOKE_TESTS=GLOB,...  the smoke subset (default: load, the symbol and layout
+#                            checks, merge, CoW and fork, THP, swap, migration,
+#                            unload, the kernel's KSM selftests, kmemleak)
+#      BUILD_KERNELS="..."   build-only lanes (same names; default none): the module
+#                            is built with W=1, no guest is booted
 #      KSMMOD_SRC=DIR        module source tree (default: this repo; for harness tests)
 #      KSMMOD_CMDLINE="..."  extra guest kernel cmdline (e.g. ksmmod.tests=10-*)
-#      KSMMOD_SKIP_DKMS=1    skip the host DKMS build (quick runs; DKMS state is global, so two
+#      KSMMOD_SKIP_DKMS=1    skip the DKMS tests (quick runs; DKMS state is global, so two
 #                            runs at once would clobber each other's)
 #      KSMMOD_CACHE, KSMMOD_ACCEL, KSMMOD_GUEST_MEM, KSMMOD_GUEST_TIMEOUT: see scripts/
 # Logs: build/logs/<krel>/ (build.log, console.log, results.ktap, summary.txt), build/logs/dkms-*.log
@@ -48,8 +52,9 @@ host_result() { # pass|fail|skip label [reason]
 
 [ "$(id -u)" = 0 ] || { echo "check: must run as root (apt, dkms, /usr/src)" >&2; exit 2; }
 
-LANES=${KERNELS-6.1 6.12 debug trixie-6.12 trixie-cloud}
-BUILD_LANES=${BUILD_KERNELS-7-bpo sid trixie-rt}
+LANES=${KERNELS-6.1 6.12 trixie-6.12:smoke trixie-cloud:smoke trixie-rt 7-bpo sid debug}
+BUILD_LANES=${BUILD_KERNELS-}
+SMOKE_TESTS=${SMOKE_TESTS-10-*,48-*,60-*,65-*,66-*,80-*,85-*,87-*,88-*,89-migrate,90-*,99-*}
 say "source $SRC, lanes: $LANES; build only: $BUILD_LANES"
 
 # The scripts/chroot.sh target of a lane built in a chroot of a newer release.
@@ -95,9 +100,9 @@ fi
 
 # --- the kernel's KSM selftests (scripts/kselftests.sh), built once per series ----
 declare -A KSELFTESTS=()
-kselftests_for() { # lane -> KST: directory to pack as /kselftests (empty if the build failed)
-	local ser=$1 dir
-	case "$ser" in debug | trixie-6.12 | trixie-cloud) ser=6.12 ;; esac
+kselftests_for() { # krel -> KST: directory to pack as /kselftests (empty if the build failed)
+	local ser dir
+	ser=$(echo "$1" | sed -E 's/^([0-9]+\.[0-9]+).*/\1/') # the lane's series: 6.1, 6.12, 7.3, ...
 	if [ -z "${KSELFTESTS[$ser]+set}" ]; then
 		dir=$BUILD/kselftests-$ser/kselftests
 		if "$S/kselftests.sh" "$ser" "$dir" >"$LOGS/kselftests-$ser.log" 2>&1; then
@@ -113,15 +118,20 @@ kselftests_for() { # lane -> KST: directory to pack as /kselftests (empty if the
 }
 
 # --- per kernel: fetch, build W=1, boot, summarise ---------------------------------
-KRELS=() # stock kernels, for DKMS
-for series in $LANES; do
-	say "=== kernel lane $series ==="
+declare -A LANE_KREL=() # lane -> kernel release, for DKMS
+for lane in $LANES; do
+	series=${lane%:smoke}
+	tests=""
+	[ "$series" = "$lane" ] || tests="ksmmod.tests=$SMOKE_TESTS"
+	say "=== kernel lane $series${tests:+ (smoke: $SMOKE_TESTS)} ==="
 	in_chroot=""
 	if [ "$series" = debug ]; then
-		if ! krel=$("$S/debug-kernel.sh" | tail -n1) || [ -z "$krel" ]; then
-			host_result fail "host:debug-kernel" "scripts/debug-kernel.sh failed"
+		if ! krel=$("$S/debug-kernel.sh" 2>"$LOGS/debug-kernel.log" | tail -n1) || [ -z "$krel" ]; then
+			tail -n 20 "$LOGS/debug-kernel.log"
+			host_result fail "host:debug-kernel" "scripts/debug-kernel.sh failed, see build/logs/debug-kernel.log"
 			continue
 		fi
+		in_chroot=1 # built in the trixie chroot, with its compiler
 	elif chroot_target "$series" >/dev/null; then
 		chroot_fetch "$series" || continue
 		in_chroot=1
@@ -130,8 +140,8 @@ for series in $LANES; do
 			host_result fail "host:fetch:$series" "scripts/kernels.sh fetch $series failed"
 			continue
 		fi
-		KRELS+=("$krel")
 	fi
+	LANE_KREL[$series]=$krel
 	klog=$LOGS/$krel
 	rm -rf "$klog"
 	mkdir -p "$klog"
@@ -143,7 +153,8 @@ for series in $LANES; do
 	brc=0
 	if [ -n "$in_chroot" ]; then
 		rm -rf "$bdir"
-		"$S/chroot.sh" build "$krel" "$klog/build.log" "$SRC" "$bdir" 2>/dev/null || brc=$?
+		"$S/chroot.sh" build "$krel" "$klog/build.log" "$SRC" "$bdir" 2>"$klog/chroot-build.log" || brc=$?
+		[ $brc -eq 0 ] || [ -s "$klog/build.log" ] || cp "$klog/chroot-build.log" "$klog/build.log"
 	else
 		"$S/build-module.sh" "$krel" "$bdir" "$klog/build.log" "$SRC" || brc=$?
 	fi
@@ -168,19 +179,19 @@ for series in $LANES; do
 		[ ${#mods[@]} -eq 0 ] || mods+=("$BUILD/guestmods-$krel/modules.order")
 	fi
 	# the kernel's KSM selftests of this lane's source version, at /kselftests
-	kselftests_for "$series"
+	kselftests_for "$krel"
 	[ -z "$KST" ] || mods+=("$KST")
 	"$S/mkinitramfs.sh" "$initrd" "$ko" "$GUEST" "${mods[@]}"
 	grc=0
 	# shellcheck disable=SC2086
-	"$S/run-guest.sh" "$krel" "$initrd" "$klog" ${KSMMOD_CMDLINE:-} || grc=$?
+	"$S/run-guest.sh" "$krel" "$initrd" "$klog" $tests ${KSMMOD_CMDLINE:-} || grc=$?
 	[ $grc -eq 0 ] || say "qemu exit $grc for $krel"
 	"$S/ktap-summary.sh" "$klog" "guest:$krel" | tee "$klog/summary.txt"
 	read -r _ p f s < <(tail -n1 "$klog/summary.txt")
 	PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + s))
-	RESULTS+=("$(printf '%-4s guest:%s %s passed, %s failed, %s skipped, boot %ss (%s)' \
+	RESULTS+=("$(printf '%-4s guest:%s %s passed, %s failed, %s skipped, boot %ss (%s)%s' \
 		"$([ "$f" = 0 ] && echo pass || echo fail)" "$krel" "$p" "$f" "$s" \
-		"$(cat "$klog/boot-seconds" 2>/dev/null || echo ?)" "$(cat "$klog/accel" 2>/dev/null || echo ?)")")
+		"$(cat "$klog/boot-seconds" 2>/dev/null || echo ?)" "$(cat "$klog/accel" 2>/dev/null || echo ?)" "${tests:+, smoke subset}")")
 	# name the failures (and the slowest suites) again in the summary: CI often keeps
 	# only the tail of the output
 	while IFS= read -r line; do
@@ -215,53 +226,28 @@ if [[ " $LANES " == *" 6.12 "* ]] && [ "${KSMMOD_SRC:-$ROOT}" = "$ROOT" ]; then
 	fi
 fi
 
-# --- DKMS on the host ------------------------------------------------------------
-DKMS_VER=""
-dkms_cleanup() {
-	if [ -n "$DKMS_VER" ]; then
-		dkms remove -m ksmmod -v "$DKMS_VER" --all >/dev/null 2>&1 || true
-		rm -rf "/usr/src/ksmmod-$DKMS_VER"
-		DKMS_VER=""
+# --- DKMS as kernel upgrades drive it (scripts/dkms-test.sh) ----------------------
+# Debian 12's dkms on the host (its two kernel series), Debian 13's in the trixie
+# chroot (6.12 -> trixie-backports' 7.x); each also checks that a kernel ksmmod
+# cannot support is skipped without failing the kernel's installation.
+say "=== DKMS ==="
+dkms_lane() { # where ka kb
+	local line
+	if [ -n "${KSMMOD_SKIP_DKMS:-}" ]; then
+		host_result skip "host:dkms:$1" "KSMMOD_SKIP_DKMS set"
+	elif [ -z "$2" ] || [ -z "$3" ]; then
+		host_result skip "host:dkms:$1" "needs two of its kernels among the lanes"
+	else
+		while read -r line; do
+			case "$line" in
+			pass\ *) host_result pass "host:${line#pass }" ;;
+			fail\ *) host_result fail "host:${line#fail }" ;;
+			esac
+		done < <("$S/dkms-test.sh" "$1" "$SRC" "$LOGS" "$2" "$3" 2>"$LOGS/dkms-$1.log")
 	fi
 }
-trap dkms_cleanup EXIT
-
-say "=== DKMS ==="
-ver=""
-if [ -n "${KSMMOD_SKIP_DKMS:-}" ]; then
-	for krel in "${KRELS[@]}"; do host_result skip "host:dkms:$krel" "KSMMOD_SKIP_DKMS set"; done
-	KRELS=()
-fi
-[ -f "$SRC/dkms.conf" ] && [ ${#KRELS[@]} -gt 0 ] && ver=$(sed -n 's/^PACKAGE_VERSION=["'\'']\{0,1\}\([^"'\'' ]*\).*/\1/p' "$SRC/dkms.conf" | head -n1)
-if [ ${#KRELS[@]} -eq 0 ]; then
-	:
-elif [ -z "$ver" ]; then
-	for krel in "${KRELS[@]}"; do
-		host_result fail "host:dkms:$krel" "no dkms.conf with PACKAGE_VERSION"
-	done
-else
-	DKMS_VER=$ver
-	dkms remove -m ksmmod -v "$ver" --all >/dev/null 2>&1 || true # leftovers
-	rm -rf "/usr/src/ksmmod-$ver"
-	mkdir -p "/usr/src/ksmmod-$ver"
-	tar -C "$SRC" --exclude=./build --exclude=./.git -cf - . | tar -C "/usr/src/ksmmod-$ver" -xf -
-	if ! dkms add -m ksmmod -v "$ver" >"$LOGS/dkms-add.log" 2>&1; then
-		cat "$LOGS/dkms-add.log"
-		for krel in "${KRELS[@]}"; do host_result fail "host:dkms:$krel" "dkms add failed"; done
-	else
-		for krel in "${KRELS[@]}"; do
-			if dkms build -m ksmmod -v "$ver" -k "$krel" >"$LOGS/dkms-$krel.log" 2>&1; then
-				host_result pass "host:dkms:$krel"
-			else
-				tail -n 30 "$LOGS/dkms-$krel.log"
-				mlog=/var/lib/dkms/ksmmod/$ver/build/make.log
-				[ -f "$mlog" ] && cp "$mlog" "$LOGS/dkms-$krel.make.log" && tail -n 30 "$mlog"
-				host_result fail "host:dkms:$krel" "see build/logs/dkms-$krel.log"
-			fi
-		done
-	fi
-	dkms_cleanup
-fi
+dkms_lane host "${LANE_KREL[6.1]:-}" "${LANE_KREL[6.12]:-}"
+dkms_lane trixie "${LANE_KREL[trixie-6.12]:-}" "${LANE_KREL[7-bpo]:-}"
 
 # --- summary ---------------------------------------------------------------------
 T1=$(date +%s)

@@ -1,82 +1,98 @@
 #!/usr/bin/env bash
-# debug-kernel.sh — build (once) and cache the debug-lane kernel: Debian's
-# linux-source-6.12 with defconfig + kvm_guest.config + test/debug.config
-# (KASAN, lockdep, DEBUG_VM, KFENCE, kmemleak, ...).
+# debug-kernel.sh — build (once) and cache the debug-lane kernel: the newest
+# series of the support matrix (trixie-backports' linux-source-7.3), built in
+# the trixie chroot (scripts/chroot.sh) with that release's gcc, from
+# defconfig + kvm_guest.config + test/debug.config (KASAN, lockdep, DEBUG_VM,
+# KFENCE, kmemleak, fault injection, ...).
 #
 #   scripts/debug-kernel.sh     prints the kernel release as its last line
 #
-# Cache: $KSMMOD_CACHE/debug/<source version>-<fragment hash>/ holds the built
-# tree (the module is built against it: Module.symvers, .config, headers), and
-# the kernel is also placed where run-guest.sh looks:
-# $KSMMOD_CACHE/kernels/<release>/boot/vmlinuz-<release>, with
-# $KSMMOD_CACHE/kernels/<release>/build pointing at the tree.
-# A second run with the same source package and fragment rebuilds nothing.
+# Env: KSMMOD_DEBUG_SERIES=7.3  the linux-source-<series> package to build
+#
+# Cache: the built tree lives inside the trixie chroot at
+# /usr/src/ksmmod-debug/<source version>-<fragment hash>/linux, with
+# /usr/lib/modules/<release>/build pointing at it there, so that
+# `scripts/chroot.sh build <release>` builds the module against it with the
+# same compiler. The kernel is also placed where run-guest.sh looks:
+# $KSMMOD_CACHE/kernels/<release>/boot/vmlinuz-<release>.
+# A second run with the same source package, fragment and RECIPE rebuilds nothing.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${KSMMOD_CACHE:-/var/cache/ksmmod}
 FRAG=$ROOT/test/debug.config
+SERIES=${KSMMOD_DEBUG_SERIES:-7.3}
+REL=trixie
+CH=$CACHE/chroots/$REL
 say() { echo "debug-kernel: $*" >&2; }
+inch() { "$ROOT/scripts/chroot.sh" run "$REL" "$@"; }
 
-if ! dpkg -s linux-source-6.12 >/dev/null 2>&1; then
-	say "installing linux-source-6.12 and the kernel build dependencies"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-		linux-source-6.12 >&2 || { apt-get update >&2 && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-		linux-source-6.12 >&2; }
-fi
+"$ROOT/scripts/chroot.sh" create "$REL" >&2
 need=()
-for p in bc bison flex libelf-dev libssl-dev xz-utils make gcc; do
-	dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+for p in "linux-source-$SERIES" bc bison flex libelf-dev libssl-dev xz-utils make gcc cpio; do
+	inch dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
-	say "installing ${need[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >&2
+	say "installing ${need[*]} in the $REL chroot"
+	inch nice -n 10 apt-get install -y -q --no-install-recommends "${need[@]}" >&2
 fi
 
-srcver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
-key=$srcver-$(cat "$FRAG" "$0" | sha256sum | cut -c1-12)
-dir=$CACHE/debug/$key
-tree=$dir/linux
+srcver=$(inch dpkg-query -W -f='${Version}' "linux-source-$SERIES")
+# Bump RECIPE when a change of this script changes what gets built (a key
+# over the whole script would rebuild for every comment).
+RECIPE=2
+key=$srcver-$( { cat "$FRAG"; echo "recipe $RECIPE"; } | sha256sum | cut -c1-12)
+rel=/usr/src/ksmmod-debug/$key # inside the chroot
+dir=$CH$rel
 if [ -f "$dir/done" ]; then
 	krel=$(cat "$dir/done")
 	say "reusing $dir ($krel)"
 else
-	rm -rf "$dir"
+	# older builds (this script's and the 6.12 one built on the host before)
+	rm -rf "$CH/usr/src/ksmmod-debug" "$CACHE/debug" "$CACHE"/kernels/*-ksmmod-debug
+	find "$CH/usr/lib/modules" -maxdepth 1 -name '*-ksmmod-debug' -exec rm -rf {} +
 	mkdir -p "$dir"
-	say "unpacking linux-source-6.12 $srcver"
-	tar -C "$dir" -xJf /usr/src/linux-source-6.12.tar.xz
-	mv "$dir"/linux-source-6.12 "$tree"
-	cd "$tree"
-	make -s defconfig >&2
-	make -s kvm_guest.config >&2
-	scripts/kconfig/merge_config.sh -m -O . .config "$FRAG" >"$dir/merge.log" 2>&1
-	make -s olddefconfig >&2
+	say "unpacking linux-source-$SERIES $srcver"
+	tar -C "$dir" -xJf "$CH/usr/src/linux-source-$SERIES.tar.xz"
+	mv "$dir/linux-source-$SERIES" "$dir/linux"
+	cp "$FRAG" "$dir/debug.config"
+	start=$(date +%s)
+	say "configuring and building bzImage with $(nproc) jobs (about 25 minutes on 2 cores)"
+	inch sh -c 'cd "$1/linux" && make -s defconfig && make -s kvm_guest.config &&
+		scripts/kconfig/merge_config.sh -m -O . .config ../debug.config >../merge.log 2>&1 &&
+		make -s olddefconfig' sh "$rel" >&2
 	# Every option of the fragment must have the value asked for.
 	bad=0
 	while IFS= read -r line; do
 		case "$line" in
 		CONFIG_*=*)
-			grep -qxF "$line" .config || { say "config: wanted $line, got: $(grep "^${line%%=*}=" .config || echo unset)"; bad=1; }
+			grep -qxF "$line" "$dir/linux/.config" ||
+				{ say "config: wanted $line, got: $(grep "^${line%%=*}=" "$dir/linux/.config" || echo unset)"; bad=1; }
 			;;
 		"# CONFIG_"*" is not set")
 			opt=${line#\# }; opt=${opt%% *}
-			if grep -q "^$opt=" .config; then say "config: wanted $opt unset, got $(grep "^$opt=" .config)"; bad=1; fi
+			if grep -q "^$opt=" "$dir/linux/.config"; then
+				say "config: wanted $opt unset, got $(grep "^$opt=" "$dir/linux/.config")"; bad=1
+			fi
 			;;
 		esac
 	done <"$FRAG"
 	[ $bad = 0 ] || { say "the fragment was not applied as written"; exit 1; }
-	say "building bzImage with $(nproc) jobs (about 20 minutes on 2 cores)"
-	start=$(date +%s)
-	make -j"$(nproc)" bzImage modules >"$dir/build.log" 2>&1 || { tail -n 40 "$dir/build.log" >&2; exit 1; }
-	make -s modules_prepare >&2
+	if ! inch sh -c 'cd "$1/linux" && nice -n 5 make -j"$2" bzImage modules >../build.log 2>&1 &&
+		make -s modules_prepare' sh "$rel" "$(nproc)" >&2; then
+		tail -n 40 "$dir/build.log" >&2
+		exit 1
+	fi
 	say "built in $(( $(date +%s) - start ))s"
-	krel=$(make -s kernelrelease)
+	krel=$(inch make -s -C "$rel/linux" kernelrelease)
 	echo "$krel" >"$dir/done"
 fi
 
+# The module is built in the chroot: its kbuild finds the tree as usual.
+mkdir -p "$CH/usr/lib/modules/$krel"
+# relative, so that it also resolves from the host (scripts/chroot.sh looks)
+ln -sfn "../../../src/ksmmod-debug/$key/linux" "$CH/usr/lib/modules/$krel/build"
 kdir=$CACHE/kernels/$krel
 mkdir -p "$kdir/boot"
-cp -f "$tree/arch/x86/boot/bzImage" "$kdir/boot/vmlinuz-$krel"
-ln -sfn "$tree" "$kdir/build"
+cp -f "$dir/linux/arch/x86/boot/bzImage" "$kdir/boot/vmlinuz-$krel"
 echo "$krel"

@@ -580,11 +580,11 @@ int main(void)
 		 * 2 MiB range through /proc/self/pagemap (130,816 preads, each
 		 * slow there: sysrq-l showed pagemap_read -> kfree ->
 		 * kmemleak). It passed there in a separate run with a longer
-		 * timeout (9 passed, 1 skipped: no userfaultfd); the lane
+		 * timeout on the 6.12 debug build (9 passed, 1 skipped: no userfaultfd); the lane
 		 * cannot afford it within its 300 s per-test limit.
 		 */
 		if (!strcmp(name, "ksm_functional_tests") && strstr(ksmt_release(), "ksmmod-debug")) {
-			ktap_test_skip(name, "debug kernel: takes ~270 s (O(n^2) pagemap reads under KASAN/kmemleak), over the per-test limit; passed in a separate run, see the comment");
+			ktap_test_skip(name, "debug kernel: takes ~270 s (O(n^2) pagemap reads under KASAN/kmemleak), over the per-test limit; the 6.12 debug build passed it in a separate run, see the comment");
 			continue;
 		}
 		if (inv->prctl_merge && !ksmt_kernel_at_least(6, 7)) {

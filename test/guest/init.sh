@@ -6,7 +6,7 @@
 # the results channel, framed by "# suite <name> begin" / "# suite <name> exit=<code>".
 # Tests print KTAP and exit 0 (pass), 1 (fail) or 4 (skip).
 # Kernel cmdline:
-#   ksmmod.tests=GLOB          only run tests whose name matches GLOB (default *)
+#   ksmmod.tests=GLOB[,GLOB]   only run tests whose name matches one of the GLOBs (default *)
 #   ksmmod.test_timeout=SECS   per-test timeout (default 300)
 # Ends with "# ksmmod-guest: done" on ttyS1, sync, poweroff -f. Always powers off.
 
@@ -68,8 +68,18 @@ FIFO=/tmp/.test-out
 for t in $(ls /tests 2>/dev/null | sort); do
 	path=/tests/$t
 	[ -f "$path" ] && [ -x "$path" ] || continue
-	# shellcheck disable=SC2254 # the glob is intended
-	case "$t" in $TESTS_GLOB) ;; *) continue ;; esac
+	# split the list at commas, without expanding the globs against /
+	want=""
+	oldifs=$IFS
+	IFS=,
+	set -f
+	for g in $TESTS_GLOB; do
+		# shellcheck disable=SC2254 # the glob is intended
+		case "$t" in $g) want=1 ;; esac
+	done
+	set +f
+	IFS=$oldifs
+	[ -n "$want" ] || continue
 
 	echo "# suite $t begin" >>"$RES"
 	t0=$(cut -d. -f1 /proc/uptime)
