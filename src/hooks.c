@@ -34,6 +34,12 @@
  * VM_MERGEABLE): a later madvise()/prctl() of theirs reaches the kernel's
  * KSM, or ksmmod again once it is reloaded.
  *
+ * Without drop-in mode (dropin=0) __ksm_enter() still leads to ksmmod, to
+ * a gate, ksmmod_ksm_enter_gate(): before a process hands its memory to the
+ * kernel's KSM, the KSM pages of ksmmod's it maps (it is registered, or was
+ * forked from a registered process after the merge) are copied, so that
+ * ksmd never meets one; then the real __ksm_enter() runs.
+ *
  * Hooks call nothing by address: ftrace moves the instruction pointer to
  * the replacement and returns into it, and the replacement is an ordinary
  * (ENDBR-marked) function of this module, so IBT has nothing to object to.
@@ -89,6 +95,7 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
+#include "ksmmod/core.h"
 #include "ksmmod/ksmmod.h"
 #include "ksmmod/registry.h"
 #include "ksmmod/symbols.h"
@@ -139,7 +146,38 @@ static void ksmmod_ksm_exit(struct mm_struct *mm)
 	ksmmod_hook_out();
 }
 
+/*
+ * Replaces __ksm_enter() without drop-in mode: @mm goes to the kernel's KSM.
+ * Its ksmd must never meet a KSM page of ksmmod's: it would take it for a
+ * forked KSM page of its own and link its rmap items into ksmmod's node.
+ * When a process moves its own memory there (madvise(MADV_MERGEABLE),
+ * prctl(PR_SET_MEMORY_MERGE), the caller holding its mmap_lock for writing),
+ * every merged page it maps is copied first, under that lock, so ksmd (which
+ * needs the lock too) finds none. All of them are ksmmod's: a process
+ * outside the kernel's KSM maps none of the kernel's KSM pages (a child of a
+ * process in it is entered at fork). The process may be registered with
+ * ksmmod, or a child forked from one after the merge; ksmmod's scanner lets
+ * go of a registered one when it next meets it. fork (ksm_fork()) and exec
+ * (ksm_execve()) enter a new mm that maps nothing of ksmmod's: its parent is
+ * in the kernel's KSM, or nothing is mapped yet.
+ */
+static int ksmmod_ksm_enter_gate(struct mm_struct *mm)
+{
+	int err = 0;
+
+	ksmmod_hook_in();
+	if (mm == current->mm) {
+		mmap_assert_write_locked(mm);
+		err = ksmmod_unmerge_nodes_in(mm, NULL);
+	}
+	if (!err)
+		err = kcall___ksm_enter(mm);
+	ksmmod_hook_out();
+	return err;
+}
+
 static_assert(__same_type(&ksmmod_ksm_enter, &__ksm_enter));
+static_assert(__same_type(&ksmmod_ksm_enter_gate, &__ksm_enter));
 static_assert(__same_type(&ksmmod_ksm_exit, &__ksm_exit));
 
 /**
@@ -171,11 +209,11 @@ static void notrace ksmmod_hook_redirect(unsigned long ip, unsigned long parent_
 	ksmmod_ftrace_set_ip(fregs, (unsigned long)h->replacement);
 }
 
-#define KSMMOD_HOOK(_name, _fn)							\
+#define KSMMOD_HOOK(_name, _fn, _modes)					\
 	{									\
 		.name = #_name,							\
 		.replacement = _fn,						\
-		.modes = KSMMOD_HOOK_DROPIN,					\
+		.modes = _modes,						\
 		.ops = {							\
 			.func = ksmmod_hook_redirect,				\
 			.flags = FTRACE_OPS_FL_SAVE_REGS |			\
@@ -493,8 +531,9 @@ static void notrace ksmmod_watch_wake_up_new_task(unsigned long ip, unsigned lon
 	},
 
 static struct ksmmod_hook ksmmod_hooks[] = {
-	KSMMOD_HOOK(__ksm_enter, ksmmod_ksm_enter),
-	KSMMOD_HOOK(__ksm_exit, ksmmod_ksm_exit),
+	KSMMOD_HOOK(__ksm_enter, ksmmod_ksm_enter, KSMMOD_HOOK_DROPIN),
+	KSMMOD_HOOK(__ksm_exit, ksmmod_ksm_exit, KSMMOD_HOOK_DROPIN),
+	KSMMOD_HOOK(__ksm_enter, ksmmod_ksm_enter_gate, KSMMOD_HOOK_NO_DROPIN),
 	KSMMOD_WATCH_HOOKS(KSMMOD_WATCH)
 };
 

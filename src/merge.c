@@ -1026,15 +1026,19 @@ int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsign
 
 /**
  * ksmmod_unmerge_nodes_in() - break @mm's mappings of the pages of some stable nodes
- * @mm: any address space (a reference held), its mmap_lock held for read
- * @nodes: the nodes (keyed by ksmmod_node_key()) whose pages to break
+ * @mm: any address space (a reference held), its mmap_lock held
+ * @nodes: the nodes (keyed by ksmmod_node_key()) whose pages to break, or
+ *	NULL for every KSM page and KSM zero page (the caller knows that all
+ *	of them are ksmmod's)
  *
  * For the mappings ksmmod has no rmap item for: a child forked after the
  * merge by a process registered without drop-in mode maps the parent's KSM
  * pages, and so does any process it forks in turn. Every private mapping
  * with anonymous pages is looked at, whatever its flags (a KSM page can only
- * be in one), and only pages of @nodes are copied: the kernel's own KSM
- * pages and zero pages in the same process stay as they are.
+ * be in one), and with @nodes only their pages are copied: the kernel's
+ * own KSM pages and zero pages in the same process stay as they are. (With
+ * NULL no per-process zero-page count is kept up to date: the caller's
+ * process is about to leave ksmmod.)
  *
  * Return: 0, -ENOMEM or -EINTR.
  */

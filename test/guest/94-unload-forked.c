@@ -11,6 +11,11 @@
  * with exact counts and unmerges it again, with no kernel error. Left
  * behind, such a node would point into freed module memory, and mm/ksm.c
  * would take it for a forked KSM page of its own and link it into its tree.
+ *
+ * The same handover while ksmmod is loaded (prctl(PR_SET_MEMORY_MERGE) on
+ * 6.4+, which enters the kernel's KSM without unmerging anything): the
+ * child's mappings of ksmmod's KSM pages are copied before ksmd can meet
+ * them, ksmd merges the child's memory on its own, ksmmod keeps the parent's.
  */
 #include <stdint.h>
 #include <sys/prctl.h>
@@ -85,7 +90,7 @@ static void child(char *m, int cmd, int rep, bool handover, int devfd)
 {
 	char c, line[128];
 	long shared = -1, sharing = -1, unmerged = -1;
-	int ksm;
+	int ksm, entered = -1;
 	bool ok;
 
 	if (devfd >= 0)
@@ -109,6 +114,7 @@ static void child(char *m, int cmd, int rep, bool handover, int devfd)
 		    (madvise(m, NPAGES * psize, MADV_UNMERGEABLE) ||
 		     madvise(m, NPAGES * psize, MADV_MERGEABLE)))
 			_exit(2);
+		entered = merged_pairs(m);
 		ksmt_write_file(KSM "run", "1");
 		target = ksm_counter("full_scans") + 3;
 		for (int i = 0; i < 3000 && ksm_counter("full_scans") < target; i++)
@@ -121,20 +127,22 @@ static void child(char *m, int cmd, int rep, bool handover, int devfd)
 		ksmt_write_file(KSM "run", "0");
 		ok = ok && bytes_ok(m);
 	}
-	snprintf(line, sizeof(line), "%d %d %ld %ld %ld\n", ksm, ok, shared, sharing, unmerged);
+	snprintf(line, sizeof(line), "%d %d %ld %ld %ld %d\n", ksm, ok, shared, sharing, unmerged,
+		 entered);
 	_exit(write(rep, line, strlen(line)) > 0 ? 0 : 3);
 }
 
 int main(void)
 {
-	int fd, cmd[2], rep[2], ksm, ok, kmsg, err, status;
+	int fd, cmd[2], rep[2], ksm, ok, kmsg, err, status, entered;
 	long shared, sharing, unmerged;
+	struct ksmmod_stats s;
 	char line[128] = "";
 	bool leaked;
 	pid_t c;
 	char *m;
 
-	ktap_print_header(6);
+	ktap_print_header(9);
 	psize = sysconf(_SC_PAGESIZE);
 	if (ksmt_loaded() && ksmt_unload())
 		ktap_exit_fail_msg("cannot unload ksmmod to load it with dropin=0");
@@ -195,6 +203,49 @@ int main(void)
 	ktap_test_result(ok && shared == 16 && sharing == 16 && unmerged == 0,
 			 "the child's memory in the kernel's KSM: shared %ld sharing %ld (want 16 16), run=2 leaves %ld, bytes intact",
 			 shared, sharing, unmerged);
+
+	/*
+	 * With ksmmod loaded: the child hands its memory to the kernel's KSM
+	 * while it maps ksmmod's KSM pages. They are copied before ksmd can
+	 * see one; ksmd then merges the child's memory on its own, and ksmmod
+	 * keeps the parent's merged.
+	 */
+	err = ksmt_load("dropin=0");
+	if (err)
+		ktap_exit_fail_msg("insmod dropin=0 again: %s", strerror(-err));
+	fd = ksmt_open();
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+	if (ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize))
+		ktap_exit_fail_msg("MERGE_RANGE again: %s", strerror(errno));
+	if (!merge(fd))
+		ktap_print_msg("the third merge did not reach 16 16");
+	memset(line, 0, sizeof(line));
+	c = fork();
+	if (c == 0)
+		child(m, cmd[0], rep[1], true, fd);
+	if (write(cmd[1], "x", 1) != 1 || read(rep[0], line, sizeof(line) - 1) <= 0)
+		ktap_exit_fail_msg("the child did not report");
+	waitpid(c, &status, 0);
+	ksm = entered = -1;
+	ok = 0;
+	shared = sharing = unmerged = -1;
+	sscanf(line, "%d %d %ld %ld %ld %d", &ksm, &ok, &shared, &sharing, &unmerged, &entered);
+	ktap_test_result(ksm == 16 && entered == 0,
+			 "dropin=0, loaded: the child maps ksmmod's KSM pages (%d of 16 pairs), and none once it entered the kernel's KSM (%d)",
+			 ksm, entered);
+	s = ksmt_stats(fd);
+	ktap_test_result(ok && shared == 16 && sharing == 16 && unmerged == 0 &&
+			 merged_pairs(m) == 16 && s.pages_shared == 16 && s.pages_sharing == 16,
+			 "the kernel's KSM merged the child's memory (shared %ld sharing %ld, run=2 leaves %ld), ksmmod keeps the parent's (%d pairs, shared %llu sharing %llu), bytes intact",
+			 shared, sharing, unmerged, merged_pairs(m), (unsigned long long)s.pages_shared,
+			 (unsigned long long)s.pages_sharing);
+	close(fd);
+	kmsg = ksmt_kmsg_open();
+	err = ksmt_unload();
+	leaked = ksmt_kmsg_contains(kmsg, "leaking");
+	ktap_test_result(!err && !leaked && merged_pairs(m) == 0 && bytes_ok(m),
+			 "rmmod after the handover (%s%s), the parent's pages private again, bytes intact",
+			 err ? strerror(-err) : "ok", leaked ? ", metadata leaked" : "");
 	munmap(m, NPAGES * psize);
 	return ktap_finished();
 }
