@@ -126,11 +126,16 @@ static void ksmmod_hook_out(void)
 		wake_up_all(&ksmmod_hooks_wait);
 }
 
-/* Replaces __ksm_enter(). */
+/*
+ * Replaces __ksm_enter(). ksmmod's own madvise() (MERGE_RANGE setting
+ * VM_MERGEABLE) enters nothing: the registry registers the range itself.
+ */
 static int ksmmod_ksm_enter(struct mm_struct *mm)
 {
 	int err;
 
+	if (ksmmod_registry_own_madvise())
+		return 0;
 	ksmmod_hook_in();
 	err = ksmmod_registry_enter(mm);
 	ksmmod_hook_out();
@@ -165,6 +170,8 @@ static int ksmmod_ksm_enter_gate(struct mm_struct *mm)
 {
 	int err = 0;
 
+	if (ksmmod_registry_own_madvise())
+		return 0;	/* MERGE_RANGE: see ksmmod_ksm_enter() */
 	ksmmod_hook_in();
 	if (mm == current->mm) {
 		mmap_assert_write_locked(mm);

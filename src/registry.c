@@ -17,8 +17,15 @@
  * (MMF_VM_MERGEABLE) is refused: the kernel's ksmd must never meet pages
  * ksmmod merged, nor ksmmod the kernel's.
  *
- * Registration sets VM_MERGEABLE on the mappings it covers (as madvise
- * does), so that mremap() breaks merged pages before moving them.
+ * MERGE_RANGE and UNMERGE_RANGE set and clear VM_MERGEABLE on exactly
+ * their range through the kernel's own madvise(MADV_MERGEABLE /
+ * MADV_UNMERGEABLE) of the target (ksmmod_madvise_range()), which splits
+ * mappings at the range's edges as a madvise() of the process would; the
+ * KSM entry hooks let that call through without entering anyone's KSM.
+ * The flag makes mremap() break merged pages before moving them, and a
+ * later madvise() of the process's own finds the flags as madvise would
+ * have left them. ADD_PROCESS and REMOVE_PROCESS mark and unmark whole
+ * mappings.
  *
  * Locking: changes take ksmmod_thread_mutex (so the scanner is between
  * batches), then the target's mmap_lock, then ksmmod_registry_lock, which
@@ -28,6 +35,7 @@
 #include <linux/capability.h>
 #include <linux/hashtable.h>
 #include <linux/mm.h>
+#include <linux/mman.h>
 #include <linux/pid.h>
 #include <linux/ptrace.h>
 #include <linux/sched/mm.h>
@@ -90,6 +98,29 @@ static bool ksmmod_mm_in_kernel_ksm(struct mm_struct *mm)
 	ours = slot && slot->entered;
 	mutex_unlock(&ksmmod_registry_lock);
 	return !ours;
+}
+
+/**
+ * ksmmod_slot_clear_mergeable() - VM_MERGEABLE off the mappings of @slot's ranges
+ * @slot: a slot; its mm's mmap_lock held for writing
+ *
+ * The mappings that lie within a registered range (MERGE_RANGE split them
+ * at its edges; a whole process's range holds them all).
+ */
+static void ksmmod_slot_clear_mergeable(struct ksmmod_mm_slot *slot)
+{
+	struct ksmmod_range_node *r;
+
+	mmap_assert_write_locked(slot->mm);
+	list_for_each_entry(r, &slot->ranges, link) {
+		struct vm_area_struct *vma;
+		VMA_ITERATOR(vmi, slot->mm, r->start);
+
+		for_each_vma_range(vmi, vma, r->end)
+			if ((vma->vm_flags & VM_MERGEABLE) && vma->vm_start >= r->start &&
+			    vma->vm_end <= r->end)
+				ksmmod_vma_clear_mergeable(vma);
+	}
 }
 
 /**
@@ -511,6 +542,52 @@ static unsigned int ksmmod_count_pieces(struct mm_struct *mm, unsigned long star
 	return n;
 }
 
+/* The task inside ksmmod's own call of madvise() (ksmmod_madvise_range()). */
+static struct task_struct *ksmmod_madvise_task;
+
+/**
+ * ksmmod_registry_own_madvise() - whether current is in ksmmod's own madvise()
+ *
+ * The KSM entry hooks (src/hooks.c) let such a call set VM_MERGEABLE
+ * without entering anyone's KSM: the registry registers the process itself.
+ *
+ * Return: true inside ksmmod_madvise_range().
+ */
+bool ksmmod_registry_own_madvise(void)
+{
+	return READ_ONCE(ksmmod_madvise_task) == current;
+}
+
+/**
+ * ksmmod_madvise_range() - madvise(MADV_MERGEABLE or MADV_UNMERGEABLE) of @mm
+ * @mm: the target (a reference held; its mmap_lock not held: madvise
+ *	takes it for writing)
+ * @start: first address (page aligned)
+ * @end: end address
+ * @on: MADV_MERGEABLE, else MADV_UNMERGEABLE
+ *
+ * VM_MERGEABLE is set or cleared by the kernel's own madvise, on exactly
+ * the range: mappings are split at its edges and merged with their
+ * neighbours again as madvise does, so that a later madvise() of the
+ * process's own finds the flags as it left them. MADV_UNMERGEABLE also
+ * breaks whatever KSM page is still mapped in the range. Called with
+ * ksmmod_thread_mutex held, which makes ksmmod's calls one at a time.
+ *
+ * Return: 0 or the errno of madvise (-ENOMEM: part of the range is not
+ * mapped; it still applies to the rest, as madvise does).
+ */
+static int ksmmod_madvise_range(struct mm_struct *mm, unsigned long start, unsigned long end,
+				bool on)
+{
+	int err;
+
+	lockdep_assert_held(&ksmmod_thread_mutex);
+	WRITE_ONCE(ksmmod_madvise_task, current);
+	err = kcall_do_madvise(mm, start, end - start, on ? MADV_MERGEABLE : MADV_UNMERGEABLE);
+	WRITE_ONCE(ksmmod_madvise_task, NULL);
+	return err;
+}
+
 /**
  * ksmmod_register() - MERGE_RANGE and ADD_PROCESS
  * @pidfd: target process (0: the caller)
@@ -524,7 +601,7 @@ static unsigned int ksmmod_count_pieces(struct mm_struct *mm, unsigned long star
  */
 int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned int how)
 {
-	bool whole = how & KSMMOD_REG_WHOLE;
+	bool whole = how & KSMMOD_REG_WHOLE, flags_set = false;
 	struct mmu_notifier *mn = NULL;
 	struct ksmmod_reg_ctx ctx;
 	struct ksmmod_mm_slot *slot;
@@ -545,6 +622,31 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 	if (holes && !whole) {
 		err = -ENOMEM;
 		goto out_unlock;
+	}
+	if (!whole && pieces) {
+		/*
+		 * The flag first, on exactly the range, by madvise itself
+		 * (which takes the mmap_lock). A failure (a kill, no memory
+		 * to split a mapping) registers nothing.
+		 */
+		mmap_write_unlock(mm);
+		err = ksmmod_madvise_range(mm, start, end, true);
+		if (!err && mmap_write_lock_killable(mm))
+			err = -EINTR;
+		if (err) {
+			mutex_unlock(&ksmmod_thread_mutex);
+			mmput(mm);
+			return err;
+		}
+		flags_set = true;
+		/* The process may have changed its mappings meanwhile. */
+		if (ksmmod_mm_in_kernel_ksm(mm)) {
+			/* The flag is the kernel KSM's now: leave it. */
+			flags_set = false;
+			err = -EBUSY;
+			goto out_unlock;
+		}
+		pieces = ksmmod_count_pieces(mm, start, end, &holes);
 	}
 	/* A whole process is one range, even with nothing eligible yet. */
 	if (whole)
@@ -577,16 +679,21 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 		/*
 		 * A whole process is registered as one range, so that
 		 * mappings that become VM_MERGEABLE later are scanned too.
+		 * So is any process in drop-in mode, where it has entered KSM
+		 * as madvise() enters it: VM_MERGEABLE alone decides, and a
+		 * later madvise() of its own (which no longer reaches
+		 * __ksm_enter()) is served at once.
 		 */
-		if (whole)
+		if (whole || ksmmod_dropin_active())
 			ksmmod_slot_add_range(slot, &ctx, 0, TASK_SIZE_MAX);
 		for_each_vma_range(vmi, vma, end) {
 			if (!ksmmod_vma_eligible(vma))
 				continue;
-			if (!whole)
+			if (whole)
+				ksmmod_vma_set_mergeable(vma);
+			else if (!ksmmod_dropin_active())
 				ksmmod_slot_add_range(slot, &ctx, max(start, vma->vm_start),
 						      min(end, vma->vm_end));
-			ksmmod_vma_set_mergeable(vma);
 		}
 		if (whole) {
 			/* New mappings, fork and exec: see compat.h. */
@@ -610,10 +717,40 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 	ksmmod_notifier_put(mn);
 	ksmmod_ctx_free(&ctx);
 out_unlock:
+	if (err && flags_set) {
+		/* Nothing registered: take the flag back, as far as madvise can. */
+		mmap_write_unlock(mm);
+		ksmmod_madvise_range(mm, start, end, false);
+		mutex_unlock(&ksmmod_thread_mutex);
+		mmput(mm);
+		return err;
+	}
 	ksmmod_unlock_target(mm, true);
 	if (!err)
 		ksmmod_scan_wake();
 	return err;
+}
+
+/*
+ * UNMERGE_RANGE left no VM_MERGEABLE mapping in @mm, a process in KSM by
+ * drop-in (ksmmod_thread_mutex and @mm's mmap_lock held): forget it, as
+ * UNMERGE_RANGE of its last registered range would. Its next madvise()
+ * enters it again.
+ */
+static void ksmmod_forget_if_unmergeable(struct mm_struct *mm)
+{
+	struct ksmmod_mm_slot *slot;
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, 0);
+
+	for_each_vma(vmi, vma)
+		if (vma->vm_flags & VM_MERGEABLE)
+			return;
+	mutex_lock(&ksmmod_registry_lock);
+	slot = ksmmod_slot_lookup(mm);
+	mutex_unlock(&ksmmod_registry_lock);
+	if (slot && slot->entered && !slot->whole)
+		ksmmod_slot_free(slot);
 }
 
 /**
@@ -623,17 +760,22 @@ out_unlock:
  * @end: end address (page aligned, > @start)
  * @whole: REMOVE_PROCESS: forget the whole process (-ENOENT if unknown)
  *
- * Return: 0 or a negative errno; on error nothing changed.
+ * Return: 0 or a negative errno; on error nothing changed, except when the
+ * final madvise(MADV_UNMERGEABLE) of the range fails (fatal signal, no
+ * memory to split a mapping): the range is unmerged and unregistered then,
+ * and a repeated call clears what is left of the flag.
  */
 int ksmmod_unregister(u32 pidfd, unsigned long start, unsigned long end, bool whole)
 {
+	bool entered = false;
 	struct ksmmod_reg_ctx ctx;
 	struct ksmmod_mm_slot *slot;
 	struct mm_struct *mm;
 	bool holes;
 	int err;
 
-	err = ksmmod_lock_target(pidfd, true, false, &mm);
+	/* REMOVE_PROCESS clears VM_MERGEABLE itself: the lock for writing. */
+	err = ksmmod_lock_target(pidfd, true, whole, &mm);
 	if (err)
 		return err;
 	ksmmod_count_pieces(mm, start, end, &holes);
@@ -662,15 +804,49 @@ int ksmmod_unregister(u32 pidfd, unsigned long start, unsigned long end, bool wh
 		goto out_free;
 	ksmmod_scan_forget_slot(slot, false);
 	ksmmod_remove_rmap_items_in(&slot->rmap_list, start, end);
-	mutex_lock(&ksmmod_registry_lock);
-	ksmmod_slot_remove_range(slot, &ctx, start, end);
-	mutex_unlock(&ksmmod_registry_lock);
-	if (whole || list_empty(&slot->ranges))
+	if (whole) {
+		/* The process is out: no mapping of it stays VM_MERGEABLE. */
+		ksmmod_slot_clear_mergeable(slot);
 		ksmmod_slot_free(slot);
+		goto out_free;
+	}
+	/*
+	 * A process in KSM by drop-in keeps its one range: VM_MERGEABLE,
+	 * cleared below, decides (see ksmmod_register()).
+	 */
+	if (!slot->entered) {
+		mutex_lock(&ksmmod_registry_lock);
+		ksmmod_slot_remove_range(slot, &ctx, start, end);
+		mutex_unlock(&ksmmod_registry_lock);
+		if (list_empty(&slot->ranges))
+			ksmmod_slot_free(slot);
+	} else {
+		entered = !slot->whole;
+	}
 out_free:
 	ksmmod_ctx_free(&ctx);
 out_unlock:
-	ksmmod_unlock_target(mm, false);
+	/*
+	 * UNMERGE_RANGE: VM_MERGEABLE off exactly the range, by madvise
+	 * (splitting mappings at its edges), so the range never merges again
+	 * until registered again and the process's own madvise() works on
+	 * it. Also when the range is no longer registered: a repeated call
+	 * finishes what a failed one left. Never for a process of the
+	 * kernel's KSM, whose flags are its own.
+	 */
+	if (!err && !whole && !ksmmod_mm_in_kernel_ksm(mm)) {
+		mmap_read_unlock(mm);
+		err = ksmmod_madvise_range(mm, start, end, false);
+		/* Nothing mergeable left in a drop-in process: it leaves. */
+		if (!err && entered && !mmap_read_lock_killable(mm)) {
+			ksmmod_forget_if_unmergeable(mm);
+			mmap_read_unlock(mm);
+		}
+		mutex_unlock(&ksmmod_thread_mutex);
+		mmput(mm);
+		return err;
+	}
+	ksmmod_unlock_target(mm, whole);
 	return err;
 }
 
@@ -998,20 +1174,11 @@ int ksmmod_registry_init(void)
 static void ksmmod_slot_leave(struct ksmmod_mm_slot *slot)
 {
 	struct mm_struct *mm = slot->mm;
-	struct ksmmod_range_node *r;
 
 	if (!mmget_not_zero(mm))
 		return;
 	mmap_write_lock(mm);
-	list_for_each_entry(r, &slot->ranges, link) {
-		struct vm_area_struct *vma;
-		VMA_ITERATOR(vmi, mm, r->start);
-
-		for_each_vma_range(vmi, vma, r->end)
-			if ((vma->vm_flags & VM_MERGEABLE) && vma->vm_start >= r->start &&
-			    vma->vm_end <= r->end)
-				ksmmod_vma_clear_mergeable(vma);
-	}
+	ksmmod_slot_clear_mergeable(slot);
 	if (slot->entered)
 		ksmmod_mm_clear_ksm_flags(mm);
 	else if (slot->whole)

@@ -66,6 +66,7 @@ int ksmmod_registry_unmerge_slot(struct ksmmod_mm_slot *slot, unsigned long star
 void ksmmod_registry_free_slot(struct ksmmod_mm_slot *slot);
 unsigned long ksmmod_registry_zero_pages(void);
 int ksmmod_registry_enter(struct mm_struct *mm);
+bool ksmmod_registry_own_madvise(void);
 void ksmmod_registry_attach_notifier(struct ksmmod_mm_slot *slot);
 void ksmmod_registry_drop_notifiers(void);
 void ksmmod_registry_leave_all(void);

@@ -39,7 +39,10 @@
 	X(bool, ptrace_may_access, (struct task_struct *task, unsigned int mode), 1) \
 	/* the kernel's KSM entry and exit (hooked in drop-in mode) */		\
 	X(int, __ksm_enter, (struct mm_struct *mm), 1)			\
-	X(void, __ksm_exit, (struct mm_struct *mm), 1)
+	X(void, __ksm_exit, (struct mm_struct *mm), 1)			\
+	/* madvise() of another process (MERGE_RANGE sets VM_MERGEABLE with it) */ \
+	X(int, do_madvise, (struct mm_struct *mm, unsigned long start,	\
+	  size_t len_in, int behavior), 1)
 
 #define KSMMOD_SYMBOLS(X)						\
 	KSMMOD_SYMBOLS_COMMON(X)						\

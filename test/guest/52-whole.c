@@ -81,47 +81,6 @@ static char *map_anon(long n, int shared)
 	return m;
 }
 
-/*
- * The VmFlags of the mapping containing @addr contain @flag (smaps); -1 if
- * no mapping contains it. Optionally counts the mappings overlapping
- * [@addr, @end) in *@nvmas.
- */
-static int vma_has(void *addr, void *end, const char *flag, int *nvmas)
-{
-	FILE *f = fopen("/proc/self/smaps", "re");
-	unsigned long a = (unsigned long)addr, e = end ? (unsigned long)end : a + 1;
-	unsigned long s, t;
-	char line[512], tok[8];
-	int found = -1, in = 0;
-
-	if (nvmas)
-		*nvmas = 0;
-	if (!f)
-		return -1;
-	snprintf(tok, sizeof(tok), " %s", flag);
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &s, &t) == 2 && strchr(line, '-') &&
-		    line[strspn(line, "0123456789abcdef")] == '-') {
-			in = s <= a && a < t;
-			if (nvmas && s < e && t > a)
-				(*nvmas)++;
-			continue;
-		}
-		if (in && !strncmp(line, "VmFlags:", 8)) {
-			char *nl = strchr(line, '\n');
-
-			if (nl)
-				*nl = ' ';
-			strcat(line, " ");
-			snprintf(tok, sizeof(tok), " %s ", flag);
-			found = strstr(line + 8, tok) != NULL;
-			in = 0;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
 static int add_self(int fd, __u32 flags)
 {
 	struct ksmmod_process p;
@@ -167,7 +126,7 @@ static int new_mapping_merges(int fd, unsigned int tag, bool exact)
 	m = map_anon(NPAGES, 0);
 	if (!m)
 		return 1;
-	if (vma_has(m, NULL, "mg", NULL) != 1)
+	if (ksmt_vma_has(m, NULL, "mg", NULL) != 1)
 		return 2;
 	fill(m, NPAGES, tag);
 	ksmt_settle(fd, 3);
@@ -200,9 +159,9 @@ static int probe(const char *what)
 		/* Exec'd without KEEP_EXEC: nothing of the old registration. */
 		err = known(fd);
 		m = map_anon(NPAGES, 0);
-		if (err != -ENOENT || !m || vma_has(m, NULL, "mg", NULL) != 0) {
+		if (err != -ENOENT || !m || ksmt_vma_has(m, NULL, "mg", NULL) != 0) {
 			ktap_print_msg("probe %s: PROCESS_STATS %d, mg %d", what, err,
-				       m ? vma_has(m, NULL, "mg", NULL) : -2);
+				       m ? ksmt_vma_has(m, NULL, "mg", NULL) : -2);
 			return 1;
 		}
 		return 0;
@@ -310,7 +269,7 @@ static int do_shared(int fd)
 	char *m = map_anon(NPAGES, 1);
 
 	(void)fd;
-	return !m ? 1 : vma_has(m, NULL, "mg", NULL) == 0 ? 0 : 2;
+	return !m ? 1 : ksmt_vma_has(m, NULL, "mg", NULL) == 0 ? 0 : 2;
 }
 
 static int do_brk(int fd)
@@ -329,9 +288,9 @@ static int do_brk(int fd)
 	for (int i = 0; i < 3; i++)
 		if (sbrk(NPAGES / 2 * psize) == (void *)-1)
 			return 1;
-	if (vma_has(m, NULL, "mg", NULL) != 1 || vma_has(m + NPAGES * psize, NULL, "mg", NULL) != 1)
+	if (ksmt_vma_has(m, NULL, "mg", NULL) != 1 || ksmt_vma_has(m + NPAGES * psize, NULL, "mg", NULL) != 1)
 		return 2;
-	vma_has(m, m + 3 * NPAGES / 2 * psize, "mg", &nvmas);
+	ksmt_vma_has(m, m + 3 * NPAGES / 2 * psize, "mg", &nvmas);
 	ktap_print_msg("brk heap: %d mapping(s) after three growths", nvmas);
 	/* ksmmod's hooks add VM_MERGEABLE before the kernel tries to extend the heap. */
 	if (nvmas != 1)
@@ -437,7 +396,7 @@ static int do_remove(int fd)
 	if (err)
 		return 1;
 	m = map_anon(NPAGES, 0);
-	if (!m || vma_has(m, NULL, "mg", NULL) != 0)
+	if (!m || ksmt_vma_has(m, NULL, "mg", NULL) != 0)
 		return 2;
 	return known(fd) == -ENOENT ? 0 : 3;
 }

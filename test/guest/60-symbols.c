@@ -18,7 +18,7 @@ static const char *const common[] = {
 	"kallsyms_lookup_name", "page_vma_mapped_walk", "ptep_clear_flush",
 	"__mmu_notifier_invalidate_range_start", "__mmu_notifier_invalidate_range_end",
 	"mm_find_pmd", "__put_anon_vma", "lru_add_drain_all", "folio_free_swap", "pidfd_get_task",
-	"ptrace_may_access", "mm_trace_rss_stat", "__ksm_enter", "__ksm_exit",
+	"ptrace_may_access", "mm_trace_rss_stat", "__ksm_enter", "__ksm_exit", "do_madvise",
 	/* variables */
 	"mm_kobj", "ksm_run", "ksm_pages_shared",
 };

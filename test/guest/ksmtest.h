@@ -472,4 +472,45 @@ static inline int ksmt_reclaim(char *p, int n)
 	return ksmt_swapped_pages(p, n);
 }
 
+/*
+ * The VmFlags of the mapping containing @addr contain @flag (smaps); -1 if
+ * no mapping contains it. Optionally counts the mappings overlapping
+ * [@addr, @end) in *@nvmas.
+ */
+static inline int ksmt_vma_has(void *addr, void *end, const char *flag, int *nvmas)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	unsigned long a = (unsigned long)addr, e = end ? (unsigned long)end : a + 1;
+	unsigned long s, t;
+	char line[512], tok[8];
+	int found = -1, in = 0;
+
+	if (nvmas)
+		*nvmas = 0;
+	if (!f)
+		return -1;
+	snprintf(tok, sizeof(tok), " %s", flag);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &s, &t) == 2 && strchr(line, '-') &&
+		    line[strspn(line, "0123456789abcdef")] == '-') {
+			in = s <= a && a < t;
+			if (nvmas && s < e && t > a)
+				(*nvmas)++;
+			continue;
+		}
+		if (in && !strncmp(line, "VmFlags:", 8)) {
+			char *nl = strchr(line, '\n');
+
+			if (nl)
+				*nl = ' ';
+			strcat(line, " ");
+			snprintf(tok, sizeof(tok), " %s ", flag);
+			found = strstr(line + 8, tok) != NULL;
+			in = 0;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
 #endif /* KSMMOD_KSMTEST_H */
