@@ -562,8 +562,10 @@ static int ksmmod_merge_pte(struct vm_area_struct *vma, struct folio *folio,
 		goto out_mn;
 	if (WARN_ONCE(!pvmw.pte, "ksmmod: unexpected PMD mapping"))
 		goto out_unlock;
-	/* A device-exclusive entry, or userfaultfd's access tracking: give up
-	 * (see ksmmod_write_protect_page()). */
+	/*
+	 * A device-exclusive entry, or userfaultfd's access tracking: give up
+	 * (see ksmmod_write_protect_page()).
+	 */
 	if (unlikely(!pte_present(ptep_get(pvmw.pte)) ||
 		     ksmmod_pte_uffd_rwp(vma, ptep_get(pvmw.pte))))
 		goto out_unlock;
