@@ -106,12 +106,20 @@ int main(void)
 	 * of the page has writes in it even if this process is off the CPU
 	 * for a few milliseconds (2 vCPUs, a debug kernel's own threads).
 	 */
+	/*
+	 * The two pages differ before the scanner sees them: else it may
+	 * merge them before the first write (a KSM page left mapped once:
+	 * "shared 1", seen on PREEMPT_RT).
+	 */
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 	v = map_filled(2, 0x66);
+	*(volatile unsigned int *)v = 1;
 	{
 		struct ksmmod_params p = { .sleep_millisecs = 100 };
 		uint64_t end;
-		unsigned int n = 0;
+		unsigned int n = 1;
 
+		ksmt_set_run(fd, KSMMOD_RUN_MERGE);
 		ksmt_set_params(fd, &p, KSMMOD_PARAM_SLEEP_MILLISECS);
 		end = ksmt_stats(fd).full_scans + 4;
 		while (ksmt_stats(fd).full_scans < end)
