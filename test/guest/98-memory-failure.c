@@ -264,12 +264,7 @@ int main(void)
 	ksmt_write_file("/proc/sys/vm/memory_failure_early_kill", "0");
 	/* No process left to scan: no full scan to wait for, only the exits. */
 	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
-	for (int i = 0; i < 100; i++) {
-		s = ksmt_stats(fd);
-		if (!s.pages_shared && !s.pages_sharing && !s.mm_slots)
-			break;
-		usleep(100 * 1000);
-	}
+	s = ksmt_wait_drained(fd);
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 	ktap_test_result(s.pages_shared == 0 && s.pages_sharing == 0 && s.mm_slots == 0,
 			 "both gone: shared %llu sharing %llu, %llu processes registered (want 0 0 0)",

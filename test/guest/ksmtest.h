@@ -513,4 +513,23 @@ static inline int ksmt_vma_has(void *addr, void *end, const char *flag, int *nvm
 	return found;
 }
 
+/*
+ * Wait (up to 10 s) until nothing is merged or tracked any more: for the end
+ * of a test, when no registered process may be left to scan (so no full
+ * scan to wait for, as ksmt_settle() does). Returns the last statistics.
+ */
+static inline struct ksmmod_stats ksmt_wait_drained(int fd)
+{
+	struct ksmmod_stats s;
+
+	for (int i = 0; i < 100; i++) {
+		s = ksmt_stats(fd);
+		if (!s.pages_shared && !s.pages_sharing && !s.pages_unshared && !s.rmap_items &&
+		    !s.mm_slots)
+			break;
+		usleep(100 * 1000);
+	}
+	return s;
+}
+
 #endif /* KSMMOD_KSMTEST_H */
