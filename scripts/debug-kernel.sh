@@ -57,7 +57,7 @@ else
 	mv "$dir/linux-source-$SERIES" "$dir/linux"
 	cp "$FRAG" "$dir/debug.config"
 	start=$(date +%s)
-	say "configuring and building bzImage with $(nproc) jobs (about 25 minutes on 2 cores)"
+	say "configuring and building bzImage with $(nproc) jobs (about 19 minutes on 2 cores)"
 	inch sh -c 'cd "$1/linux" && make -s defconfig && make -s kvm_guest.config &&
 		scripts/kconfig/merge_config.sh -m -O . .config ../debug.config >../merge.log 2>&1 &&
 		make -s olddefconfig' sh "$rel" >&2
