@@ -33,12 +33,10 @@ static long psize;
 
 static char *map_filled(int n, int byte)
 {
-	char *m = mmap(NULL, n * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *m = ksmt_map_filled(n, byte);
 
-	if (m == MAP_FAILED)
+	if (!m)
 		ktap_exit_fail_msg("mmap: %s", strerror(errno));
-	madvise(m, n * psize, MADV_NOHUGEPAGE);
-	memset(m, byte, n * psize);
 	return m;
 }
 

@@ -50,13 +50,10 @@ static int kernel_ksm_run(const char *val)
 
 static char *map_filled(int byte)
 {
-	char *m = mmap(NULL, NPAGES * psize, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *m = ksmt_map_filled(NPAGES, byte);
 
-	if (m == MAP_FAILED)
+	if (!m)
 		ktap_exit_fail_msg("mmap: %s", strerror(errno));
-	madvise(m, NPAGES * psize, MADV_NOHUGEPAGE);
-	memset(m, byte, NPAGES * psize);
 	return m;
 }
 

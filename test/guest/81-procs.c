@@ -25,15 +25,12 @@ static const int group_byte[3] = { 0x61, 0x62, 0x63 };
 static void worker(int fd, int byte, int up, int down)
 {
 	long psize = sysconf(_SC_PAGESIZE);
-	char *m = mmap(NULL, NPAGES * psize, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *m = ksmt_map_filled(NPAGES, byte);
 	uint64_t msg[2];
 	char c;
 
-	if (m == MAP_FAILED)
+	if (!m)
 		_exit(2);
-	madvise(m, NPAGES * psize, MADV_NOHUGEPAGE);
-	memset(m, byte, NPAGES * psize);
 	if (ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize))
 		_exit(3);
 	msg[0] = 0;

@@ -23,13 +23,10 @@ static long psize;
 
 static char *map_filled(int npages, int byte)
 {
-	char *m = mmap(NULL, npages * psize, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *m = ksmt_map_filled(npages, byte);
 
-	if (m == MAP_FAILED)
+	if (!m)
 		ktap_exit_fail_msg("mmap: %s", strerror(errno));
-	madvise(m, npages * psize, MADV_NOHUGEPAGE);
-	memset(m, byte, npages * psize);
 	if (ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, npages * psize))
 		ktap_exit_fail_msg("MERGE_RANGE failed");
 	return m;

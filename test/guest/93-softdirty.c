@@ -67,11 +67,9 @@ static void soft_dirty(int byte)
 
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 	ksmt_set_zero_pages(fd, !byte);
-	m = mmap(NULL, NPAGES * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
+	m = ksmt_map_filled(NPAGES, byte);
+	if (!m)
 		ktap_exit_fail_msg("mmap: %s", strerror(errno));
-	madvise(m, NPAGES * psize, MADV_NOHUGEPAGE);
-	memset(m, byte, NPAGES * psize);
 	if (ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize))
 		ktap_exit_fail_msg("MERGE_RANGE: %s", strerror(errno));
 	/* Clear every soft-dirty bit, then write the first half again. */
@@ -120,38 +118,56 @@ static void soft_dirty(int byte)
 	ksmt_set_zero_pages(fd, 0);
 }
 
-/* The userfaultfd write-protect bit across a merge into a KSM page. */
-static void uffd_wp(void)
+/* A userfaultfd with @feature, or -1 if this kernel has no such feature. */
+static int uffd_open(__u64 feature)
 {
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
-	struct uffdio_register reg;
-	struct uffdio_writeprotect wp;
-	int uffd, protected, merged;
-	char *m;
+	struct uffdio_api api = { .api = UFFD_API, .features = feature };
+	int uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
-	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
-	    !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
-		ktap_test_skip("uffd-wp: the bit survives a merge",
-			       "no userfaultfd write-protect for anonymous memory in this kernel");
-		if (uffd >= 0)
-			close(uffd);
-		return;
+	if (uffd >= 0 && (ioctl(uffd, UFFDIO_API, &api) || !(api.features & feature))) {
+		close(uffd);
+		uffd = -1;
 	}
-	ksmt_set_run(fd, KSMMOD_RUN_STOP);
-	m = mmap(NULL, NPAGES * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
+	return uffd;
+}
+
+/* NPAGES pages of @byte, registered with @uffd in @mode; *@range is set to them. */
+static char *uffd_map(int uffd, int byte, __u64 mode, struct uffdio_range *range)
+{
+	struct uffdio_register reg;
+	char *m = ksmt_map_filled(NPAGES, byte);
+
+	if (!m)
 		ktap_exit_fail_msg("mmap: %s", strerror(errno));
-	madvise(m, NPAGES * psize, MADV_NOHUGEPAGE);
-	memset(m, 0x6b, NPAGES * psize);
 	memset(&reg, 0, sizeof(reg));
 	reg.range.start = (uintptr_t)m;
 	reg.range.len = NPAGES * psize;
-	reg.mode = UFFDIO_REGISTER_MODE_WP;
+	reg.mode = mode;
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
-		ktap_exit_fail_msg("UFFDIO_REGISTER: %s", strerror(errno));
+		ktap_exit_fail_msg("UFFDIO_REGISTER mode %#llx: %s", (unsigned long long)mode,
+				   strerror(errno));
+	*range = reg.range;
+	return m;
+}
+
+/* The userfaultfd write-protect bit across a merge into a KSM page. */
+static void uffd_wp(void)
+{
+	struct uffdio_writeprotect wp;
+	struct uffdio_range range;
+	int uffd, protected, merged;
+	char *m;
+
+	uffd = uffd_open(UFFD_FEATURE_PAGEFAULT_FLAG_WP);
+	if (uffd < 0) {
+		ktap_test_skip("uffd-wp: the bit survives a merge",
+			       "no userfaultfd write-protect for anonymous memory in this kernel");
+		return;
+	}
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+	m = uffd_map(uffd, 0x6b, UFFDIO_REGISTER_MODE_WP, &range);
 	memset(&wp, 0, sizeof(wp));
-	wp.range = reg.range;
+	wp.range = range;
 	wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
 	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
 		ktap_exit_fail_msg("UFFDIO_WRITEPROTECT: %s", strerror(errno));
@@ -203,32 +219,19 @@ static void rwprotect(int uffd, char *m, int npages, bool on)
  */
 static void uffd_rwp(void)
 {
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_RWP };
-	struct uffdio_register reg;
+	struct uffdio_range range;
 	int uffd, left_alone = 0, merged;
 	uint64_t pfn;
 	char *m;
 
-	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) || !(api.features & UFFD_FEATURE_RWP)) {
+	uffd = uffd_open(UFFD_FEATURE_RWP);
+	if (uffd < 0) {
 		for (int i = 0; i < 2; i++)
 			ktap_test_skip("uffd-rwp", "no userfaultfd read-write protection (UFFD_FEATURE_RWP) in this kernel");
-		if (uffd >= 0)
-			close(uffd);
 		return;
 	}
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
-	m = mmap(NULL, NPAGES * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		ktap_exit_fail_msg("mmap: %s", strerror(errno));
-	madvise(m, NPAGES * psize, MADV_NOHUGEPAGE);
-	memset(m, 0x2d, NPAGES * psize);
-	memset(&reg, 0, sizeof(reg));
-	reg.range.start = (uintptr_t)m;
-	reg.range.len = NPAGES * psize;
-	reg.mode = UFFDIO_REGISTER_MODE_RWP;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
-		ktap_exit_fail_msg("UFFDIO_REGISTER RWP: %s", strerror(errno));
+	m = uffd_map(uffd, 0x2d, UFFDIO_REGISTER_MODE_RWP, &range);
 	rwprotect(uffd, m, NPAGES / 2, true);
 	if (ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize))
 		ktap_exit_fail_msg("MERGE_RANGE: %s", strerror(errno));

@@ -56,11 +56,9 @@ static void victim(int byte, int cmd, int rep)
 	int err;
 
 	sigaction(SIGBUS, &sa, NULL);
-	m = mmap(NULL, NPAGES * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
+	m = ksmt_map_filled(NPAGES, byte);
+	if (!m)
 		_exit(1);
-	madvise(m, NPAGES * psize, MADV_NOHUGEPAGE);
-	memset(m, byte, NPAGES * psize);
 	if (ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize))
 		_exit(2);
 	if (write(rep, "r\n", 2) != 2)

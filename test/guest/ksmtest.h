@@ -200,6 +200,23 @@ static inline int ksmt_range(int fd, unsigned long cmd, void *start, uint64_t le
 	return ksmt_ioctl(fd, cmd, &r);
 }
 
+/*
+ * @npages private anonymous pages, no THP, every byte @byte; NULL if mmap()
+ * failed (errno set): the caller fails the test, or exits if it is a child.
+ */
+static inline char *ksmt_map_filled(long npages, int byte)
+{
+	long psize = sysconf(_SC_PAGESIZE);
+	char *m = mmap(NULL, npages * psize, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return NULL;
+	madvise(m, npages * psize, MADV_NOHUGEPAGE);
+	memset(m, byte, npages * psize);
+	return m;
+}
+
 /* PFN mapped at @addr in this process (0: not present); needs root. */
 static inline uint64_t ksmt_pfn_of(void *addr)
 {
