@@ -43,6 +43,10 @@ demo:
 bench:
 	scripts/bench.sh
 
+# the soak alone, DURATION long (seconds or 10m, 2h; default 5m), on the debug kernel
+soak:
+	scripts/soak.sh $(DURATION)
+
 dkms-install:
 	rm -rf /usr/src/ksmmod-$(VERSION)
 	mkdir -p /usr/src/ksmmod-$(VERSION)
@@ -58,4 +62,4 @@ dkms-remove:
 style:
 	scripts/style.sh
 
-.PHONY: all module module-debug ksmctl clean check demo bench dkms-install dkms-remove style
+.PHONY: all module module-debug ksmctl clean check demo bench soak dkms-install dkms-remove style

@@ -19,6 +19,9 @@
 #                            unload, the kernel's KSM selftests, kmemleak)
 #      BUILD_KERNELS="..."   build-only lanes (same names; default none): the module
 #                            is built with W=1, no guest is booted
+#      LONG_LANES="debug"    lanes where the soak (95-soak) and the fuzzer (56-fuzz) run
+#                            long: SOAK_SECONDS (300) and FUZZ_SECONDS (120) instead of
+#                            their short defaults (60 s and 8 s); `make soak` sets these
 #      KSMMOD_SRC=DIR        module source tree (default: this repo; for harness tests)
 #      KSMMOD_CMDLINE="..."  extra guest kernel cmdline (e.g. ksmmod.tests=10-*)
 #      KSMMOD_SKIP_DKMS=1    skip the DKMS tests (quick runs; DKMS state is global, so two
@@ -54,6 +57,9 @@ host_result() { # pass|fail|skip label [reason]
 
 LANES=${KERNELS-6.1 6.12 trixie-6.12:smoke trixie-cloud:smoke trixie-rt 7-bpo sid debug}
 BUILD_LANES=${BUILD_KERNELS-}
+LONG_LANES=${LONG_LANES-debug}
+SOAK_SECONDS=${SOAK_SECONDS:-300}
+FUZZ_SECONDS=${FUZZ_SECONDS:-120}
 SMOKE_TESTS=${SMOKE_TESTS-10-*,48-*,60-*,65-*,66-*,80-*,85-*,87-*,88-*,89-migrate,90-*,99-*}
 say "source $SRC, lanes: $LANES; build only: $BUILD_LANES"
 
@@ -182,9 +188,19 @@ for lane in $LANES; do
 	kselftests_for "$krel"
 	[ -z "$KST" ] || mods+=("$KST")
 	"$S/mkinitramfs.sh" "$initrd" "$ko" "$GUEST" "${mods[@]}"
+	# long soak and fuzzing: the per-test and the whole-guest timeouts grow with them
+	long="" gtimeout=${KSMMOD_GUEST_TIMEOUT:-900}
+	case " $LONG_LANES " in
+	*" $lane "* | *" $series "*)
+		long="ksmmod.soak=$SOAK_SECONDS ksmmod.fuzz=$FUZZ_SECONDS"
+		long+=" ksmmod.test_timeout=$((300 + (SOAK_SECONDS > FUZZ_SECONDS ? SOAK_SECONDS : FUZZ_SECONDS) * 3 / 2))"
+		gtimeout=$((gtimeout + (SOAK_SECONDS + FUZZ_SECONDS) * 3 / 2))
+		;;
+	esac
 	grc=0
 	# shellcheck disable=SC2086
-	"$S/run-guest.sh" "$krel" "$initrd" "$klog" $tests ${KSMMOD_CMDLINE:-} || grc=$?
+	KSMMOD_GUEST_TIMEOUT=$gtimeout "$S/run-guest.sh" "$krel" "$initrd" "$klog" $tests $long \
+		${KSMMOD_CMDLINE:-} || grc=$?
 	[ $grc -eq 0 ] || say "qemu exit $grc for $krel"
 	"$S/ktap-summary.sh" "$klog" "guest:$krel" | tee "$klog/summary.txt"
 	read -r _ p f s < <(tail -n1 "$klog/summary.txt")

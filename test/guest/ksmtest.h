@@ -551,20 +551,23 @@ static inline struct ksmmod_stats ksmt_wait_drained(int fd)
 
 /*
  * The value of "@key=N" on the guest's kernel command line (set per lane by
- * scripts/check.sh, e.g. ksmmod.soak=300 on the debug lane), or @def.
+ * scripts/check.sh, e.g. ksmmod.soak=300 on the debug lane), or @def. The
+ * last occurrence counts, as in init.sh: KSMMOD_CMDLINE comes after the
+ * lane's settings and overrides them.
  */
 static inline unsigned long long ksmt_cmdline_ull(const char *key, unsigned long long def)
 {
 	char buf[4096], *p = buf, *tok;
 	size_t klen = strlen(key);
+	unsigned long long val = def;
 
 	if (ksmt_read_file("/proc/cmdline", buf, sizeof(buf)) <= 0)
 		return def;
 	while ((tok = strsep(&p, " \n"))) {
 		if (!strncmp(tok, key, klen) && tok[klen] == '=' && tok[klen + 1])
-			return strtoull(tok + klen + 1, NULL, 0);
+			val = strtoull(tok + klen + 1, NULL, 0);
 	}
-	return def;
+	return val;
 }
 
 #endif /* KSMMOD_KSMTEST_H */
