@@ -151,7 +151,17 @@ static const u8 ksmmod_endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
  */
 static int ksmmod_find_kallsyms(void)
 {
-	struct kprobe kp = { .symbol_name = "kallsyms_lookup_name" };
+	/*
+	 * Registered disabled: the kprobe is only asked where the symbol is,
+	 * never armed. Arming and disarming a kprobe on an ftrace site
+	 * allocates (ftrace filter hashes), and a failed disarm is a kernel
+	 * WARNING ("Failed to disarm kprobe-ftrace", seen with fault injection
+	 * in this unregister): a panic where panic_on_warn is set.
+	 */
+	struct kprobe kp = {
+		.symbol_name = "kallsyms_lookup_name",
+		.flags = KPROBE_FLAG_DISABLED,
+	};
 	unsigned long addr;
 	int err;
 
