@@ -608,7 +608,7 @@ static void load_unload_failing(int npoints)
 static void skip_all(const char *why)
 {
 	for (int i = 0; i < PLAN; i++)
-		ktap_test_skip("rmap item allocation failure mid-scan", why);
+		ktap_test_skip("allocation failures (fault injection)", why);
 	exit(ktap_finished());
 }
 

@@ -13,6 +13,10 @@
  *   a hard error on any KSM page, its own too (EBUSY, "can't handle KSM
  *   pages"), and both processes keep their bytes. Once the two processes are
  *   gone ksmmod's counters are back to zero, and it goes on merging.
+ * Then the same test with the kernel's own KSM (ksmmod unloaded, the
+ * processes use madvise(MADV_MERGEABLE), ksmd merges): every outcome (the
+ * soft offline's result and move, the hard error's result, which processes
+ * got SIGBUS, whose bytes stayed) must be the same as with ksmmod.
  * The guest log is checked for kernel errors by the harness; 99-kmemleak
  * checks for leaks afterwards.
  */
@@ -34,6 +38,8 @@
 
 static int fd;
 static long psize;
+static bool kernel_ksm;		/* the processes use the kernel's KSM (madvise) */
+
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
@@ -59,7 +65,8 @@ static void victim(int byte, int cmd, int rep)
 	m = ksmt_map_filled(NPAGES, byte);
 	if (!m)
 		_exit(1);
-	if (ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize))
+	if (kernel_ksm ? madvise(m, NPAGES * psize, MADV_MERGEABLE) :
+			 ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize))
 		_exit(2);
 	if (write(rep, "r\n", 2) != 2)
 		_exit(3);
@@ -163,39 +170,68 @@ static bool memory_failure_supported(void)
 	return access("/proc/sys/vm/memory_failure_early_kill", F_OK) == 0;
 }
 
-int main(void)
+#define KSM "/sys/kernel/mm/ksm/"
+
+/* What happened in one run of the test, to compare the two KSMs. */
+struct outcome {
+	int soft_err;		/* MADV_SOFT_OFFLINE's errno */
+	int soft_moved;		/* the page moved, both processes followed, old one poisoned */
+	int soft_intact;	/* bytes and mappings intact afterwards */
+	int hard_err;		/* MADV_HWPOISON's errno */
+	int sigbus1, sigbus2;	/* the process that hit it, the other one */
+	int hard_intact;	/* (refused) both keep their bytes */
+};
+
+/* The kernel's sysfs KSM counter @name. */
+static long long ksm_counter(const char *name)
 {
+	char path[96], buf[32];
+
+	snprintf(path, sizeof(path), KSM "%s", name);
+	return ksmt_read_file(path, buf, sizeof(buf)) > 0 ? atoll(buf) : -1;
+}
+
+/* Merge the victims' pages: ksmmod's scanner, or ksmd (up to 60 s). */
+static void merge_victims(void)
+{
+	if (!kernel_ksm) {
+		ksmt_set_run(fd, KSMMOD_RUN_MERGE);
+		ksmt_settle(fd, 3);
+		ksmt_set_run(fd, KSMMOD_RUN_STOP);
+		return;
+	}
+	ksmt_write_file(KSM "pages_to_scan", "1000");
+	ksmt_write_file(KSM "sleep_millisecs", "10");
+	ksmt_write_file(KSM "run", "1");
+	for (int i = 0; i < 600 && ksm_counter("pages_sharing") < 2 * NPAGES - 1; i++)
+		usleep(100 * 1000);
+	ksmt_write_file(KSM "run", "0");
+}
+
+/* Exit status of a victim: 42 for SIGBUS (handled or not), else its status. */
+static int sigbus_of(int st)
+{
+	return (WIFEXITED(st) && WEXITSTATUS(st) == 42) || (WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS);
+}
+
+static struct outcome scenario(void)
+{
+	const char *who = kernel_ksm ? "the kernel's KSM" : "ksmmod";
 	int ok1, same1, ok2, same2, err, st1, st2;
 	unsigned long long pfn1, pfn2, old;
-	struct ksmmod_stats s, before;
+	struct outcome o = { 0 };
 	struct proc a, b;
 	char line[96];
-
-	ktap_print_header(6);
-	psize = sysconf(_SC_PAGESIZE);
-	signal(SIGPIPE, SIG_IGN);	/* a victim killed early closes its pipe */
-	if (!memory_failure_supported()) {
-		for (int i = 0; i < 6; i++)
-			ktap_test_skip("memory failure", "kernel without CONFIG_MEMORY_FAILURE");
-		return ktap_finished();
-	}
-	ksmt_ensure_loaded();
-	fd = ksmt_open();
-	ksmt_set_run(fd, KSMMOD_RUN_UNMERGE);
-	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 
 	/* Soft offline. */
 	a = start_victim(0x6e);
 	b = start_victim(0x6e);
-	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
-	before = ksmt_settle(fd, 3);
-	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+	merge_victims();
 	if (!ask(&a, 'c', line, sizeof(line)) || sscanf(line, "%d %d %llu", &ok1, &same1, &pfn1) != 3)
 		ktap_exit_fail_msg("victim a: no answer");
 	old = pfn1;
-	ktap_print_msg("merged: shared %llu sharing %llu, KSM page at PFN %#llx",
-		       (unsigned long long)before.pages_shared,
-		       (unsigned long long)before.pages_sharing, old);
+	ktap_print_msg("%s merged: all %d mappings on one page: %d, KSM page at PFN %#llx", who, NPAGES,
+		       same1 == NPAGES, old);
 	err = -1;
 	if (ask(&a, 's', line, sizeof(line)))
 		sscanf(line, "%d", &err);
@@ -205,23 +241,19 @@ int main(void)
 		sscanf(line, "%d %d %llu", &ok1, &same1, &pfn1);
 	if (ask(&b, 'c', line, sizeof(line)))
 		sscanf(line, "%d %d %llu", &ok2, &same2, &pfn2);
-	ktap_test_result(err == 0 && pfn1 && pfn1 != old && pfn1 == pfn2 && kpage_hwpoison(old),
-			 "soft offline of a merged page: madvise %s, the KSM page moved from PFN %#llx to %#llx (both processes: %#llx), old page poisoned: %d",
-			 err ? strerror(err) : "ok", old, pfn1, pfn2, kpage_hwpoison(old));
-	s = ksmt_stats(fd);
-	ktap_test_result(ok1 == 1 && ok2 == 1 && same1 == NPAGES && same2 == NPAGES &&
-			 before.pages_shared == 1 && before.pages_sharing == 2 * NPAGES - 1 &&
-			 s.pages_shared == before.pages_shared && s.pages_sharing == before.pages_sharing,
-			 "after it: bytes intact (%d %d), all %d mappings of each process on it (%d %d), counters unchanged (shared %llu sharing %llu)",
-			 ok1, ok2, NPAGES, same1, same2, (unsigned long long)s.pages_shared,
-			 (unsigned long long)s.pages_sharing);
+	o.soft_err = err;
+	o.soft_moved = pfn1 && pfn1 != old && pfn1 == pfn2 && kpage_hwpoison(old);
+	o.soft_intact = ok1 == 1 && ok2 == 1 && same1 == NPAGES && same2 == NPAGES;
+	ktap_print_msg("%s, soft offline: madvise %d, moved %#llx -> %#llx/%#llx, old poisoned %d, intact %d",
+		       who, err, old, pfn1, pfn2, kpage_hwpoison(old), o.soft_intact);
 
-	/* Hard error, early kill: both processes get SIGBUS. */
+	/* Hard error, early kill. */
 	if (!ksmt_write_file("/proc/sys/vm/memory_failure_early_kill", "1"))
 		ktap_print_msg("cannot set vm.memory_failure_early_kill");
 	err = -1;
 	if (ask(&a, 'h', line, sizeof(line)))
 		sscanf(line, "%d", &err);
+	o.hard_err = err;
 	if (err == EBUSY) {
 		/*
 		 * 6.1 refuses a hard error on any KSM page ("can't handle KSM
@@ -232,13 +264,7 @@ int main(void)
 			sscanf(line, "%d %d %llu", &ok1, &same1, &pfn1);
 		if (ask(&b, 'c', line, sizeof(line)))
 			sscanf(line, "%d %d %llu", &ok2, &same2, &pfn2);
-		st1 = finish(&a);
-		st2 = finish(&b);
-		ktap_test_result(ok1 == 1 && same1 == NPAGES && WIFEXITED(st1) && !WEXITSTATUS(st1),
-				 "hard error on a merged page: refused by this kernel (EBUSY, as for its own KSM pages), the process keeps its bytes");
-		ktap_test_result(ok2 == 1 && same2 == NPAGES && pfn1 == pfn2 && WIFEXITED(st2) &&
-				 !WEXITSTATUS(st2),
-				 "the other process mapping the page keeps its bytes and mappings");
+		o.hard_intact = ok1 == 1 && same1 == NPAGES && ok2 == 1 && same2 == NPAGES && pfn1 == pfn2;
 	} else {
 		/*
 		 * Killed at once where the kernel finds the processes of a
@@ -247,27 +273,62 @@ int main(void)
 		 */
 		ask(&a, 't', line, sizeof(line));
 		ask(&b, 't', line, sizeof(line));
-		st1 = finish(&a);
-		st2 = finish(&b);
-		ktap_test_result(WIFEXITED(st1) && WEXITSTATUS(st1) == 42,
-				 "hard error on a merged page: the process that hit it got SIGBUS (%s %d, madvise %d)",
-				 WIFEXITED(st1) ? "exit" : "signal",
-				 WIFEXITED(st1) ? WEXITSTATUS(st1) : WTERMSIG(st1), err);
-		ktap_test_result((WIFEXITED(st2) && WEXITSTATUS(st2) == 42) ||
-				 (WIFSIGNALED(st2) && WTERMSIG(st2) == SIGBUS),
-				 "the other process mapping the page got SIGBUS too (%s %d)",
-				 WIFEXITED(st2) ? "exit" : "signal",
-				 WIFEXITED(st2) ? WEXITSTATUS(st2) : WTERMSIG(st2));
 	}
+	st1 = finish(&a);
+	st2 = finish(&b);
+	o.sigbus1 = sigbus_of(st1);
+	o.sigbus2 = sigbus_of(st2);
+	ktap_print_msg("%s, hard error: madvise %d, SIGBUS %d %d (status %#x %#x), bytes kept %d",
+		       who, err, o.sigbus1, o.sigbus2, st1, st2, o.hard_intact);
 	ksmt_write_file("/proc/sys/vm/memory_failure_early_kill", "0");
+	return o;
+}
+
+int main(void)
+{
+	struct ksmmod_stats s, before;
+	struct outcome o, k;
+	struct proc a, b;
+	int err;
+
+	ktap_print_header(7);
+	psize = sysconf(_SC_PAGESIZE);
+	signal(SIGPIPE, SIG_IGN);	/* a victim killed early closes its pipe */
+	if (!memory_failure_supported()) {
+		for (int i = 0; i < 7; i++)
+			ktap_test_skip("memory failure", "kernel without CONFIG_MEMORY_FAILURE");
+		return ktap_finished();
+	}
+	ksmt_ensure_loaded();
+	fd = ksmt_open();
+	ksmt_set_run(fd, KSMMOD_RUN_UNMERGE);
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+
+	o = scenario();
+	ktap_test_result(o.soft_err == 0 && o.soft_moved,
+			 "soft offline of a merged page: madvise %d, the KSM page moved, every mapping of both processes followed, the old page poisoned",
+			 o.soft_err);
+	before = ksmt_stats(fd);
+	ktap_test_result(o.soft_intact, "after it: bytes intact, all %d mappings of each process on it", NPAGES);
+	if (o.hard_err == EBUSY) {
+		ktap_test_result(o.hard_intact && !o.sigbus1,
+				 "hard error on a merged page: refused by this kernel (EBUSY, as for its own KSM pages), the process keeps its bytes");
+		ktap_test_result(o.hard_intact && !o.sigbus2,
+				 "the other process mapping the page keeps its bytes and mappings");
+	} else {
+		ktap_test_result(o.sigbus1, "hard error on a merged page: the process that hit it got SIGBUS (madvise %d)",
+				 o.hard_err);
+		ktap_test_result(o.sigbus2, "the other process mapping the page got SIGBUS too");
+	}
 	/* No process left to scan: no full scan to wait for, only the exits. */
 	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
 	s = ksmt_wait_drained(fd);
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 	ktap_test_result(s.pages_shared == 0 && s.pages_sharing == 0 && s.mm_slots == 0,
-			 "both gone: shared %llu sharing %llu, %llu processes registered (want 0 0 0)",
+			 "both gone: shared %llu sharing %llu, %llu processes registered (want 0 0 0; %llu %llu while they were there)",
 			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing,
-			 (unsigned long long)s.mm_slots);
+			 (unsigned long long)s.mm_slots, (unsigned long long)before.pages_shared,
+			 (unsigned long long)before.pages_sharing);
 
 	/* ksmmod goes on working, and unloads cleanly. */
 	a = start_victim(0x2a);
@@ -283,6 +344,25 @@ int main(void)
 			 "merging afterwards: shared %llu sharing %llu; rmmod %s",
 			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing,
 			 err ? strerror(-err) : "ok");
+
+	/* The same with the kernel's own KSM, ksmmod unloaded. */
+	if (err || access(KSM "run", W_OK)) {
+		ktap_test_skip("the kernel's own KSM in the same test", err ? "ksmmod did not unload" :
+			       "no /sys/kernel/mm/ksm");
+	} else {
+		kernel_ksm = true;
+		k = scenario();
+		ktap_test_result(k.soft_err == o.soft_err && k.soft_moved == o.soft_moved &&
+				 k.soft_intact == o.soft_intact && k.hard_err == o.hard_err &&
+				 k.sigbus1 == o.sigbus1 && k.sigbus2 == o.sigbus2 &&
+				 k.hard_intact == o.hard_intact,
+				 "the kernel's own KSM in the same test, the same outcome: soft offline %d/%d moved %d/%d intact %d/%d, hard error %d/%d, SIGBUS %d,%d/%d,%d, bytes kept %d/%d (kernel/ksmmod)",
+				 k.soft_err, o.soft_err, k.soft_moved, o.soft_moved, k.soft_intact,
+				 o.soft_intact, k.hard_err, o.hard_err, k.sigbus1, k.sigbus2, o.sigbus1,
+				 o.sigbus2, k.hard_intact, o.hard_intact);
+		ksmt_write_file(KSM "run", "2");
+		ksmt_write_file(KSM "run", "0");
+	}
 	if (ksmt_load(""))
 		ktap_print_msg("could not load ksmmod again");
 	return ktap_finished();
