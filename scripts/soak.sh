@@ -16,8 +16,10 @@ case "$dur" in
 *s) secs=${dur%s} ;;
 *) secs=$dur ;;
 esac
-[[ "$secs" =~ ^[0-9]+$ ]] && [ "$secs" -ge 20 ] ||
-	{ echo "soak: DURATION '$dur' is not a length of at least 20 s (e.g. 300, 10m, 2h)" >&2; exit 2; }
+if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -lt 20 ]; then
+	echo "soak: DURATION '$dur' is not a length of at least 20 s (e.g. 300, 10m, 2h)" >&2
+	exit 2
+fi
 
 kernels=${KERNELS:-debug}
 echo "soak: $secs s on: $kernels"

@@ -438,9 +438,10 @@ static uint64_t swapped_out(void)
 {
 	char buf[8192], *p;
 
-	if (ksmt_read_file("/proc/vmstat", buf, sizeof(buf)) <= 0 || !(p = strstr(buf, "\npswpout ")))
+	if (ksmt_read_file("/proc/vmstat", buf, sizeof(buf)) <= 0)
 		return 0;
-	return strtoull(p + 9, NULL, 10);
+	p = strstr(buf, "\npswpout ");
+	return p ? strtoull(p + 9, NULL, 10) : 0;
 }
 
 /* What went wrong in any round, for the results at the end. */
