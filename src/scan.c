@@ -71,14 +71,6 @@ static struct task_struct *ksmmod_thread;
 static bool ksmmod_offlining;
 static DECLARE_WAIT_QUEUE_HEAD(ksmmod_offline_wait);
 
-/*
- * Tasks waiting in ksmmod_thread_lock(): the scanner ends its batch early
- * for them. A batch holds ksmmod_thread_mutex for pages_to_scan pages, and
- * pages_to_scan may be anything up to U32_MAX: registration (the ioctls,
- * drop-in madvise's unmerge) and parameter changes must not wait for it.
- */
-static atomic_t ksmmod_thread_waiters = ATOMIC_INIT(0);
-
 /**
  * ksmmod_thread_lock() - take ksmmod_thread_mutex, once no memory is being offlined
  *
@@ -88,9 +80,7 @@ static atomic_t ksmmod_thread_waiters = ATOMIC_INIT(0);
 void ksmmod_thread_lock(void)
 {
 	for (;;) {
-		atomic_inc(&ksmmod_thread_waiters);
 		mutex_lock(&ksmmod_thread_mutex);
-		atomic_dec(&ksmmod_thread_waiters);
 		if (!ksmmod_offlining)
 			return;
 		mutex_unlock(&ksmmod_thread_mutex);
@@ -768,15 +758,9 @@ static bool ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	return false;
 }
 
-/*
- * One batch of up to @pages pages; it ends early, after at least one page,
- * when someone waits for ksmmod_thread_mutex. Returns the pages left of the
- * batch in that case (the scanner goes on with them once the waiter had the
- * mutex), else 0.
- */
-static unsigned int ksmmod_do_scan(unsigned int pages)
+/* One batch of up to @pages pages. */
+static void ksmmod_do_scan(unsigned int pages)
 {
-	unsigned int left = 0;
 	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
 
 	while (pages-- && !kthread_should_stop() && READ_ONCE(ksmmod_tunables.run) == KSMMOD_RUN_MERGE) {
@@ -800,16 +784,10 @@ static unsigned int ksmmod_do_scan(unsigned int pages)
 		 */
 		if (c->locked && (mmap_lock_is_contended(c->slot->mm) || need_resched()))
 			ksmmod_scan_unlock();
-		/* At least one page per batch, so that callers cannot starve the scan. */
-		if (atomic_read(&ksmmod_thread_waiters)) {
-			left = pages;
-			break;
-		}
 	}
 	/* Hold neither the lock nor page references while sleeping. */
 	ksmmod_scan_drop_batch();
 	ksmmod_scan_free_batch();
-	return left;
 }
 
 static bool ksmmod_should_run(void)
@@ -819,8 +797,6 @@ static bool ksmmod_should_run(void)
 
 static int ksmmod_scan_thread(void *unused)
 {
-	unsigned int left = 0;
-
 	set_freezable();
 	set_user_nice(current, 5);
 
@@ -828,18 +804,10 @@ static int ksmmod_scan_thread(void *unused)
 		ksmmod_thread_lock();
 		ksmmod_notifier_work();
 		if (ksmmod_should_run()) {
-			left = ksmmod_do_scan(left ?: READ_ONCE(ksmmod_tunables.pages_to_scan));
-			if (!left)
-				ksmmod_chains_tick(false);
-		} else {
-			left = 0;
+			ksmmod_do_scan(READ_ONCE(ksmmod_tunables.pages_to_scan));
+			ksmmod_chains_tick(false);
 		}
 		mutex_unlock(&ksmmod_thread_mutex);
-		if (left) {
-			/* The rest of the batch, once the waiter had the mutex. */
-			cond_resched();
-			continue;
-		}
 
 		if (ksmmod_should_run()) {
 			unsigned int ms = READ_ONCE(ksmmod_tunables.sleep_millisecs);

@@ -107,75 +107,6 @@ static void reap(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000ULL + t.tv_nsec / 1000000;
-}
-
-/*
- * pages_to_scan may be as large as U32_MAX: one batch then holds the
- * scanner's mutex for a whole full scan of all registered memory (seconds
- * to minutes on a big host). Registration and parameter changes do not wait
- * for it (the batch gives way to them), as the kernel's madvise never waits
- * for ksmd: with 64k unique pages registered (a full scan of about a second
- * here), a call that waited for the batch would see full_scans go up during
- * it; at most a few of 20 calls may, by chance.
- */
-static void endless_batch(char *mem)
-{
-	const long big = 65536;
-	struct ksmmod_params p;
-	uint64_t t0, worst = 0;
-	int err = 0, waited = 0;
-	struct ksmmod_stats s;
-	char *m;
-
-	m = mmap(NULL, big * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		ktap_exit_fail_msg("mmap: %s", strerror(errno));
-	madvise(m, big * psize, MADV_NOHUGEPAGE);
-	for (long i = 0; i < big; i++)
-		*(long *)(m + i * psize) = i + 1;
-	memset(&p, 0, sizeof(p));
-	p.run = KSMMOD_RUN_MERGE;
-	p.pages_to_scan = 4000000000U;
-	p.sleep_millisecs = 0;
-	if (merge_range(0, m, big * psize) || merge_range(0, mem, NPAGES * psize) ||
-	    ksmt_set_params(fd, &p, KSMMOD_PARAM_RUN | KSMMOD_PARAM_PAGES_TO_SCAN |
-			    KSMMOD_PARAM_SLEEP_MILLISECS))
-		ktap_exit_fail_msg("MERGE_RANGE / SET_PARAMS: %s", strerror(errno));
-	t0 = now_ms();
-	for (s = ksmt_stats(fd); s.full_scans < 2 && now_ms() - t0 < 120000; s = ksmt_stats(fd))
-		usleep(10 * 1000);
-	ktap_print_msg("two full scans of %ld pages in %llu ms", big, (unsigned long long)(now_ms() - t0));
-	for (int i = 0; i < 20 && !err; i++) {
-		uint64_t before = ksmt_stats(fd).full_scans;
-
-		t0 = now_ms();
-		err = i % 2 ? merge_range(0, mem, NPAGES * psize) :
-			      ksmt_range(fd, KSMMOD_IOC_UNMERGE_RANGE, mem, NPAGES * psize);
-		if (now_ms() - t0 > worst)
-			worst = now_ms() - t0;
-		waited += ksmt_stats(fd).full_scans != before;
-		usleep(20 * 1000);
-	}
-	p.run = KSMMOD_RUN_STOP;
-	p.pages_to_scan = 100;
-	p.sleep_millisecs = 20;
-	if (!err)
-		err = ksmt_set_params(fd, &p, KSMMOD_PARAM_RUN | KSMMOD_PARAM_PAGES_TO_SCAN |
-				      KSMMOD_PARAM_SLEEP_MILLISECS);
-	ktap_test_result(!err && s.full_scans >= 2 && waited <= 5,
-			 "pages_to_scan 4000000000, sleep 0 (a batch is a whole full scan): %d of 20 MERGE/UNMERGE_RANGE calls waited for a full scan (at most 5), slowest %llu ms; run=0 %s",
-			 waited, (unsigned long long)worst, err ? strerror(-err) : "ok");
-	ksmt_range(fd, KSMMOD_IOC_UNMERGE_RANGE, mem, NPAGES * psize);
-	ksmt_range(fd, KSMMOD_IOC_UNMERGE_RANGE, m, big * psize);
-	munmap(m, big * psize);
-}
-
 int main(void)
 {
 	struct ksmmod_range r;
@@ -184,7 +115,7 @@ int main(void)
 	long long base;
 	pid_t pid;
 
-	ktap_print_header(32);
+	ktap_print_header(31);
 	ksmt_ensure_loaded();
 	fd = ksmt_open();
 	psize = sysconf(_SC_PAGESIZE);
@@ -317,8 +248,6 @@ int main(void)
 	if (ksmt_unload() || ksmt_load(NULL))
 		ktap_exit_fail_msg("cannot reload the module");
 	fd = ksmt_open();
-
-	endless_batch(mem);
 
 	/* Leave one registration behind: unload must clean it up (90-unload). */
 	err = merge_range(0, mem, 4 * psize);
