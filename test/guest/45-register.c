@@ -49,16 +49,6 @@ static int unmerge_range(int pidfd, void *start, uint64_t length)
 	return ksmt_ioctl(fd, KSMMOD_IOC_UNMERGE_RANGE, &r);
 }
 
-static int process_cmd(unsigned long cmd, int pidfd)
-{
-	struct ksmmod_process p;
-
-	memset(&p, 0, sizeof(p));
-	p.size = sizeof(p);
-	p.pidfd = pidfd;
-	return ksmt_ioctl(fd, cmd, &p);
-}
-
 static long long slots(void)
 {
 	struct ksmmod_stats s;
@@ -181,7 +171,7 @@ int main(void)
 	err = merge_range(pidfd, mem, 4 * psize);
 	ktap_test_result(!err && slots() == 2, "MERGE_RANGE of a child by pidfd (%s), 2 slots",
 			 err ? strerror(-err) : "ok");
-	err = process_cmd(KSMMOD_IOC_REMOVE_PROCESS, pidfd);
+	err = ksmt_process(fd, KSMMOD_IOC_REMOVE_PROCESS, pidfd);
 	ktap_test_result(!err && slots() == 1, "REMOVE_PROCESS of the child, 1 slot");
 	expect_err("REMOVE_PROCESS of an unknown process", KSMMOD_IOC_REMOVE_PROCESS,
 		   &(struct ksmmod_process){ .size = sizeof(struct ksmmod_process), .pidfd = pidfd }, ENOENT);
@@ -220,9 +210,9 @@ int main(void)
 	ktap_test_result(!err && slots() == 0, "UNMERGE_RANGE of unregistered memory is a no-op");
 
 	/* Whole process. */
-	err = process_cmd(KSMMOD_IOC_ADD_PROCESS, 0);
+	err = ksmt_process(fd, KSMMOD_IOC_ADD_PROCESS, 0);
 	ktap_test_result(!err && slots() == 1, "ADD_PROCESS of itself (%s)", err ? strerror(-err) : "ok");
-	err = process_cmd(KSMMOD_IOC_REMOVE_PROCESS, 0);
+	err = ksmt_process(fd, KSMMOD_IOC_REMOVE_PROCESS, 0);
 	ktap_test_result(!err && slots() == 0, "REMOVE_PROCESS of itself");
 	r = range(0, (uintptr_t)mem, psize);
 	expect_err("MERGE_RANGE number with _IOWR direction",

@@ -1527,16 +1527,6 @@ static int pstats(int pidfd, uint64_t *bytes)
 	return err;
 }
 
-static int process_cmd(unsigned long cmd, int pidfd)
-{
-	struct ksmmod_process p;
-
-	memset(&p, 0, sizeof(p));
-	p.size = sizeof(p);
-	p.pidfd = pidfd;
-	return ksmt_ioctl(fd, cmd, &p);
-}
-
 int main(void)
 {
 	unsigned long long seed = ksmt_cmdline_ull("ksmmod.seed", 0);
@@ -1666,7 +1656,7 @@ int main(void)
 			 nwrites, nskipped);
 
 	/* 4-5: an unprivileged caller with an inherited descriptor. */
-	err = process_cmd(KSMMOD_IOC_REMOVE_PROCESS, 0);	/* not followed into the child */
+	err = ksmt_process(fd, KSMMOD_IOC_REMOVE_PROCESS, 0);	/* not followed into the child */
 	if (err && err != -ENOENT)
 		ktap_print_msg("REMOVE_PROCESS of self: %s", strerror(-err));
 	ksmt_get_params(fd, &pb);
@@ -1731,7 +1721,7 @@ int main(void)
 			 (unsigned long long)s.mm_slots);
 
 	/* 8: clean up; nothing left. */
-	err = process_cmd(KSMMOD_IOC_REMOVE_PROCESS, 0);
+	err = ksmt_process(fd, KSMMOD_IOC_REMOVE_PROCESS, 0);
 	memset(&p, 0, sizeof(p));
 	p.run = KSMMOD_RUN_UNMERGE;
 	if (ksmt_set_params(fd, &p, KSMMOD_PARAM_RUN))

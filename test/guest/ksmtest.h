@@ -188,6 +188,17 @@ static inline bool ksmt_kernel_at_least(int major, int minor)
 	return ma > major || (ma == major && mi >= minor);
 }
 
+/* ADD_PROCESS or REMOVE_PROCESS (@cmd) of @pidfd (0: the caller), no flags; 0 or -errno. */
+static inline int ksmt_process(int fd, unsigned long cmd, int pidfd)
+{
+	struct ksmmod_process p;
+
+	memset(&p, 0, sizeof(p));
+	p.size = sizeof(p);
+	p.pidfd = pidfd;
+	return ksmt_ioctl(fd, cmd, &p);
+}
+
 /* MERGE_RANGE or UNMERGE_RANGE (@cmd) of the caller's [@start, +@len); 0 or -errno. */
 static inline int ksmt_range(int fd, unsigned long cmd, void *start, uint64_t len)
 {
