@@ -41,6 +41,7 @@ JOBS=$(nproc)
 
 PASS=0 FAIL=0 SKIP=0
 RESULTS=()
+DETAIL=()
 say() { echo "check: $*"; }
 host_result() { # pass|fail|skip label [reason]
 	local verdict=$1 label=$2 reason=${3:-}
@@ -215,6 +216,13 @@ for lane in $LANES; do
 	done < <({ grep -F -e "guest:$krel: FAIL" -e "guest:$krel: splat:" "$klog/summary.txt" || true; } |
 		head -n 8
 		grep -F "guest:$krel: slowest suites:" "$klog/summary.txt" || true)
+	# the first splat of the first lane that had one, with the lines around it: printed
+	# last of all, so that even the shortest tail of the output says what the kernel said
+	if [ ${#DETAIL[@]} -eq 0 ]; then
+		mapfile -t DETAIL < <(awk -v h="guest:$krel: ---- console.log line" \
+			'index($0, h) == 1 { n++; next } n == 1 && /:   \| / { print substr($0, 1, 200) }' \
+			"$klog/summary.txt" | head -n 14)
+	fi
 done
 
 # --- build-only lanes: kernels the guest suite does not run on yet ---------------
@@ -270,6 +278,10 @@ T1=$(date +%s)
 echo
 say "=== summary ==="
 for r in "${RESULTS[@]}"; do echo "  $r"; done
+if [ ${#DETAIL[@]} -gt 0 ]; then
+	echo "first kernel splat:"
+	for r in "${DETAIL[@]}"; do echo "  $r"; done
+fi
 echo "wall time: $((T1 - T0))s"
 echo "$PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ]
