@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ksmmod rmap items and stable nodes: allocation, the "keyhole" lookup of a
- * stable node's page, and unlinking items from the trees.
+ * stable node's page, unlinking items from the trees, and merging the page
+ * of an rmap item into a KSM page (or undoing it) with its bookkeeping: the
+ * page table work itself is src/merge.c's.
  *
  * DOC: Stable node lifetime
  *
@@ -305,4 +307,178 @@ void ksmmod_remove_rmap_items_in(struct ksmmod_rmap_item **link, unsigned long s
 		ksmmod_remove_rmap_item_from_tree(item);
 		ksmmod_rmap_item_free(item);
 	}
+}
+
+/* --- Merging the page of an rmap item, and undoing it --- */
+
+/*
+ * ksmmod_try_to_merge_with_ksm_page() with @item->mm's mmap_lock held and
+ * @vma the mergeable mapping at @item's address.
+ */
+static int ksmmod_try_to_merge_vma(struct ksmmod_rmap_item *item, struct vm_area_struct *vma,
+				   struct page *page, struct page *kpage)
+{
+	int err;
+
+	err = ksmmod_try_to_merge_one_page(vma, page, item->address & PAGE_MASK, kpage);
+	if (err)
+		return err;
+	/*
+	 * anon_vma shares its word with the unstable tree's nid, and
+	 * linear_page_index with the checksum: unlink first.
+	 */
+	ksmmod_remove_rmap_item_from_tree(item);
+	ksmmod_rmap_item_get_anon_vma(item, vma);
+	return 0;
+}
+
+/**
+ * ksmmod_try_to_merge_with_ksm_page() - merge @item's @page with @kpage
+ * @item: rmap item of @page (in no tree)
+ * @page: the page (reference held)
+ * @kpage: the KSM page (reference held), or NULL to make @page a KSM page
+ *
+ * On success @item holds a reference on the mapping's anon_vma, ready for
+ * ksmmod_stable_tree_append().
+ *
+ * Return: 0 or a negative errno.
+ */
+int ksmmod_try_to_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
+				      struct page *kpage)
+{
+	unsigned long addr = item->address & PAGE_MASK;
+	struct mm_struct *mm = item->mm;
+	struct vm_area_struct *vma;
+	int err = -EFAULT;
+
+	mmap_read_lock(mm);
+	vma = ksmmod_find_mergeable_vma(mm, addr);
+	if (vma)
+		err = ksmmod_try_to_merge_vma(item, vma, page, kpage);
+	mmap_read_unlock(mm);
+	return err;
+}
+
+/**
+ * ksmmod_merge_with_ksm_page() - merge @item's page into @kpage and record it
+ * @item: rmap item of @page (in no tree, or on the stable node it leaves)
+ * @page: the page mapped at @item's address (reference held)
+ * @kpage: a KSM page of ksmmod's stable tree with the same contents
+ *	(reference held)
+ * @vma: NULL, or the mergeable mapping at @item's address if the caller
+ *	holds @item->mm's mmap_lock (the scanner, which just looked the page
+ *	up, saves taking it and looking the mapping up again)
+ *
+ * Return: 0 if @item's mapping now maps @kpage and @item is on its stable
+ * node; else an errno and nothing changed.
+ */
+int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
+			       struct page *kpage, struct vm_area_struct *vma)
+{
+	struct folio *kfolio = page_folio(kpage);
+	struct ksmmod_stable_node *node;
+	int err;
+
+	if (vma)
+		err = ksmmod_try_to_merge_vma(item, vma, page, kpage);
+	else
+		err = ksmmod_try_to_merge_with_ksm_page(item, page, kpage);
+	if (err)
+		return err;
+	folio_lock(kfolio);
+	node = ksmmod_folio_stable_node(kfolio);
+	if (node)
+		ksmmod_stable_tree_append(item, node);
+	folio_unlock(kfolio);
+	if (node)
+		return 0;
+	/*
+	 * The node went away meanwhile: do not leave an untracked merge. Its
+	 * hash is gone with it: the page counts as changed at its next scan.
+	 */
+	if (vma) {
+		ksmmod_rmap_item_put_anon_vma(item, 0);
+		/* The caller's mmap_lock was held throughout: unless it is exiting. */
+		if (atomic_read(&vma->vm_mm->mm_users))
+			ksmmod_break_ksm(vma, item->address & PAGE_MASK, NULL);
+	} else {
+		ksmmod_break_cow(item, 0);
+	}
+	return -EAGAIN;
+}
+
+/**
+ * ksmmod_try_to_merge_with_zero_page() - map the zero page instead of empty @page
+ * @item: rmap item of @page (in no tree)
+ * @page: the page (reference held), whose hash is that of an empty page
+ * @zero_pages: ksmmod's count of zero pages of the process (see
+ *	ksmmod_zero_page_mapped())
+ *
+ * Return: 0 if the zero page is mapped at @item's address now, or a
+ * negative errno (the page is not empty after all, changed, or is pinned).
+ */
+int ksmmod_try_to_merge_with_zero_page(struct ksmmod_rmap_item *item, struct page *page,
+				       atomic_long_t *zero_pages)
+{
+	unsigned long addr = item->address & PAGE_MASK;
+	struct mm_struct *mm = item->mm;
+	struct vm_area_struct *vma;
+	int err = -EFAULT;
+
+	mmap_read_lock(mm);
+	vma = ksmmod_find_mergeable_vma(mm, addr);
+	if (vma) {
+		/* Compared byte for byte under the page lock, as every merge. */
+		err = ksmmod_try_to_merge_one_page(vma, page, addr, ZERO_PAGE(addr));
+		if (!err)
+			ksmmod_zero_page_mapped(mm, zero_pages);
+	}
+	mmap_read_unlock(mm);
+	return err;
+}
+
+/**
+ * ksmmod_try_to_merge_two_pages() - merge two identical non-KSM pages
+ * @item: rmap item of @page, in no tree
+ * @page: page found in the scan
+ * @tree_item: rmap item of @tree_page (from the unstable tree)
+ * @tree_page: its identical partner
+ *
+ * Return: the new KSM page (@page) or NULL.
+ */
+struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct page *page,
+					   struct ksmmod_rmap_item *tree_item,
+					   struct page *tree_page)
+{
+	/* The merge puts the page's index in its place (layout.h). */
+	u64 hash = item->checksum;
+	int err;
+
+	err = ksmmod_try_to_merge_with_ksm_page(item, page, NULL);
+	if (!err) {
+		err = ksmmod_try_to_merge_with_ksm_page(tree_item, tree_page, page);
+		if (err)
+			ksmmod_break_cow(item, hash);
+	}
+	return err ? NULL : page;
+}
+
+/**
+ * ksmmod_break_cow() - undo the merge of @item's page (it stays merged elsewhere)
+ * @item: an rmap item (in no tree)
+ * @hash: the content hash @item keeps (see ksmmod_rmap_item_put_anon_vma())
+ */
+void ksmmod_break_cow(struct ksmmod_rmap_item *item, u64 hash)
+{
+	unsigned long addr = item->address & PAGE_MASK;
+	struct mm_struct *mm = item->mm;
+	struct vm_area_struct *vma;
+
+	/* It holds an anon_vma reference from the merge attempt: drop it. */
+	ksmmod_rmap_item_put_anon_vma(item, hash);
+	mmap_read_lock(mm);
+	vma = ksmmod_find_mergeable_vma(mm, addr);
+	if (vma)
+		ksmmod_break_ksm(vma, addr, NULL);
+	mmap_read_unlock(mm);
 }

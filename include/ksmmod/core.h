@@ -45,6 +45,16 @@ void ksmmod_remove_rmap_items_in(struct ksmmod_rmap_item **link, unsigned long s
 struct folio *ksmmod_get_ksm_folio(struct ksmmod_stable_node *node, bool lock);
 void ksmmod_stable_node_remove(struct ksmmod_stable_node *node);
 void ksmmod_stable_tree_append(struct ksmmod_rmap_item *item, struct ksmmod_stable_node *node);
+int ksmmod_try_to_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
+				      struct page *kpage);
+int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
+			       struct page *kpage, struct vm_area_struct *vma);
+int ksmmod_try_to_merge_with_zero_page(struct ksmmod_rmap_item *item, struct page *page,
+				       atomic_long_t *zero_pages);
+struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct page *page,
+					   struct ksmmod_rmap_item *tree_item,
+					   struct page *tree_page);
+void ksmmod_break_cow(struct ksmmod_rmap_item *item, u64 hash);
 
 /**
  * ksmmod_folio_stable_node() - the stable node a KSM folio points to
@@ -138,26 +148,25 @@ struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_i
 							    struct page **tree_pagep,
 							    bool *mm_locked);
 
-/* merge.c */
+/* content.c */
 u64 ksmmod_page_hash(struct page *page);
 int ksmmod_memcmp_pages(struct page *a, struct page *b);
+
+/* lookup.c */
 struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned long addr);
-struct page *ksmmod_get_mergeable_page(struct ksmmod_rmap_item *item);
-int ksmmod_try_to_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
-				      struct page *kpage);
+pte_t *ksmmod_lock_pte_table(struct mm_struct *mm, unsigned long addr, unsigned long *end,
+			     pmd_t **pmdp, spinlock_t **ptlp, unsigned long *next);
 int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
 			  unsigned long *addrs, struct page **first, int max, pmd_t **pmdp,
 			  unsigned long *next);
 struct page *ksmmod_get_anon_page_pmd(struct vm_area_struct *vma, pmd_t *pmd,
 				      unsigned long addr);
-int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
-			       struct page *kpage, struct vm_area_struct *vma);
-struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct page *page,
-					   struct ksmmod_rmap_item *tree_item,
-					   struct page *tree_page);
-void ksmmod_break_cow(struct ksmmod_rmap_item *item, u64 hash);
-int ksmmod_try_to_merge_with_zero_page(struct ksmmod_rmap_item *item, struct page *page,
-				       atomic_long_t *zero_pages);
+struct page *ksmmod_get_mergeable_page(struct ksmmod_rmap_item *item);
+
+/* merge.c */
+int ksmmod_try_to_merge_one_page(struct vm_area_struct *vma, struct page *page, unsigned long addr,
+				 struct page *kpage);
+int ksmmod_break_ksm(struct vm_area_struct *vma, unsigned long addr, atomic_long_t *zero_pages);
 int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end,
 			 atomic_long_t *zero_pages);
 int ksmmod_unmerge_nodes_in(struct mm_struct *mm, struct xarray *nodes);
