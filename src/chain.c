@@ -421,13 +421,13 @@ static bool ksmmod_chains_pass_due(void)
 }
 
 /**
- * ksmmod_chains_tick() - the scanner's periodic pass over all chains
- * @force: run it even if stable_node_chains_prune_millisecs have not passed
+ * ksmmod_chains_tick() - ksmmodd's periodic pass over all chains
  *
- * Prunes every chain, densifies them if densify_chains is set, and frees the
+ * Once stable_node_chains_prune_millisecs have passed since the last pass:
+ * prunes every chain, densifies them if densify_chains is set, and frees the
  * chains that left the tree. Called with ksmmod_thread_mutex held.
  */
-void ksmmod_chains_tick(bool force)
+void ksmmod_chains_tick(void)
 {
 	bool densify = READ_ONCE(ksmmod_tunables.densify_chains);
 	struct ksmmod_stable_node **link = &ksmmod_chains;
@@ -435,7 +435,7 @@ void ksmmod_chains_tick(bool force)
 	u64 scanned;
 
 	lockdep_assert_held(&ksmmod_thread_mutex);
-	if (!force && !ksmmod_chains_pass_due()) {
+	if (!ksmmod_chains_pass_due()) {
 		ksmmod_chains_free_dead();
 		return;
 	}

@@ -19,7 +19,7 @@
 #include <linux/utsname.h>
 
 #include "ksmmod/ksmmod.h"
-#include "ksmmod/registry.h"
+#include "ksmmod/lifecycle.h"
 
 /* Largest @size accepted: a sanity bound on how much user memory is scanned. */
 #define KSMMOD_MAX_ARG_SIZE	PAGE_SIZE
@@ -291,7 +291,7 @@ static long ksmmod_ioc_process_stats(void __user *uarg)
 		return -EINVAL;
 	pidfd = ps.pidfd;
 	memset(&ps, 0, sizeof(ps));
-	err = ksmmod_registry_process_stats(pidfd, &ps);
+	err = ksmmod_process_stats(pidfd, &ps);
 	if (err)
 		return err;
 	ps.pidfd = pidfd;

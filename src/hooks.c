@@ -12,7 +12,7 @@
  * way out is __ksm_exit(), called from __mmput() for such processes. With
  * the module parameter dropin=1 (the default), ksmmod puts an ftrace hook on
  * both that redirects them (FTRACE_OPS_FL_IPMODIFY) to ksmmod's own
- * versions, ksmmod_registry_enter() and ksmmod_registry_exit_mm():
+ * versions, ksmmod_enter_mm() and ksmmod_exit_mm():
  *
  * - unmodified programs (QEMU's mem-merge, systemd's MemoryKSM=, the
  *   kernel's KSM selftests) use ksmmod without knowing it, with the
@@ -97,7 +97,7 @@
 
 #include "ksmmod/core.h"
 #include "ksmmod/ksmmod.h"
-#include "ksmmod/registry.h"
+#include "ksmmod/lifecycle.h"
 #include "ksmmod/symbols.h"
 
 static bool dropin = true;
@@ -105,15 +105,8 @@ module_param(dropin, bool, 0444);
 MODULE_PARM_DESC(dropin,
 		 "serve madvise(MADV_MERGEABLE) and prctl(PR_SET_MEMORY_MERGE) instead of the kernel's KSM (default 1)");
 
-static bool ksmmod_hooks_on;
 static atomic_t ksmmod_hooks_inflight = ATOMIC_INIT(0);
 static DECLARE_WAIT_QUEUE_HEAD(ksmmod_hooks_wait);
-
-/* Whether drop-in mode is on (hooks installed at load, removed at unload). */
-bool ksmmod_dropin_active(void)
-{
-	return dropin && READ_ONCE(ksmmod_hooks_on);
-}
 
 static void ksmmod_hook_in(void)
 {
@@ -128,16 +121,16 @@ static void ksmmod_hook_out(void)
 
 /*
  * Replaces __ksm_enter(). ksmmod's own madvise() (MERGE_RANGE setting
- * VM_MERGEABLE) enters nothing: the registry registers the range itself.
+ * VM_MERGEABLE) enters nothing: ksmmod_register() registers the range itself.
  */
 static int ksmmod_ksm_enter(struct mm_struct *mm)
 {
 	int err;
 
-	if (ksmmod_registry_own_madvise())
+	if (ksmmod_own_madvise())
 		return 0;
 	ksmmod_hook_in();
-	err = ksmmod_registry_enter(mm);
+	err = ksmmod_enter_mm(mm);
 	ksmmod_hook_out();
 	return err;
 }
@@ -146,7 +139,7 @@ static int ksmmod_ksm_enter(struct mm_struct *mm)
 static void ksmmod_ksm_exit(struct mm_struct *mm)
 {
 	ksmmod_hook_in();
-	if (!ksmmod_registry_exit_mm(mm))
+	if (!ksmmod_exit_mm(mm))
 		kcall___ksm_exit(mm);	/* the kernel's KSM has it */
 	ksmmod_hook_out();
 }
@@ -170,7 +163,7 @@ static int ksmmod_ksm_enter_gate(struct mm_struct *mm)
 {
 	int err = 0;
 
-	if (ksmmod_registry_own_madvise())
+	if (ksmmod_own_madvise())
 		return 0;	/* MERGE_RANGE: see ksmmod_ksm_enter() */
 	ksmmod_hook_in();
 	if (mm == current->mm) {
@@ -619,7 +612,7 @@ int ksmmod_hooks_init(void)
 		}
 		h->registered = true;
 	}
-	WRITE_ONCE(ksmmod_hooks_on, true);
+	ksmmod_set_dropin(dropin);
 	return 0;
 }
 
@@ -636,6 +629,6 @@ void ksmmod_hooks_exit(void)
 	wait_event(ksmmod_hooks_wait, !atomic_read(&ksmmod_hooks_inflight));
 	/* A task past its ksmmod_hook_out() may still be returning through our text. */
 	synchronize_rcu_tasks();
-	WRITE_ONCE(ksmmod_hooks_on, false);
+	ksmmod_set_dropin(false);
 	ksmmod_follow_pool_free();
 }

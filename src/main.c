@@ -5,21 +5,30 @@
  * DOC: Overview
  *
  * ksmmod brings memory deduplication to stock distribution kernels without a
- * kernel patch. Its pieces, one file each:
+ * kernel patch. Its pieces, one file each, from the top down (a file calls
+ * only files below it; the tree core, stable/chain/rmap/unstable, excepted):
  *
- * - symbols.c: the symbol layer, the only way ksmmod reaches non-exported
- *   kernel functions (resolved at load, called through IBT-safe thunks);
- * - params.c: the tunables, with /sys/kernel/mm/ksm names and ranges;
- * - stats.c: the counters;
- * - registry.c: the processes and address ranges registered for merging;
- * - scan.c: the ksmmodd thread that walks registered memory and decides;
- * - stable.c, unstable.c: the two content-keyed trees;
- * - rmap.c: rmap items and stable nodes (layout.h: their kernel-compatible
- *   layout) and the keyhole lookup of a node's page;
- * - layout.c: the load-time check of that layout against the kernel's BTF;
+ * - dev.c, sysfs.c, debugfs.c: /dev/ksmmod and its ioctls (the control API),
+ *   /sys/kernel/mm/ksmmod, developer views;
+ * - hooks.c: drop-in mode (the kernel's KSM entry points lead to ksmmod);
+ *   memory.c: memory hot-remove;
+ * - ksmmodd.c: the kernel thread;
+ * - lifecycle.c: how processes come and go (registration, drop-in entry and
+ *   exit, notifier events, exited processes, unload);
+ * - notifier.c: mmu notifiers recording unmaps and exits;
+ * - params.c, stats.c: the tunables (/sys/kernel/mm/ksm names and ranges)
+ *   and the counters;
+ * - scan.c: walking registered memory a batch at a time, deciding;
+ * - stable.c, chain.c, unstable.c, rmap.c: the tree core: the two
+ *   content-keyed trees, chains of dups (max_page_sharing), rmap items and
+ *   stable nodes (layout.h: their kernel-compatible layout), merging the
+ *   page of an rmap item;
  * - merge.c: write-protecting, replacing PTEs, breaking merges;
- * - dev.c: /dev/ksmmod and its ioctls, the control API;
- * - debugfs.c: developer views (the resolved-symbol table).
+ * - lookup.c, content.c: finding pages; hashing and comparing them;
+ * - registry.c: the processes and address ranges registered;
+ * - layout.c: the load-time check of that layout against the kernel's BTF;
+ * - symbols.c: the symbol layer, the only way ksmmod reaches non-exported
+ *   kernel functions (resolved at load, called through IBT-safe thunks).
  *
  * Initialisation runs in dependency order and unwinds completely on failure:
  * a module that cannot run on this kernel refuses to load and leaves nothing
@@ -33,6 +42,7 @@
 
 #include "ksmmod/core.h"
 #include "ksmmod/ksmmod.h"
+#include "ksmmod/lifecycle.h"
 #include "ksmmod/registry.h"
 #include "ksmmod/symbols.h"
 
@@ -54,7 +64,7 @@ static int __init ksmmod_init(void)
 	err = ksmmod_registry_init();
 	if (err)
 		goto fail_rmap;
-	err = ksmmod_scan_init();
+	err = ksmmod_daemon_init();
 	if (err)
 		goto fail_registry;
 	err = ksmmod_memory_init();
@@ -88,8 +98,9 @@ fail_debugfs:
 fail_memory:
 	ksmmod_memory_exit();
 fail_scan:
-	ksmmod_scan_exit();
+	ksmmod_daemon_exit();
 fail_registry:
+	ksmmod_lifecycle_exit();
 	ksmmod_registry_exit();
 	ksmmod_notifier_exit();
 fail_rmap:
@@ -176,18 +187,19 @@ static void __exit ksmmod_exit(void)
 	ksmmod_dev_exit();
 	ksmmod_sysfs_exit();
 	ksmmod_debugfs_exit();
-	ksmmod_scan_exit();
+	ksmmod_daemon_exit();
 	ksmmod_unload_unmerge();
 	/* No notifier may call into the module's text any more. */
-	ksmmod_registry_drop_notifiers();
+	ksmmod_drop_notifiers();
 	ksmmod_notifier_exit();
 	/*
 	 * Processes leave KSM while the drop-in hooks still catch their
 	 * forks; only then do madvise()/prctl() go back to the kernel's KSM.
 	 */
-	ksmmod_registry_leave_all();
+	ksmmod_leave_all();
 	ksmmod_hooks_exit();
 	ksmmod_memory_exit();
+	ksmmod_lifecycle_exit();
 	ksmmod_registry_exit();
 	ksmmod_rmap_exit();
 	pr_info("unloaded\n");

@@ -623,3 +623,34 @@ int ksmmod_unmerge_nodes_in(struct mm_struct *mm, struct xarray *nodes)
 	}
 	return 0;
 }
+
+/**
+ * ksmmod_unmerge_slot() - break every merged page of @slot in [@start, @end)
+ * @slot: a slot; its mm's mmap_lock held for read, ksmmod_thread_mutex held
+ * @start: first address
+ * @end: end address
+ *
+ * Return: 0 or the first error (-ENOMEM, -EINTR).
+ */
+int ksmmod_unmerge_slot(struct ksmmod_mm_slot *slot, unsigned long start, unsigned long end)
+{
+	unsigned long addr = start, s, e;
+	struct vm_area_struct *vma;
+	int err;
+
+	while (addr < end && ksmmod_registry_next_range(slot, addr, &s, &e) && s < end) {
+		VMA_ITERATOR(vmi, slot->mm, s);
+
+		e = min(e, end);
+		for_each_vma_range(vmi, vma, e) {
+			if (!ksmmod_vma_eligible(vma))
+				continue;
+			err = ksmmod_unmerge_range(vma, max(s, vma->vm_start), min(e, vma->vm_end),
+						   &slot->zero_pages);
+			if (err)
+				return err;
+		}
+		addr = e;
+	}
+	return 0;
+}

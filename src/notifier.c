@@ -31,12 +31,11 @@
 #include <linux/spinlock.h>
 
 #include "ksmmod/ksmmod.h"
-#include "ksmmod/registry.h"
 
 /**
  * struct ksmmod_mn - ksmmod's mmu_notifier on one mm
  * @mn: the notifier (@mn.mm is the mm)
- * @pending: struct ksmmod_unmap entries not yet handled (@ksmmod_mn_lock)
+ * @pending: struct ksmmod_mn_range entries not yet handled (@ksmmod_mn_lock)
  * @work: link in ksmmod_mn_work while there is something to do
  * @released: the mm's release() ran: forget the whole process
  */
@@ -45,18 +44,6 @@ struct ksmmod_mn {
 	struct list_head pending;
 	struct list_head work;
 	bool released;
-};
-
-/**
- * struct ksmmod_unmap - an unmapped range waiting for ksmmodd
- * @link: in &ksmmod_mn.pending
- * @start: first address
- * @end: end address
- */
-struct ksmmod_unmap {
-	struct list_head link;
-	unsigned long start;
-	unsigned long end;
 };
 
 static DEFINE_SPINLOCK(ksmmod_mn_lock);
@@ -72,7 +59,7 @@ static int ksmmod_mn_invalidate_range_start(struct mmu_notifier *mn,
 					    const struct mmu_notifier_range *range)
 {
 	struct ksmmod_mn *kmn = container_of(mn, struct ksmmod_mn, mn);
-	struct ksmmod_unmap *u;
+	struct ksmmod_mn_range *u;
 	unsigned long flags;
 
 	if (range->event != MMU_NOTIFY_UNMAP)
@@ -117,7 +104,7 @@ static struct mmu_notifier *ksmmod_mn_alloc(struct mm_struct *mm)
 static void ksmmod_mn_free(struct mmu_notifier *mn)
 {
 	struct ksmmod_mn *kmn = container_of(mn, struct ksmmod_mn, mn);
-	struct ksmmod_unmap *u, *tmp;
+	struct ksmmod_mn_range *u, *tmp;
 	unsigned long flags;
 
 	spin_lock_irqsave(&ksmmod_mn_lock, flags);
@@ -161,45 +148,43 @@ bool ksmmod_notifier_pending(void)
 }
 
 /**
- * ksmmod_notifier_work() - ksmmodd: handle what the notifiers recorded
+ * ksmmod_notifier_next_event() - what one notifier recorded, for ksmmodd
+ * @ev: filled in: the mm and notifier, whether the address space was
+ *	released, and the unmapped ranges (struct ksmmod_mn_range); hand it
+ *	back with ksmmod_notifier_event_done()
  *
- * Called by ksmmodd with ksmmod_thread_mutex held.
+ * Called with ksmmod_thread_mutex held: the notifier stays allocated while
+ * its slot holds it, and slots are only freed under that mutex.
+ *
+ * Return: false if nothing is recorded.
  */
-void ksmmod_notifier_work(void)
+bool ksmmod_notifier_next_event(struct ksmmod_mn_event *ev)
 {
-	lockdep_assert_held(&ksmmod_thread_mutex);
-	for (;;) {
-		struct ksmmod_unmap *u, *tmp;
-		struct ksmmod_mn *kmn;
-		struct mm_struct *mm;
-		LIST_HEAD(ranges);
-		bool released;
+	struct ksmmod_mn *kmn;
 
-		spin_lock_irq(&ksmmod_mn_lock);
-		kmn = list_first_entry_or_null(&ksmmod_mn_work, struct ksmmod_mn, work);
-		if (kmn) {
-			list_del_init(&kmn->work);
-			list_splice_init(&kmn->pending, &ranges);
-			released = kmn->released;
-			/*
-			 * The notifier stays allocated while its slot holds it,
-			 * and slots are only freed under ksmmod_thread_mutex.
-			 */
-			mm = kmn->mn.mm;
-		}
-		spin_unlock_irq(&ksmmod_mn_lock);
-		if (!kmn)
-			return;
-		/* Both check that @mm's slot still holds this notifier. */
-		if (released)
-			ksmmod_registry_forget_mm(mm, &kmn->mn);
-		else
-			list_for_each_entry(u, &ranges, link)
-				ksmmod_registry_forget_unmapped(mm, &kmn->mn, u->start, u->end);
-		list_for_each_entry_safe(u, tmp, &ranges, link)
-			kfree(u);
-		cond_resched();
+	lockdep_assert_held(&ksmmod_thread_mutex);
+	INIT_LIST_HEAD(&ev->ranges);
+	spin_lock_irq(&ksmmod_mn_lock);
+	kmn = list_first_entry_or_null(&ksmmod_mn_work, struct ksmmod_mn, work);
+	if (kmn) {
+		list_del_init(&kmn->work);
+		list_splice_init(&kmn->pending, &ev->ranges);
+		ev->released = kmn->released;
+		ev->mm = kmn->mn.mm;
+		ev->mn = &kmn->mn;
 	}
+	spin_unlock_irq(&ksmmod_mn_lock);
+	return kmn;
+}
+
+/* Done with @ev: free its ranges. */
+void ksmmod_notifier_event_done(struct ksmmod_mn_event *ev)
+{
+	struct ksmmod_mn_range *u, *tmp;
+
+	list_for_each_entry_safe(u, tmp, &ev->ranges, link)
+		kfree(u);
+	cond_resched();
 }
 
 /* Unload: wait until every notifier put so far has been freed. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksmmod scanner: the ksmmodd kernel thread.
+ * ksmmod scanner: walking the registered memory and feeding the trees, one
+ * batch at a time for ksmmodd (src/ksmmodd.c).
  *
  * DOC: Scanning
  *
@@ -60,8 +61,7 @@
 #include "ksmmod/symbols.h"
 
 DEFINE_MUTEX(ksmmod_thread_mutex);
-static DECLARE_WAIT_QUEUE_HEAD(ksmmod_thread_wait);
-static struct task_struct *ksmmod_thread;
+DECLARE_WAIT_QUEUE_HEAD(ksmmod_thread_wait);
 
 /*
  * Memory being offlined (src/memory.c), under ksmmod_thread_mutex. A flag,
@@ -120,13 +120,13 @@ void ksmmod_thread_offlining(bool begin)
  * @batch_next: index of the next page of the batch to serve
  * @batch_nr: pages in the batch
  * @batch_end: first address after the batch's page table range
- * @budget: pages the current ksmmod_do_scan() may still look at: a batch is
+ * @budget: pages the current ksmmod_scan_batch() may still look at: a batch is
  *	no larger (what it does not serve is looked up again next time)
  * @batch_addr: addresses of the batch's pages, ascending, all >= @address
  * @batch_page: the batch's pages: the one being served with a reference,
  *	the later ones NULL (looked up again when served)
  *
- * The batch lives within one ksmmod_do_scan() call only: it is emptied, and
+ * The batch lives within one ksmmod_scan_batch() call only: it is emptied, and
  * the lock dropped, before the scanner sleeps.
  */
 struct ksmmod_scan_cursor {
@@ -479,25 +479,19 @@ static struct ksmmod_rmap_item *ksmmod_scan_next(struct page **pagep,
 next_slot:
 	slot = c->slot;
 	mm = slot->mm;
-	if (!slot->mn_tried)
-		ksmmod_registry_attach_notifier(slot);
 	mmap_read_lock(mm);
 	if (!atomic_read(&mm->mm_users) ||
 	    (ksmmod_mm_flag_test(mm, MMF_VM_MERGEABLE) && !slot->entered)) {
 		/*
 		 * The process has exited, or (without drop-in mode) it has
 		 * handed memory to the kernel's own KSM since it registered
-		 * (madvise/prctl), whose ksmd must never meet our pages:
-		 * unmerge and forget it.
+		 * (madvise/prctl), whose ksmd must never meet our pages: the
+		 * lifecycle code unmerges and forgets it after this batch.
 		 */
 		struct ksmmod_mm_slot *next = ksmmod_registry_next_slot(slot);
 
-		if (atomic_read(&mm->mm_users)) {
-			pr_warn_ratelimited("process memory moved to the kernel's KSM; ksmmod lets go of it\n");
-			ksmmod_registry_unmerge_slot(slot, 0, ULONG_MAX);
-		}
 		mmap_read_unlock(mm);
-		ksmmod_registry_free_slot(slot);
+		ksmmod_registry_mark_gone(slot);
 		c->slot = next;
 		c->address = 0;
 		if (next) {
@@ -758,8 +752,15 @@ static bool ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	return false;
 }
 
-/* One batch of up to @pages pages. */
-static void ksmmod_do_scan(unsigned int pages)
+/**
+ * ksmmod_scan_batch() - one batch of the scan: up to @pages pages
+ * @pages: pages to look at
+ *
+ * Called by ksmmodd with ksmmod_thread_mutex held. The batch ends early at
+ * the end of a full scan, when run is no longer 1, or when ksmmodd is told
+ * to stop; it holds no lock and no page reference when it returns.
+ */
+void ksmmod_scan_batch(unsigned int pages)
 {
 	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
 
@@ -788,41 +789,6 @@ static void ksmmod_do_scan(unsigned int pages)
 	/* Hold neither the lock nor page references while sleeping. */
 	ksmmod_scan_drop_batch();
 	ksmmod_scan_free_batch();
-}
-
-static bool ksmmod_should_run(void)
-{
-	return READ_ONCE(ksmmod_tunables.run) == KSMMOD_RUN_MERGE && ksmmod_registry_nr_slots();
-}
-
-static int ksmmod_scan_thread(void *unused)
-{
-	set_freezable();
-	set_user_nice(current, 5);
-
-	while (!kthread_should_stop()) {
-		ksmmod_thread_lock();
-		ksmmod_notifier_work();
-		if (ksmmod_should_run()) {
-			ksmmod_do_scan(READ_ONCE(ksmmod_tunables.pages_to_scan));
-			ksmmod_chains_tick(false);
-		}
-		mutex_unlock(&ksmmod_thread_mutex);
-
-		if (ksmmod_should_run()) {
-			unsigned int ms = READ_ONCE(ksmmod_tunables.sleep_millisecs);
-
-			wait_event_freezable_timeout(ksmmod_thread_wait,
-						     kthread_should_stop() || ksmmod_notifier_pending() ||
-						     READ_ONCE(ksmmod_tunables.sleep_millisecs) != ms,
-						     msecs_to_jiffies(ms));
-		} else {
-			wait_event_freezable(ksmmod_thread_wait,
-					     ksmmod_should_run() || kthread_should_stop() ||
-					     ksmmod_notifier_pending());
-		}
-	}
-	return 0;
 }
 
 /* Tunables or registrations changed: let the scanner re-evaluate. */
@@ -937,7 +903,7 @@ long ksmmod_unmerge_all(void)
 
 		if (mmget_not_zero(mm)) {
 			mmap_read_lock(mm);
-			err = ksmmod_registry_unmerge_slot(slot, 0, ULONG_MAX);
+			err = ksmmod_unmerge_slot(slot, 0, ULONG_MAX);
 			mmap_read_unlock(mm);
 			/* Not the last drop under the mutex: __mmput() may re-enter ksmmod. */
 			mmput_async(mm);
@@ -958,20 +924,8 @@ long ksmmod_unmerge_all(void)
 	return left;
 }
 
-int ksmmod_scan_init(void)
+/* Before ksmmodd starts. */
+void ksmmod_scan_init(void)
 {
 	ksmmod_zero_hash = ksmmod_page_hash(ZERO_PAGE(0));
-	ksmmod_thread = kthread_run(ksmmod_scan_thread, NULL, "ksmmodd");
-	if (IS_ERR(ksmmod_thread)) {
-		int err = PTR_ERR(ksmmod_thread);
-
-		pr_err("cannot start ksmmodd: %d\n", err);
-		return err;
-	}
-	return 0;
-}
-
-void ksmmod_scan_exit(void)
-{
-	kthread_stop(ksmmod_thread);
 }

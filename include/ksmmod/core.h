@@ -136,7 +136,7 @@ void ksmmod_chain_add_dup(struct ksmmod_stable_node *chain, struct ksmmod_stable
 void ksmmod_chain_del_dup(struct ksmmod_stable_node *dup);
 struct ksmmod_stable_node *ksmmod_chain_create(struct ksmmod_stable_node *node);
 struct folio *ksmmod_chain_lookup(struct ksmmod_stable_node *chain, struct page *page, bool *full);
-void ksmmod_chains_tick(bool force);
+void ksmmod_chains_tick(void);
 void ksmmod_chains_free_dead(void);
 
 /* unstable.c */
@@ -170,5 +170,6 @@ int ksmmod_break_ksm(struct vm_area_struct *vma, unsigned long addr, atomic_long
 int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end,
 			 atomic_long_t *zero_pages);
 int ksmmod_unmerge_nodes_in(struct mm_struct *mm, struct xarray *nodes);
+int ksmmod_unmerge_slot(struct ksmmod_mm_slot *slot, unsigned long start, unsigned long end);
 
 #endif /* _KSMMOD_CORE_H */

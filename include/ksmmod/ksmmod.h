@@ -93,26 +93,59 @@ extern struct ksmmod_counters ksmmod_counters;
 void ksmmod_stats_get(struct ksmmod_stats *s);
 bool ksmmod_pages_merged(void);
 
+/* ksmmodd.c */
+int ksmmod_daemon_init(void);
+void ksmmod_daemon_exit(void);
+
 /* scan.c */
+struct ksmmod_mm_slot;
 extern struct mutex ksmmod_thread_mutex;
+extern struct wait_queue_head ksmmod_thread_wait;
 void ksmmod_thread_lock(void);
 void ksmmod_thread_offlining(bool begin);
-int ksmmod_scan_init(void);
-void ksmmod_scan_exit(void);
+void ksmmod_scan_init(void);
 void ksmmod_scan_wake(void);
+void ksmmod_scan_batch(unsigned int pages);
+void ksmmod_scan_forget_slot(struct ksmmod_mm_slot *slot, bool freeing);
 long ksmmod_unmerge_all(void);
 
 /* notifier.c */
+/**
+ * struct ksmmod_mn_range - an unmapped range waiting for ksmmodd
+ * @link: in the notifier's pending list, then in &ksmmod_mn_event.ranges
+ * @start: first address
+ * @end: end address
+ */
+struct ksmmod_mn_range {
+	struct list_head link;
+	unsigned long start;
+	unsigned long end;
+};
+
+/**
+ * struct ksmmod_mn_event - what one mmu_notifier recorded (ksmmod_notifier_next_event())
+ * @mm: its mm
+ * @mn: the notifier
+ * @released: the address space went away: forget the whole process
+ * @ranges: struct ksmmod_mn_range entries: unmapped ranges
+ */
+struct ksmmod_mn_event {
+	struct mm_struct *mm;
+	struct mmu_notifier *mn;
+	bool released;
+	struct list_head ranges;
+};
+
 struct mmu_notifier *ksmmod_notifier_get(struct mm_struct *mm);
 void ksmmod_notifier_put(struct mmu_notifier *mn);
 bool ksmmod_notifier_pending(void);
-void ksmmod_notifier_work(void);
+bool ksmmod_notifier_next_event(struct ksmmod_mn_event *ev);
+void ksmmod_notifier_event_done(struct ksmmod_mn_event *ev);
 void ksmmod_notifier_exit(void);
 
 /* hooks.c */
 int ksmmod_hooks_init(void);
 void ksmmod_hooks_exit(void);
-bool ksmmod_dropin_active(void);
 
 /* sysfs.c */
 int ksmmod_sysfs_init(void);

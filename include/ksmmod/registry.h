@@ -32,6 +32,8 @@ struct vm_area_struct;
  *	new mappings are mergeable, fork passes it on (include/ksmmod/compat.h)
  * @keep_exec: with @whole: exec passes the registration on to the new mm
  *	(KSMMOD_PROCESS_KEEP_EXEC)
+ * @gone: the scanner found the process exited, or handed to the kernel's
+ *	own KSM: off the scan list, waiting for the lifecycle code to drop it
  */
 struct ksmmod_mm_slot {
 	struct hlist_node hash;
@@ -45,39 +47,45 @@ struct ksmmod_mm_slot {
 	bool entered;
 	bool whole;
 	bool keep_exec;
+	bool gone;
 };
 
-/* How ksmmod_register() registers: MERGE_RANGE is 0. */
-#define KSMMOD_REG_WHOLE	BIT(0)	/* ADD_PROCESS */
-#define KSMMOD_REG_KEEP_EXEC	BIT(1)	/* ... with KSMMOD_PROCESS_KEEP_EXEC */
-#define KSMMOD_REG_FOLLOW	BIT(2)	/* the caller follows a fork or exec: no permission check */
+/**
+ * struct ksmmod_reg_ctx - preallocated memory for one registry update
+ * @slot: a new slot, used if the mm has none yet
+ * @ranges: spare range nodes, enough for any split or insertion of the update
+ */
+struct ksmmod_reg_ctx {
+	struct ksmmod_mm_slot *slot;
+	struct list_head ranges;
+};
+
+struct ksmmod_process_stats;
 
 int ksmmod_registry_init(void);
 void ksmmod_registry_exit(void);
-int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned int how);
-int ksmmod_unregister(u32 pidfd, unsigned long start, unsigned long end, bool whole);
-bool ksmmod_vma_eligible(struct vm_area_struct *vma);
-unsigned long ksmmod_registry_nr_slots(void);
+void ksmmod_registry_lock(void);
+void ksmmod_registry_unlock(void);
+struct ksmmod_mm_slot *ksmmod_registry_lookup(struct mm_struct *mm);
+struct ksmmod_mm_slot *ksmmod_registry_find(struct mm_struct *mm);
+int ksmmod_registry_ctx_alloc(struct ksmmod_reg_ctx *ctx, bool slot, unsigned int n);
+void ksmmod_registry_ctx_free(struct ksmmod_reg_ctx *ctx);
+struct ksmmod_mm_slot *ksmmod_registry_insert(struct ksmmod_reg_ctx *ctx, struct mm_struct *mm);
+void ksmmod_registry_add_range(struct ksmmod_mm_slot *slot, struct ksmmod_reg_ctx *ctx,
+			       unsigned long start, unsigned long end);
+void ksmmod_registry_remove_range(struct ksmmod_mm_slot *slot, struct ksmmod_reg_ctx *ctx,
+				  unsigned long start, unsigned long end);
+void ksmmod_registry_remove(struct ksmmod_mm_slot *slot);
+void ksmmod_registry_mark_gone(struct ksmmod_mm_slot *slot);
+struct ksmmod_mm_slot *ksmmod_registry_next_gone(void);
 struct ksmmod_mm_slot *ksmmod_registry_next_slot(struct ksmmod_mm_slot *slot);
+struct ksmmod_mm_slot *ksmmod_registry_next_unattached(void);
+bool ksmmod_registry_set_notifier(struct ksmmod_mm_slot *slot, struct mmu_notifier *mn);
 bool ksmmod_registry_next_range(struct ksmmod_mm_slot *slot, unsigned long addr,
 				unsigned long *start, unsigned long *end);
-int ksmmod_registry_unmerge_slot(struct ksmmod_mm_slot *slot, unsigned long start,
-				 unsigned long end);
-void ksmmod_registry_free_slot(struct ksmmod_mm_slot *slot);
+bool ksmmod_vma_eligible(struct vm_area_struct *vma);
+unsigned long ksmmod_registry_nr_slots(void);
+bool ksmmod_registry_slot_stats(struct mm_struct *mm, struct ksmmod_process_stats *ps);
 unsigned long ksmmod_registry_zero_pages(void);
-int ksmmod_registry_enter(struct mm_struct *mm);
-bool ksmmod_registry_own_madvise(void);
-void ksmmod_registry_attach_notifier(struct ksmmod_mm_slot *slot);
-void ksmmod_registry_drop_notifiers(void);
-void ksmmod_registry_leave_all(void);
-void ksmmod_registry_forget_mm(struct mm_struct *mm, struct mmu_notifier *mn);
-void ksmmod_registry_forget_unmapped(struct mm_struct *mm, struct mmu_notifier *mn,
-				     unsigned long start, unsigned long end);
-bool ksmmod_registry_exit_mm(struct mm_struct *mm);
-struct ksmmod_process_stats;
-int ksmmod_registry_process_stats(u32 pidfd, struct ksmmod_process_stats *ps);
-
-/* scan.c */
-void ksmmod_scan_forget_slot(struct ksmmod_mm_slot *slot, bool freeing);
 
 #endif /* _KSMMOD_REGISTRY_H */
