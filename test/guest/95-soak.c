@@ -300,6 +300,12 @@ static int mremap_chunk(struct arena *a, int c)
 	return bad;
 }
 
+/*
+ * Workers started so far: each maps its arena at an address of its own
+ * (see worker()).
+ */
+static unsigned int spawned;
+
 static void worker(int slot, uint64_t retire_at)
 {
 	uint64_t n = 0;
@@ -309,6 +315,21 @@ static void worker(int slot, uint64_t retire_at)
 
 	rng_state = (getpid() * 2654435761U) ^ (slot + 1) * 40503U ^ (uint32_t)now_ms();
 	use_madvise = use_madvise && slot % 2;
+	/*
+	 * Workers are forks of one parent: without this pad, every worker
+	 * would map its arena at the same address. The kernel's swap-in of a
+	 * page that was a KSM page (ksm_might_need_to_copy()) reads the
+	 * anon_vma of the process that swapped it in first whenever the page
+	 * index matches, even after that process exited and the anon_vma was
+	 * freed: a read upstream calls harmless (it only decides between
+	 * reusing and copying; the index test comes first since "ksm: swap
+	 * the two conditions in ksm_might_need_to_copy()"), but KASAN reports
+	 * it, with any KSM. Unrelated processes rarely share a layout; workers
+	 * alive at the same time get different ones here.
+	 */
+	if (mmap(NULL, (1 + spawned % 61) * psize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) ==
+	    MAP_FAILED)
+		worker_die("mmap pad");
 	a.mem = mmap(NULL, (NPG + CHUNK) * psize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (a.mem == MAP_FAILED)
 		worker_die("mmap");
@@ -402,6 +423,8 @@ static pid_t spawn(int slot)
 {
 	uint64_t retire_at = now_ms() + 10000 + rnd() % 30000;
 	pid_t pid;
+
+	spawned++;
 
 	if (retire_at > round_end - 10000)
 		retire_at = UINT64_MAX;
