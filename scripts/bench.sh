@@ -28,6 +28,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 S=$ROOT/scripts
+H=$ROOT/test/harness
 [ "$(id -u)" = 0 ] || { echo "bench: must run as root (apt)" >&2; exit 2; }
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
@@ -54,12 +55,12 @@ for series in ${KERNELS:-6.12}; do
 	krel=$("$S/kernels.sh" fetch "$series" | tail -n1)
 	echo "bench: building ksmmod for $krel" >&2
 	"$S/build-module.sh" "$krel" "$D/$krel" "$D/logs/build-$krel.log"
-	"$S/mkinitramfs.sh" "$D/initramfs-$krel.cpio.gz" "$D/$krel/ksmmod.ko" "$D/bin" \
+	"$H/mkinitramfs.sh" "$D/initramfs-$krel.cpio.gz" "$D/$krel/ksmmod.ko" "$D/bin" \
 		"$D/prog/bench" "$D/prog/sprof" >/dev/null
 	echo "bench: booting $krel (mib=$MIB reps=$REPS)" >&2
 	t0=$(date +%s)
 	KSMMOD_GUEST_TIMEOUT=${KSMMOD_GUEST_TIMEOUT:-1800} \
-		"$S/run-guest.sh" "$krel" "$D/initramfs-$krel.cpio.gz" "$D/logs/$krel" \
+		"$H/run-guest.sh" "$krel" "$D/initramfs-$krel.cpio.gz" "$D/logs/$krel" \
 		ksmmod.test_timeout=1700 ksmmod.bench_mib="$MIB" ksmmod.bench_reps="$REPS" \
 		ksmmod.bench_cpu_mib="$CPU_MIB" ksmmod.bench_quick="$QUICK" \
 		ksmmod.bench_cow_pages="$COW_PAGES" ksmmod.bench_rmap_mappings="$RMAP_MAPPINGS" \
@@ -76,6 +77,6 @@ for series in ${KERNELS:-6.12}; do
 		grep '^# bench-error' "$D/logs/$krel/results.ktap" >&2
 		rc=1
 	fi
-	python3 "$S/bench-report.py" "$D/logs/$krel/results.ktap" "$OUTDIR" "$krel" || rc=1
+	python3 "$ROOT/test/bench/report.py" "$D/logs/$krel/results.ktap" "$OUTDIR" "$krel" || rc=1
 done
 exit $rc

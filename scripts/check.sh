@@ -37,6 +37,7 @@ SRC=$(cd "${KSMMOD_SRC:-$ROOT}" && pwd)
 BUILD=$ROOT/build
 LOGS=$BUILD/logs
 S=$ROOT/scripts
+H=$ROOT/test/harness
 JOBS=$(nproc)
 
 PASS=0 FAIL=0 SKIP=0
@@ -61,7 +62,7 @@ BUILD_LANES=${BUILD_KERNELS-}
 LONG_LANES=${LONG_LANES-debug}
 SOAK_SECONDS=${SOAK_SECONDS:-300}
 FUZZ_SECONDS=${FUZZ_SECONDS:-120}
-SMOKE_TESTS=${SMOKE_TESTS-10-*,48-*,60-*,65-*,66-*,80-*,85-*,87-*,88-*,89-migrate,90-*,99-*}
+SMOKE_TESTS=${SMOKE_TESTS-10-*,48-*,60-*,65-*,66-*,70-*,76-*,78-*,79-*,80-*,81-migrate,90-*,99-*}
 say "source $SRC, lanes: $LANES; build only: $BUILD_LANES"
 
 # The scripts/chroot.sh target of a lane built in a chroot of a newer release.
@@ -182,13 +183,13 @@ for lane in $LANES; do
 	mdir=${KSMMOD_CACHE:-/var/cache/ksmmod}/kernels/$krel/lib/modules/$krel
 	if [ -d "$mdir" ]; then
 		mkdir -p "$BUILD/guestmods-$krel"
-		mapfile -t mods < <("$S/guest-modules.sh" "$mdir" "$BUILD/guestmods-$krel/modules.order" zram)
+		mapfile -t mods < <("$H/guest-modules.sh" "$mdir" "$BUILD/guestmods-$krel/modules.order" zram)
 		[ ${#mods[@]} -eq 0 ] || mods+=("$BUILD/guestmods-$krel/modules.order")
 	fi
 	# the kernel's KSM selftests of this lane's source version, at /kselftests
 	kselftests_for "$krel"
 	[ -z "$KST" ] || mods+=("$KST")
-	"$S/mkinitramfs.sh" "$initrd" "$ko" "$GUEST" "${mods[@]}"
+	"$H/mkinitramfs.sh" "$initrd" "$ko" "$GUEST" "${mods[@]}"
 	# long soak and fuzzing: the per-test and the whole-guest timeouts grow with them
 	long="" gtimeout=${KSMMOD_GUEST_TIMEOUT:-900}
 	case " $LONG_LANES " in
@@ -200,10 +201,10 @@ for lane in $LANES; do
 	esac
 	grc=0
 	# shellcheck disable=SC2086
-	KSMMOD_GUEST_TIMEOUT=$gtimeout "$S/run-guest.sh" "$krel" "$initrd" "$klog" $tests $long \
+	KSMMOD_GUEST_TIMEOUT=$gtimeout "$H/run-guest.sh" "$krel" "$initrd" "$klog" $tests $long \
 		${KSMMOD_CMDLINE:-} || grc=$?
 	[ $grc -eq 0 ] || say "qemu exit $grc for $krel"
-	"$S/ktap-summary.sh" "$klog" "guest:$krel" | tee "$klog/summary.txt"
+	"$H/ktap-summary.sh" "$klog" "guest:$krel" | tee "$klog/summary.txt"
 	read -r _ p f s < <(tail -n1 "$klog/summary.txt")
 	PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + s))
 	RESULTS+=("$(printf '%-4s guest:%s %s passed, %s failed, %s skipped, boot %ss (%s)%s' \

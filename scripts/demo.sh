@@ -6,6 +6,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 S=$ROOT/scripts
+H=$ROOT/test/harness
 D=$ROOT/build/demo
 [ "$(id -u)" = 0 ] || { echo "demo: must run as root (apt)" >&2; exit 2; }
 
@@ -15,11 +16,11 @@ mkdir -p "$D/bin" "$D/logs"
 echo "demo: building ksmmod for $krel"
 "$S/build-module.sh" "$krel" "$D/$krel" "$D/logs/build.log"
 make -s -C "$ROOT/tools/ksmctl" OUT="$D/bin" >/dev/null
-cp "$S/demo-guest.sh" "$D/bin/demo"
-gcc -O2 -Wall -static -o "$D/demo-dup" "$S/demo-dup.c"
-"$S/mkinitramfs.sh" "$D/initramfs.cpio.gz" "$D/$krel/ksmmod.ko" "$D/bin" "$D/demo-dup" >/dev/null
+cp "$ROOT/test/demo/demo-guest.sh" "$D/bin/demo"
+gcc -O2 -Wall -static -o "$D/demo-dup" "$ROOT/test/demo/demo-dup.c"
+"$H/mkinitramfs.sh" "$D/initramfs.cpio.gz" "$D/$krel/ksmmod.ko" "$D/bin" "$D/demo-dup" >/dev/null
 echo "demo: booting $krel"
-"$S/run-guest.sh" "$krel" "$D/initramfs.cpio.gz" "$D/logs" >/dev/null
+"$H/run-guest.sh" "$krel" "$D/initramfs.cpio.gz" "$D/logs" >/dev/null
 echo
 # The guest's output, without the harness's framing lines.
 grep -v -e '^# suite ' -e '^# ksmmod-guest' "$D/logs/results.ktap"

@@ -2,8 +2,8 @@
 /*
  * rmmod while merged pages are away from where they were merged: some KSM
  * pages swapped out (zram swap, reclaim through a memory cgroup, as in
- * 88-swap), some migrated to the other NUMA node (move_pages, as in
- * 89-migrate), the rest merged in place. After rmmod every page reads back
+ * 80-swap), some migrated to the other NUMA node (move_pages, as in
+ * 81-migrate), the rest merged in place. After rmmod every page reads back
  * its bytes; once every page has been written with its own contents, every
  * page reads exactly those and no PFN is shared between two pages; swapoff
  * brings everything back intact; the module loads again (95-soak needs it)
@@ -43,7 +43,7 @@ static int pattern(int i)
 static int fd;
 static long psize;
 
-/* 128 MiB of swap on /dev/zram0, reset first if 88-swap used it. */
+/* 128 MiB of swap on /dev/zram0, reset first if 80-swap used it. */
 static bool swap_on(void)
 {
 	char size[32];

@@ -432,7 +432,7 @@ static long fail_nth_left(void)
  * A line in the kernel log. Between "injecting allocation failures" and
  * "injection over", the stack dumps with which the kernel reports a failed
  * allocation (the module loader's vmalloc, kmem_cache_create()) are expected
- * (scripts/ktap-summary.sh); any other splat still fails the run.
+ * (test/harness/ktap-summary.sh); any other splat still fails the run.
  */
 static void kmsg_mark(const char *what)
 {

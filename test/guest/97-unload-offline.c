@@ -7,7 +7,7 @@
  * to it, and unload itself must not wait for it.
  *
  * A helper keeps offlining and onlining a block of the guest's DIMM node
- * (node 2, ZONE_MOVABLE, see scripts/run-guest.sh), with tens of MiB to
+ * (node 2, ZONE_MOVABLE, see test/harness/run-guest.sh), with tens of MiB to
  * migrate each time so that each gap lasts a while, while the module is
  * loaded and unloaded again and again. Every rmmod must return (within 60 s,
  * or it is counted hung), and the module must load again afterwards.

@@ -179,15 +179,6 @@ static inline const char *ksmt_release(void)
 	return u.release;
 }
 
-/* True on a 6.12 (or later) kernel, false on 6.1. */
-static inline bool ksmt_kernel_at_least(int major, int minor)
-{
-	int ma = 0, mi = 0;
-
-	sscanf(ksmt_release(), "%d.%d", &ma, &mi);
-	return ma > major || (ma == major && mi >= minor);
-}
-
 /* ADD_PROCESS or REMOVE_PROCESS (@cmd) of @pidfd (0: the caller), no flags; 0 or -errno. */
 static inline int ksmt_process(int fd, unsigned long cmd, int pidfd)
 {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""bench-report.py RESULTS.KTAP OUTDIR KERNEL: turn the bench guest's output
+"""test/bench/report.py RESULTS.KTAP OUTDIR KERNEL: turn the bench guest's output
 into OUTDIR/KERNEL.csv (every sample), OUTDIR/KERNEL.md (median, min-max per
 implementation and the ksmmod/kernel ratio) and OUTDIR/KERNEL-merge.png
 (saved MiB over time in the first 'merge' repetition, both implementations)."""

@@ -2,7 +2,7 @@
 # guest-modules.sh — kernel modules the guest tests need from a Debian kernel
 # image, with their dependencies, in load order (dependencies first).
 #
-#   scripts/guest-modules.sh MODULES_DIR OUT_LIST MODULE...
+#   test/harness/guest-modules.sh MODULES_DIR OUT_LIST MODULE...
 #
 # MODULES_DIR is lib/modules/<release> of the extracted image. Prints the paths
 # of the module files (one per line, load order) and writes their basenames to

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ktap-summary.sh — summarise one guest run.
 #
-#   scripts/ktap-summary.sh LOGDIR LABEL
+#   test/harness/ktap-summary.sh LOGDIR LABEL
 #
 # Reads LOGDIR/results.ktap (suites framed by "# suite NAME begin/exit=RC", KTAP
 # inside) and LOGDIR/console.log (kernel log). Prints one line per suite, every

@@ -65,7 +65,8 @@ static long proc_stat_zero_pages(void)
 
 int main(void)
 {
-	bool kernel_counts = ksmt_kernel_at_least(6, 10);
+	/* Kernels that count KSM zero pages per process show them (6.10+). */
+	bool kernel_counts = proc_stat_zero_pages() >= 0;
 	struct ksmmod_process_stats ps;
 	uint64_t zero_pfn, a_pfn;
 	struct ksmmod_stats s;

@@ -3,7 +3,7 @@
  * Memory hot-remove (offlining a memory block) with merged pages.
  *
  * The guest's NUMA node 2 is a hot-pluggable DIMM onlined as ZONE_MOVABLE
- * (scripts/run-guest.sh). A KSM page moved there (move_pages) and its
+ * (test/harness/run-guest.sh). A KSM page moved there (move_pages) and its
  * memory block offlined migrates out again: every mapping follows it with
  * its bytes and it stays merged (exact counters). A stable
  * node whose page was freed before the scanner noticed is stale; when the
@@ -88,7 +88,7 @@ int main(void)
 		return ktap_finished();
 	}
 	if (access("/sys/devices/system/node/node2", F_OK)) {
-		skip_rest(0, 6, "guest has no hot-pluggable node 2 (scripts/run-guest.sh adds one)");
+		skip_rest(0, 6, "guest has no hot-pluggable node 2 (test/harness/run-guest.sh adds one)");
 		return ktap_finished();
 	}
 	psize = sysconf(_SC_PAGESIZE);

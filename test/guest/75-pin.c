@@ -172,7 +172,7 @@ int main(void)
 	psize = sysconf(_SC_PAGESIZE);
 	want = malloc(4 * psize);
 	got = malloc(4 * psize);
-	file = open("/tmp/84-pin.data", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	file = open("/tmp/75-pin.data", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (!want || !got || file < 0)
 		ktap_exit_fail_msg("setup: %s", strerror(errno));
 
@@ -274,7 +274,7 @@ int main(void)
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 	close(ring.fd);
 	close(file);
-	unlink("/tmp/84-pin.data");
+	unlink("/tmp/75-pin.data");
 	close(fd);
 	return ktap_finished();
 }

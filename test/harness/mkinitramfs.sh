@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # mkinitramfs.sh — pack the ksmmod test guest initramfs (newc cpio, gzip).
 #
-#   scripts/mkinitramfs.sh OUT.cpio.gz KO_FILE GUEST_BIN_DIR [EXTRA_FILES...]
+#   test/harness/mkinitramfs.sh OUT.cpio.gz KO_FILE GUEST_BIN_DIR [EXTRA_FILES...]
 #
 # Contents: static busybox at /bin/busybox + applet symlinks, /init =
-# test/guest/init.sh, KO_FILE at /ksmmod.ko, every executable of GUEST_BIN_DIR at
+# test/harness/init.sh, KO_FILE at /ksmmod.ko, every executable of GUEST_BIN_DIR at
 # /tests/<name> (ksmctl goes to /bin/ksmctl instead), EXTRA_FILES at /<basename>,
 # empty /dev /proc /sys /tmp /run. Binaries must be static (no libraries are packed).
 set -euo pipefail
@@ -13,8 +13,8 @@ set -euo pipefail
 out=$1 ko=$2 bindir=$3
 shift 3
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-init=$here/test/guest/init.sh
+here=$(cd "$(dirname "$0")/../.." && pwd)
+init=$here/test/harness/init.sh
 busybox=${KSMMOD_BUSYBOX:-/bin/busybox}
 
 [ -f "$ko" ] || { echo "mkinitramfs: no module $ko" >&2; exit 1; }

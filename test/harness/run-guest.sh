@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run-guest.sh — boot a cached Debian kernel + test initramfs under qemu, headless.
 #
-#   scripts/run-guest.sh KREL INITRAMFS LOGDIR [extra kernel cmdline...]
+#   test/harness/run-guest.sh KREL INITRAMFS LOGDIR [extra kernel cmdline...]
 #
 # Kernel: $KSMMOD_CACHE/kernels/<krel>/boot/vmlinuz-<krel> (see kernels.sh fetch).
 # ttyS0 -> LOGDIR/console.log, ttyS1 -> LOGDIR/results.ktap.
