@@ -48,7 +48,7 @@
  *
  * Processes registered whole (ADD_PROCESS) are followed through ftrace
  * callbacks on the entries of the functions in KSMMOD_WATCH_HOOKS()
- * (include/ksmmod/compat.h, "Whole processes", says which kernel and mode
+ * (include/ksmmod/process.h, "Whole processes", says which kernel and mode
  * needs which). They observe and replace nothing, so they need no
  * FTRACE_OPS_FL_IPMODIFY and can share their functions with livepatches:
  * the callback runs before the function's first instruction and may only
@@ -98,6 +98,7 @@
 #include "ksmmod/core.h"
 #include "ksmmod/ksmmod.h"
 #include "ksmmod/lifecycle.h"
+#include "ksmmod/process.h"
 #include "ksmmod/symbols.h"
 
 static bool dropin = true;
@@ -223,7 +224,7 @@ static void notrace ksmmod_hook_redirect(unsigned long ip, unsigned long parent_
 	}
 
 /*
- * Watch hooks (see "Whole processes" in include/ksmmod/compat.h for which
+ * Watch hooks (see "Whole processes" in include/ksmmod/process.h for which
  * kernel gets which). Each runs at the entry of its function, in atomic
  * context, and reads the arguments from the saved registers (x86-64: %rdi,
  * %rsi, %rdx, %rcx, %r8).

@@ -51,6 +51,7 @@
 #include "ksmmod/core.h"
 #include "ksmmod/ksmmod.h"
 #include "ksmmod/lifecycle.h"
+#include "ksmmod/process.h"
 #include "ksmmod/registry.h"
 #include "ksmmod/symbols.h"
 
@@ -426,7 +427,7 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 							  min(end, vma->vm_end));
 		}
 		if (whole) {
-			/* New mappings, fork and exec: see compat.h. */
+			/* New mappings, fork and exec: see include/ksmmod/process.h. */
 			slot->whole = true;
 			slot->keep_exec = how & KSMMOD_REG_KEEP_EXEC;
 			ksmmod_mm_set_whole(mm, slot->keep_exec, ksmmod_dropin_active());

@@ -12,7 +12,7 @@
  * present anonymous pages count: swap entries, the zero page, device pages
  * and page cache pages give nothing, as follow_page() / folio_walk_start()
  * in mm/ksm.c. The single-address lookup that differs between kernels,
- * ksmmod_get_anon_page(), is a shim in include/ksmmod/compat.h.
+ * ksmmod_get_anon_page(), is a shim in include/ksmmod/compat/lookup.h.
  */
 #include <linux/mm.h>
 #include <linux/pgtable.h>

@@ -31,7 +31,7 @@
  *
  * With use_zero_pages, a page found empty is not merged into a KSM page but
  * replaced (step 3) by a dirty-marked mapping of the shared zero page (see
- * "KSM zero pages" in include/ksmmod/compat.h); a write faults in a fresh
+ * "KSM zero pages" in include/ksmmod/compat/zero.h); a write faults in a fresh
  * zeroed page as for any zero-page mapping.
  */
 #include <linux/mm.h>

@@ -476,7 +476,7 @@ bool ksmmod_registry_slot_stats(struct mm_struct *mm, struct ksmmod_process_stat
 /**
  * ksmmod_registry_zero_pages() - KSM zero pages mapped in registered processes
  *
- * Return: the sum over all slots (see "KSM zero pages" in compat.h).
+ * Return: the sum over all slots (see "KSM zero pages" in include/ksmmod/compat/zero.h).
  */
 unsigned long ksmmod_registry_zero_pages(void)
 {

@@ -22,14 +22,14 @@ struct vm_area_struct;
  * @ranges: registered ranges, sorted, non-overlapping, page aligned
  * @rmap_list: rmap items of the process's tracked pages, in address order
  * @zero_pages: KSM zero pages ksmmod mapped here, on kernels that do not
- *	count them (see "KSM zero pages" in include/ksmmod/compat.h)
+ *	count them (see "KSM zero pages" in include/ksmmod/compat/zero.h)
  * @mn: ksmmod's mmu_notifier on @mm (src/notifier.c), or NULL
  * @mn_tried: ksmmodd tried to register @mn (do not retry every pass)
  * @entered: drop-in mode: ksmmod set MMF_VM_MERGEABLE on @mm (it entered
  *	through the kernel's KSM entry points, or ksmmod registered it), so
  *	fork and exit reach ksmmod through __ksm_enter()/__ksm_exit()
  * @whole: registered whole by ADD_PROCESS (or a fork of such a process):
- *	new mappings are mergeable, fork passes it on (include/ksmmod/compat.h)
+ *	new mappings are mergeable, fork passes it on (include/ksmmod/process.h)
  * @keep_exec: with @whole: exec passes the registration on to the new mm
  *	(KSMMOD_PROCESS_KEEP_EXEC)
  * @gone: the scanner found the process exited, or handed to the kernel's

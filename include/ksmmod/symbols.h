@@ -3,7 +3,7 @@
  * ksmmod symbol layer: calling kernel functions that are not exported.
  *
  * Every non-exported function ksmmod uses is listed once, in KSMMOD_SYMBOLS()
- * below (and KSMMOD_SYMBOLS_COMPAT() in compat.h for those that differ between
+ * below (and KSMMOD_SYMBOLS_COMPAT() in compat/symbols.h for those that differ between
  * kernels). For each entry X(ret, name, (params), declared):
  *
  * - src/symbols.c resolves its address at load time; a missing or unsafe
@@ -15,13 +15,13 @@
  * - when @declared is 1, the build checks that (params) and ret match the
  *   kernel's own declaration in the public headers.
  */
-/* Outside the guard: compat.h's wrappers need this file's declarations. */
-#include "ksmmod/compat.h"
-
 #ifndef _KSMMOD_SYMBOLS_H
 #define _KSMMOD_SYMBOLS_H
 
 #include <linux/types.h>
+
+#include "ksmmod/compat/defs.h"
+#include "ksmmod/compat/symbols.h"
 
 /* Functions all supported kernels have, with the same prototype. */
 #define KSMMOD_SYMBOLS_COMMON(X)					\
