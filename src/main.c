@@ -23,7 +23,7 @@
  *   content-keyed trees, chains of dups (max_page_sharing), rmap items and
  *   stable nodes (layout.h: their kernel-compatible layout), merging the
  *   page of an rmap item;
- * - merge.c: write-protecting, replacing PTEs, breaking merges;
+ * - merge.c, unmerge.c: write-protecting and replacing PTEs; breaking merges;
  * - lookup.c, content.c: finding pages; hashing and comparing them;
  * - registry.c: the processes and address ranges registered;
  * - layout.c: the load-time check of that layout against the kernel's BTF;

@@ -166,6 +166,8 @@ struct page *ksmmod_get_mergeable_page(struct ksmmod_rmap_item *item);
 /* merge.c */
 int ksmmod_try_to_merge_one_page(struct vm_area_struct *vma, struct page *page, unsigned long addr,
 				 struct page *kpage);
+
+/* unmerge.c */
 int ksmmod_break_ksm(struct vm_area_struct *vma, unsigned long addr, atomic_long_t *zero_pages);
 int ksmmod_unmerge_range(struct vm_area_struct *vma, unsigned long start, unsigned long end,
 			 atomic_long_t *zero_pages);
