@@ -268,23 +268,6 @@ bool ksmmod_registry_next_range(struct ksmmod_mm_slot *slot, unsigned long addr,
 	return false;
 }
 
-/**
- * ksmmod_vma_eligible() - whether ksmmod may merge pages of @vma
- * @vma: a mapping
- *
- * Return: true for private anonymous mappings without special flags: the
- * mappings the kernel's KSM would accept, minus private file mappings.
- */
-bool ksmmod_vma_eligible(struct vm_area_struct *vma)
-{
-	if (vma->vm_flags & (VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | VM_DONTEXPAND |
-			     VM_HUGETLB | VM_MIXEDMAP | KSMMOD_VM_DROPPABLE))
-		return false;
-	if (vma_is_dax(vma) || vma->vm_file || !vma_is_anonymous(vma))
-		return false;
-	return true;
-}
-
 void ksmmod_registry_ctx_free(struct ksmmod_reg_ctx *ctx)
 {
 	struct ksmmod_range_node *r, *tmp;

@@ -153,6 +153,7 @@ u64 ksmmod_page_hash(struct page *page);
 int ksmmod_memcmp_pages(struct page *a, struct page *b);
 
 /* lookup.c */
+bool ksmmod_vma_eligible(struct vm_area_struct *vma);
 struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned long addr);
 pte_t *ksmmod_lock_pte_table(struct mm_struct *mm, unsigned long addr, unsigned long *end,
 			     pmd_t **pmdp, spinlock_t **ptlp, unsigned long *next);

@@ -83,7 +83,6 @@ struct ksmmod_mm_slot *ksmmod_registry_next_unattached(void);
 bool ksmmod_registry_set_notifier(struct ksmmod_mm_slot *slot, struct mmu_notifier *mn);
 bool ksmmod_registry_next_range(struct ksmmod_mm_slot *slot, unsigned long addr,
 				unsigned long *start, unsigned long *end);
-bool ksmmod_vma_eligible(struct vm_area_struct *vma);
 unsigned long ksmmod_registry_nr_slots(void);
 bool ksmmod_registry_slot_stats(struct mm_struct *mm, struct ksmmod_process_stats *ps);
 unsigned long ksmmod_registry_zero_pages(void);
