@@ -417,11 +417,13 @@ static uint64_t round_end;
 
 /*
  * A worker lives 10-40 s, but does not retire in the last 10 s of the round:
- * all NWORKERS are there when it ends.
+ * all NWORKERS are there when it ends. The first worker of a round
+ * (@first) lives 5-10 s, so that every round has at least one replacement
+ * (a round is at least 20 s long).
  */
-static pid_t spawn(int slot)
+static pid_t spawn(int slot, bool first)
 {
-	uint64_t retire_at = now_ms() + 10000 + rnd() % 30000;
+	uint64_t retire_at = now_ms() + (first ? 5000 + rnd() % 5000 : 10000 + rnd() % 30000);
 	pid_t pid;
 
 	spawned++;
@@ -499,7 +501,7 @@ static void soak_round(uint64_t ms, bool limit_memory)
 	next_flip = start + 5000 + rnd() % 5000;
 	round_end = start + ms;
 	for (int w = 0; w < NWORKERS; w++)
-		pids[w] = spawn(w);
+		pids[w] = spawn(w, w == 0);
 	while (now_ms() < round_end) {
 		pid_t pid;
 
@@ -512,7 +514,7 @@ static void soak_round(uint64_t ms, bool limit_memory)
 					tot.abnormal++;
 				}
 				if (now_ms() < round_end - 5000) {
-					pids[w] = spawn(w);
+					pids[w] = spawn(w, false);
 					tot.replaced++;
 					add(&sh->ops[OP_REPLACE], 1);
 				} else {
