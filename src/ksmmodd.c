@@ -7,9 +7,9 @@
  * While run is 1 and some process is registered, ksmmodd takes
  * ksmmod_thread_mutex and, in turn: lets the lifecycle code act on what the
  * processes did meanwhile (src/lifecycle.c: exits and unmaps its
- * mmu_notifiers saw, notifiers for new slots, slots the last batch found
- * gone), scans one batch of pages_to_scan pages (src/scan.c), drops the
- * processes that batch found gone, and lets the chains of dups be pruned
+ * mmu_notifiers saw, notifiers for new slots), scans one batch of
+ * pages_to_scan pages (src/scan.c), drops the processes that batch found
+ * gone (before anyone else can take the mutex), and lets the chains of dups be pruned
  * (src/chain.c); then it releases the mutex and sleeps sleep_millisecs, or
  * until a notifier has news or a tunable changes. With run 0 or 2, or
  * nothing registered, it sleeps until woken (ksmmod_scan_wake()), still
@@ -43,7 +43,7 @@ static int ksmmod_daemon_fn(void *unused)
 		ksmmod_lifecycle_work();
 		if (ksmmod_daemon_should_run()) {
 			ksmmod_scan_batch(READ_ONCE(ksmmod_tunables.pages_to_scan));
-			ksmmod_lifecycle_work();
+			ksmmod_reap_gone();
 			ksmmod_chains_tick();
 		}
 		mutex_unlock(&ksmmod_thread_mutex);

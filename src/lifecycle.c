@@ -31,8 +31,8 @@
  * Between its scan batches, ksmmodd lets this file act on what happened
  * meanwhile (ksmmod_lifecycle_work()): the notifiers' events (exits,
  * unmaps), notifiers for the slots drop-in entry created (it cannot
- * register one under its caller's mmap_lock), and the slots the scanner
- * found gone. At unload every process leaves KSM (ksmmod_leave_all()) and
+ * register one under its caller's mmap_lock); right after each batch, the
+ * slots the scanner found gone (ksmmod_reap_gone()). At unload every process leaves KSM (ksmmod_leave_all()) and
  * every registration is forgotten (ksmmod_lifecycle_exit()).
  *
  * Locking: ksmmod_thread_mutex, then the target's mmap_lock, then the
@@ -815,14 +815,15 @@ static void ksmmod_notifier_events(void)
 }
 
 /**
- * ksmmod_reap_gone() - drop the slots the scanner found gone
+ * ksmmod_reap_gone() - ksmmodd, after a scan batch: drop the slots it found gone
  *
  * An exited process is forgotten. A live one has handed its memory to the
  * kernel's own KSM (madvise/prctl without drop-in mode), whose ksmd must
  * never meet ksmmod's pages: its merges are broken first. Called with
- * ksmmod_thread_mutex held.
+ * ksmmod_thread_mutex held, before it is released: nothing else ever sees
+ * a slot marked gone.
  */
-static void ksmmod_reap_gone(void)
+void ksmmod_reap_gone(void)
 {
 	struct ksmmod_mm_slot *slot;
 
@@ -841,15 +842,14 @@ static void ksmmod_reap_gone(void)
 }
 
 /**
- * ksmmod_lifecycle_work() - ksmmodd, around a scan batch: what the processes did
+ * ksmmod_lifecycle_work() - ksmmodd, before a scan batch: what the processes did
  *
- * Notifier events (exits, unmaps), notifiers for slots that have none, and
- * the slots the scanner found gone. Called with ksmmod_thread_mutex held.
+ * Notifier events (exits, unmaps) and notifiers for slots that have none.
+ * Called with ksmmod_thread_mutex held.
  */
 void ksmmod_lifecycle_work(void)
 {
 	ksmmod_notifier_events();
-	ksmmod_reap_gone();
 	ksmmod_attach_notifiers();
 }
 

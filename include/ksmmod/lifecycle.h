@@ -26,6 +26,7 @@ bool ksmmod_own_madvise(void);
 int ksmmod_enter_mm(struct mm_struct *mm);
 bool ksmmod_exit_mm(struct mm_struct *mm);
 void ksmmod_lifecycle_work(void);
+void ksmmod_reap_gone(void);
 void ksmmod_drop_notifiers(void);
 void ksmmod_leave_all(void);
 void ksmmod_lifecycle_exit(void);
