@@ -18,14 +18,17 @@
 
 #include "ksmmod/core.h"
 
-/* Content hash of a page: the key of both trees. */
+/*
+ * Content hash of a page: the key of both trees, the top KSMMOD_HASH_BITS of
+ * its xxh64 (an rmap item keeps no more, see layout.h).
+ */
 u64 ksmmod_page_hash(struct page *page)
 {
 	void *addr = kmap_local_page(page);
 	u64 hash = xxh64(addr, PAGE_SIZE, 0);
 
 	kunmap_local(addr);
-	return hash;
+	return hash >> (64 - KSMMOD_HASH_BITS);
 }
 
 /*

@@ -54,6 +54,7 @@
 #include "ksmmod/process.h"
 #include "ksmmod/registry.h"
 #include "ksmmod/symbols.h"
+#include "ksmmod/trace.h"
 
 /* Drop-in mode is on: the hooks are installed (see ksmmod_set_dropin()). */
 static bool ksmmod_dropin_on;
@@ -132,6 +133,7 @@ static void ksmmod_forget_slot(struct ksmmod_mm_slot *slot)
 		ksmmod_mm_clear_ksm_flags(slot->mm);
 	else if (slot->whole)
 		ksmmod_mm_clear_whole(slot->mm);
+	trace_ksm_exit(slot->mm);
 	ksmmod_registry_remove(slot);
 }
 
@@ -402,8 +404,10 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 
 	ksmmod_registry_lock();
 	slot = ksmmod_registry_lookup(mm);
-	if (!slot && pieces)
+	if (!slot && pieces) {
 		slot = ksmmod_registry_insert(&ctx, mm);
+		trace_ksm_enter(mm);
+	}
 	if (pieces) {
 		VMA_ITERATOR(vmi, mm, start);
 
@@ -639,6 +643,7 @@ int ksmmod_enter_mm(struct mm_struct *mm)
 	slot = ksmmod_registry_lookup(mm);
 	if (!slot) {
 		slot = ksmmod_registry_insert(&ctx, mm);
+		trace_ksm_enter(mm);
 		/* A forked child copied its parent's counts (6.1's ksm_fork() keeps them). */
 		if (mm != current->mm) {
 			mm->ksm_merging_pages = 0;

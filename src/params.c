@@ -23,6 +23,12 @@ struct ksmmod_tunables ksmmod_tunables = {
 	.merge_across_nodes = 1,
 	.use_zero_pages = 0,
 	.densify_chains = 1,
+	.smart_scan = 1,
+	.advisor_mode = KSMMOD_ADVISOR_NONE,
+	.advisor_max_cpu = KSMMOD_DEFAULT_ADVISOR_MAX_CPU,
+	.advisor_target_scan_time = KSMMOD_DEFAULT_ADVISOR_TARGET_SCAN_TIME,
+	.advisor_min_pages_to_scan = KSMMOD_DEFAULT_ADVISOR_MIN_PAGES,
+	.advisor_max_pages_to_scan = KSMMOD_DEFAULT_ADVISOR_MAX_PAGES,
 };
 
 /**
@@ -43,6 +49,12 @@ void ksmmod_params_get(struct ksmmod_params *p)
 	p->merge_across_nodes = ksmmod_tunables.merge_across_nodes;
 	p->use_zero_pages = ksmmod_tunables.use_zero_pages;
 	p->densify_chains = ksmmod_tunables.densify_chains;
+	p->smart_scan = ksmmod_tunables.smart_scan;
+	p->advisor_mode = ksmmod_tunables.advisor_mode;
+	p->advisor_max_cpu = ksmmod_tunables.advisor_max_cpu;
+	p->advisor_target_scan_time = ksmmod_tunables.advisor_target_scan_time;
+	p->advisor_min_pages_to_scan = ksmmod_tunables.advisor_min_pages_to_scan;
+	p->advisor_max_pages_to_scan = ksmmod_tunables.advisor_max_pages_to_scan;
 	mutex_unlock(&ksmmod_params_lock);
 }
 
@@ -70,6 +82,12 @@ static int ksmmod_params_validate(const struct ksmmod_params *p)
 		return -EINVAL;
 	if ((m & KSMMOD_PARAM_DENSIFY_CHAINS) && p->densify_chains > 1)
 		return -EINVAL;
+	if ((m & KSMMOD_PARAM_SMART_SCAN) && p->smart_scan > 1)
+		return -EINVAL;
+	if ((m & KSMMOD_PARAM_ADVISOR_MODE) && p->advisor_mode > KSMMOD_ADVISOR_SCAN_TIME)
+		return -EINVAL;
+	if ((m & KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME) && !p->advisor_target_scan_time)
+		return -EINVAL;
 	/* pages_to_scan, sleep_millisecs, chains_prune: any u32, as in KSM. */
 	return 0;
 }
@@ -93,6 +111,7 @@ static int ksmmod_params_validate(const struct ksmmod_params *p)
 int ksmmod_params_set(const struct ksmmod_params *p)
 {
 	struct ksmmod_tunables *t = &ksmmod_tunables;
+	u32 advisor;
 	bool shape;
 	int err;
 
@@ -117,6 +136,22 @@ int ksmmod_params_set(const struct ksmmod_params *p)
 		goto out;
 	}
 
+	/* The advisor sets pages_to_scan; as mm/ksm.c, writing it is refused meanwhile. */
+	advisor = p->mask & KSMMOD_PARAM_ADVISOR_MODE ? p->advisor_mode : t->advisor_mode;
+	if ((p->mask & KSMMOD_PARAM_PAGES_TO_SCAN) && advisor != KSMMOD_ADVISOR_NONE) {
+		err = -EINVAL;
+		goto out;
+	}
+	if (p->mask & KSMMOD_PARAM_ADVISOR_MAX_CPU)
+		WRITE_ONCE(t->advisor_max_cpu, p->advisor_max_cpu);
+	if (p->mask & KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME)
+		WRITE_ONCE(t->advisor_target_scan_time, p->advisor_target_scan_time);
+	if (p->mask & KSMMOD_PARAM_ADVISOR_MIN_PAGES_TO_SCAN)
+		WRITE_ONCE(t->advisor_min_pages_to_scan, p->advisor_min_pages_to_scan);
+	if (p->mask & KSMMOD_PARAM_ADVISOR_MAX_PAGES_TO_SCAN)
+		WRITE_ONCE(t->advisor_max_pages_to_scan, p->advisor_max_pages_to_scan);
+	if (advisor != t->advisor_mode)
+		ksmmod_advisor_set_mode(advisor);
 	if (p->mask & KSMMOD_PARAM_PAGES_TO_SCAN)
 		WRITE_ONCE(t->pages_to_scan, p->pages_to_scan);
 	if (p->mask & KSMMOD_PARAM_SLEEP_MILLISECS)
@@ -132,6 +167,8 @@ int ksmmod_params_set(const struct ksmmod_params *p)
 		WRITE_ONCE(t->use_zero_pages, p->use_zero_pages);
 	if (p->mask & KSMMOD_PARAM_DENSIFY_CHAINS)
 		WRITE_ONCE(t->densify_chains, p->densify_chains);
+	if (p->mask & KSMMOD_PARAM_SMART_SCAN)
+		WRITE_ONCE(t->smart_scan, p->smart_scan);
 	/* Last, so a scanner woken by it sees the other new values. */
 	if (p->mask & KSMMOD_PARAM_RUN)
 		WRITE_ONCE(t->run, p->run);

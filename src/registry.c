@@ -424,7 +424,7 @@ unsigned long ksmmod_registry_nr_slots(void)
  * ksmmod_registry_slot_stats() - what the registry knows of @mm, for PROCESS_STATS
  * @mm: an address space, mmap_lock held
  * @ps: its registered bytes (of VM_MERGEABLE mappings), zero pages,
- *	merging pages, rmap items and profit are filled in
+ *	merging pages, rmap items, profit, merge_any and mergeable are filled in
  *
  * Return: false if ksmmod does not know @mm.
  */
@@ -451,6 +451,8 @@ bool ksmmod_registry_slot_stats(struct mm_struct *mm, struct ksmmod_process_stat
 		ps->rmap_items = READ_ONCE(mm->ksm_rmap_items);
 		ps->process_profit = (s64)(ps->merging_pages + ps->zero_pages) * PAGE_SIZE -
 				     (s64)ps->rmap_items * KSMMOD_RMAP_ITEM_BYTES;
+		ps->merge_any = slot->whole;
+		ps->mergeable = ps->merge_any || ps->registered_bytes;
 	}
 	ksmmod_registry_unlock();
 	return slot;

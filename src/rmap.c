@@ -25,6 +25,7 @@
 #include "ksmmod/core.h"
 #include "ksmmod/ksmmod.h"
 #include "ksmmod/symbols.h"
+#include "ksmmod/trace.h"
 
 static struct kmem_cache *ksmmod_rmap_item_cache;
 static struct kmem_cache *ksmmod_stable_node_cache;
@@ -119,6 +120,8 @@ void ksmmod_rmap_item_get_anon_vma(struct ksmmod_rmap_item *item, struct vm_area
 void ksmmod_rmap_item_put_anon_vma(struct ksmmod_rmap_item *item, u64 hash)
 {
 	ksmmod_put_anon_vma(item->anon_vma);
+	/* Smart scan starts over, as mm/ksm.c zeroes the word. */
+	item->linear_page_index = 0;
 	item->checksum = hash;
 }
 
@@ -178,9 +181,16 @@ static void ksmmod_stable_item_unlink(struct ksmmod_rmap_item *item)
  */
 void ksmmod_stable_node_remove(struct ksmmod_stable_node *node)
 {
-	while (!hlist_empty(&node->hlist))
-		ksmmod_stable_item_unlink(hlist_entry(node->hlist.first,
-						      struct ksmmod_rmap_item, hlist));
+	while (!hlist_empty(&node->hlist)) {
+		struct ksmmod_rmap_item *item = hlist_entry(node->hlist.first,
+							    struct ksmmod_rmap_item, hlist);
+
+		/* As mm/ksm.c: each sharing mapping, not the last one. */
+		if (item->hlist.next)
+			trace_ksm_remove_rmap_item(node->kpfn, item, item->mm);
+		ksmmod_stable_item_unlink(item);
+	}
+	trace_ksm_remove_ksm_page(node->kpfn);
 	ksmmod_stable_node_unlink(node);
 	ksmmod_stable_node_free(node);
 }
@@ -321,15 +331,17 @@ static int ksmmod_try_to_merge_vma(struct ksmmod_rmap_item *item, struct vm_area
 	int err;
 
 	err = ksmmod_try_to_merge_one_page(vma, page, item->address & PAGE_MASK, kpage);
-	if (err)
-		return err;
-	/*
-	 * anon_vma shares its word with the unstable tree's nid, and
-	 * linear_page_index with the checksum: unlink first.
-	 */
-	ksmmod_remove_rmap_item_from_tree(item);
-	ksmmod_rmap_item_get_anon_vma(item, vma);
-	return 0;
+	if (!err) {
+		/*
+		 * anon_vma shares its word with the unstable tree's nid, and
+		 * linear_page_index with the checksum: unlink first.
+		 */
+		ksmmod_remove_rmap_item_from_tree(item);
+		ksmmod_rmap_item_get_anon_vma(item, vma);
+	}
+	trace_ksm_merge_with_ksm_page(kpage, page_to_pfn(kpage ? kpage : page), item,
+				      item->mm, err);
+	return err;
 }
 
 /**
@@ -355,6 +367,9 @@ int ksmmod_try_to_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page
 	vma = ksmmod_find_mergeable_vma(mm, addr);
 	if (vma)
 		err = ksmmod_try_to_merge_vma(item, vma, page, kpage);
+	else
+		trace_ksm_merge_with_ksm_page(kpage, page_to_pfn(kpage ? kpage : page), item,
+					      mm, err);
 	mmap_read_unlock(mm);
 	return err;
 }
@@ -432,6 +447,7 @@ int ksmmod_try_to_merge_with_zero_page(struct ksmmod_rmap_item *item, struct pag
 		err = ksmmod_try_to_merge_one_page(vma, page, addr, ZERO_PAGE(addr));
 		if (!err)
 			ksmmod_zero_page_mapped(mm, zero_pages);
+		trace_ksm_merge_one_page(page_to_pfn(ZERO_PAGE(addr)), item, mm, err);
 	}
 	mmap_read_unlock(mm);
 	return err;

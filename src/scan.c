@@ -59,6 +59,7 @@
 #include "ksmmod/ksmmod.h"
 #include "ksmmod/registry.h"
 #include "ksmmod/symbols.h"
+#include "ksmmod/trace.h"
 
 DEFINE_MUTEX(ksmmod_thread_mutex);
 DECLARE_WAIT_QUEUE_HEAD(ksmmod_thread_wait);
@@ -432,6 +433,15 @@ static struct ksmmod_rmap_item *ksmmod_scan_vma(struct ksmmod_mm_slot *slot,
 	return NULL;
 }
 
+/* A full scan ends: its number in the trace is full_scans before it ends. */
+static void ksmmod_scan_done(void)
+{
+	ksmmod_advisor_stop_scan();
+	trace_ksm_stop_scan(atomic64_read(&ksmmod_counters.full_scans),
+			    atomic64_read(&ksmmod_counters.rmap_items));
+	ksmmod_count_inc(full_scans);
+}
+
 /**
  * ksmmod_scan_next() - the next page to look at
  * @pagep: set to the page (with a reference)
@@ -472,6 +482,9 @@ static struct ksmmod_rmap_item *ksmmod_scan_next(struct page **pagep,
 		ksmmod_prune_migrated_nodes();
 		ksmmod_scan_seqnr++;
 		ksmmod_unstable_tree_reset();
+		ksmmod_advisor_start_scan();
+		trace_ksm_start_scan(atomic64_read(&ksmmod_counters.full_scans),
+				     atomic64_read(&ksmmod_counters.rmap_items));
 		c->address = 0;
 		c->rmap_link = &c->slot->rmap_list;
 	}
@@ -498,7 +511,7 @@ next_slot:
 			c->rmap_link = &next->rmap_list;
 			goto next_slot;
 		}
-		ksmmod_count_inc(full_scans);
+		ksmmod_scan_done();
 		return NULL;
 	}
 	{
@@ -537,7 +550,7 @@ next_slot:
 		c->rmap_link = &c->slot->rmap_list;
 		goto next_slot;
 	}
-	ksmmod_count_inc(full_scans);
+	ksmmod_scan_done();
 	return NULL;
 
 out_nomem:
@@ -752,6 +765,64 @@ static bool ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	return false;
 }
 
+/*
+ * DOC: Smart scan
+ *
+ * With smart_scan (the default, as mm/ksm.c's since 6.7), a page that keeps
+ * failing to merge is looked at less often: every scan that looks at it
+ * ages its rmap item (saturating at 255), and from the fourth on, each scan
+ * that does look at it sets how many of the next scans skip it: 1 up to age
+ * 3, 2 up to age 5, 4 up to age 8, then 8. A skipped page is taken out of
+ * the unstable tree and counted in pages_skipped (not in pages_scanned).
+ * Merged pages, KSM pages of any kind and pages whose item is stable are
+ * never skipped; an item starts over at age 0 when it leaves the stable
+ * tree. A page that becomes mergeable later therefore still merges, at the
+ * latest after 8 skipped scans plus the two that merging takes.
+ */
+
+/* Scans to skip a page at @age next (mm/ksm.c's skip_age()). */
+static unsigned int ksmmod_skip_scans(unsigned int age)
+{
+	if (age <= 3)
+		return 1;
+	if (age <= 5)
+		return 2;
+	if (age <= 8)
+		return 4;
+	return 8;
+}
+
+/**
+ * ksmmod_smart_skip() - whether this scan skips @page (smart scan)
+ * @page: the page (reference held)
+ * @item: its rmap item
+ *
+ * Ages @item. A skipped item leaves the unstable tree.
+ *
+ * Return: true to skip @page.
+ */
+static bool ksmmod_smart_skip(struct page *page, struct ksmmod_rmap_item *item)
+{
+	unsigned int age;
+
+	if (!READ_ONCE(ksmmod_tunables.smart_scan) || folio_test_ksm(page_folio(page)) ||
+	    (item->address & KSMMOD_STABLE_FLAG))
+		return false;
+	age = item->age;
+	if (age < U8_MAX)
+		item->age = age + 1;
+	if (age < 3)
+		return false;
+	if (!item->remaining_skips) {
+		item->remaining_skips = ksmmod_skip_scans(age);
+		return false;
+	}
+	item->remaining_skips--;
+	ksmmod_remove_rmap_item_from_tree(item);
+	ksmmod_count_inc(pages_skipped);
+	return true;
+}
+
 /**
  * ksmmod_scan_batch() - one batch of the scan: up to @pages pages
  * @pages: pages to look at
@@ -774,11 +845,15 @@ void ksmmod_scan_batch(unsigned int pages)
 		item = ksmmod_scan_next(&page, &vma);
 		if (!item)
 			break;
-		c->locked = ksmmod_cmp_and_merge_page(page, item, vma);
-		if (!c->locked)
-			c->pmd = NULL;	/* the lock was released */
+		if (ksmmod_smart_skip(page, item)) {
+			pages++;	/* not part of the batch, as in mm/ksm.c */
+		} else {
+			c->locked = ksmmod_cmp_and_merge_page(page, item, vma);
+			if (!c->locked)
+				c->pmd = NULL;	/* the lock was released */
+			ksmmod_count_inc(pages_scanned);
+		}
 		ksmmod_scan_put_page(page);
-		ksmmod_count_inc(pages_scanned);
 		/*
 		 * Let a writer (mmap, munmap, fault) in between pages, and do
 		 * not keep it waiting while ksmmodd is off the CPU.

@@ -5,7 +5,7 @@
  * DOC: Stable tree
  *
  * mm/ksm.c orders its trees by memcmp() of whole pages, so each lookup costs
- * O(log n) page compares. ksmmod keys both trees by a 64-bit content hash
+ * O(log n) page compares. ksmmod keys both trees by a 48-bit content hash
  * (xxh64) and compares page contents only when the hashes are equal, which
  * for different contents practically never happens: a lookup costs one hash
  * of the candidate page plus one memcmp() when it finds its match. Nodes

@@ -28,12 +28,16 @@
  * @KSMMOD_PARSE_INT: kstrtoint(); its error is returned as is
  * @KSMMOD_PARSE_ULONG: kstrtoul(); its error is returned as is
  * @KSMMOD_PARSE_BOOL: kstrtobool(); its error is returned as is
+ * @KSMMOD_PARSE_ULONG_EINVAL: kstrtoul(); any error is EINVAL (the advisor's
+ *	files; mm/ksm.c keeps unsigned longs there, ksmmod refuses values above
+ *	U32_MAX, which would not fit pages_to_scan)
  */
 enum ksmmod_knob_parse {
 	KSMMOD_PARSE_UINT,
 	KSMMOD_PARSE_INT,
 	KSMMOD_PARSE_ULONG,
 	KSMMOD_PARSE_BOOL,
+	KSMMOD_PARSE_ULONG_EINVAL,
 };
 
 /**
@@ -107,6 +111,11 @@ static int ksmmod_knob_parse(const struct ksmmod_knob *k, const char *buf, u32 *
 			return err;
 		*val = b;
 		return 0;
+	case KSMMOD_PARSE_ULONG_EINVAL:
+		if (kstrtoul(buf, 10, &ul) || ul > U32_MAX)
+			return -EINVAL;
+		*val = ul;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -163,6 +172,44 @@ KSMMOD_KNOB(stable_node_chains_prune_millisecs,
 KSMMOD_KNOB(merge_across_nodes, KSMMOD_PARAM_MERGE_ACROSS_NODES, KSMMOD_PARSE_ULONG);
 KSMMOD_KNOB(use_zero_pages, KSMMOD_PARAM_USE_ZERO_PAGES, KSMMOD_PARSE_BOOL);
 KSMMOD_KNOB(densify_chains, KSMMOD_PARAM_DENSIFY_CHAINS, KSMMOD_PARSE_BOOL);
+KSMMOD_KNOB(smart_scan, KSMMOD_PARAM_SMART_SCAN, KSMMOD_PARSE_BOOL);
+KSMMOD_KNOB(advisor_max_cpu, KSMMOD_PARAM_ADVISOR_MAX_CPU, KSMMOD_PARSE_ULONG_EINVAL);
+KSMMOD_KNOB(advisor_target_scan_time, KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME,
+	    KSMMOD_PARSE_ULONG_EINVAL);
+KSMMOD_KNOB(advisor_min_pages_to_scan, KSMMOD_PARAM_ADVISOR_MIN_PAGES_TO_SCAN,
+	    KSMMOD_PARSE_ULONG_EINVAL);
+KSMMOD_KNOB(advisor_max_pages_to_scan, KSMMOD_PARAM_ADVISOR_MAX_PAGES_TO_SCAN,
+	    KSMMOD_PARSE_ULONG_EINVAL);
+
+/* advisor_mode: words, as mm/ksm.c prints and parses them. */
+static ssize_t ksmmod_advisor_mode_show(struct kobject *kobj, struct kobj_attribute *attr,
+					char *buf)
+{
+	struct ksmmod_params p = { };
+
+	ksmmod_params_get(&p);
+	return sysfs_emit(buf, "%s\n", p.advisor_mode == KSMMOD_ADVISOR_SCAN_TIME ?
+			  "none [scan-time]" : "[none] scan-time");
+}
+
+static ssize_t ksmmod_advisor_mode_store(struct kobject *kobj, struct kobj_attribute *attr,
+					 const char *buf, size_t count)
+{
+	struct ksmmod_params p = { .mask = KSMMOD_PARAM_ADVISOR_MODE };
+	int err;
+
+	if (sysfs_streq(buf, "scan-time"))
+		p.advisor_mode = KSMMOD_ADVISOR_SCAN_TIME;
+	else if (sysfs_streq(buf, "none"))
+		p.advisor_mode = KSMMOD_ADVISOR_NONE;
+	else
+		return -EINVAL;
+	err = ksmmod_params_set(&p);
+	return err ? err : count;
+}
+
+static struct kobj_attribute ksmmod_advisor_mode_attr =
+	__ATTR(advisor_mode, 0644, ksmmod_advisor_mode_show, ksmmod_advisor_mode_store);
 
 KSMMOD_COUNTER(pages_shared, false);
 KSMMOD_COUNTER(pages_sharing, false);
@@ -187,6 +234,12 @@ static struct attribute *ksmmod_sysfs_attrs[] = {
 	&ksmmod_knob_merge_across_nodes.attr.attr,
 	&ksmmod_knob_use_zero_pages.attr.attr,
 	&ksmmod_knob_densify_chains.attr.attr,
+	&ksmmod_knob_smart_scan.attr.attr,
+	&ksmmod_advisor_mode_attr.attr,
+	&ksmmod_knob_advisor_max_cpu.attr.attr,
+	&ksmmod_knob_advisor_target_scan_time.attr.attr,
+	&ksmmod_knob_advisor_min_pages_to_scan.attr.attr,
+	&ksmmod_knob_advisor_max_pages_to_scan.attr.attr,
 	&ksmmod_counter_pages_shared.attr.attr,
 	&ksmmod_counter_pages_sharing.attr.attr,
 	&ksmmod_counter_pages_unshared.attr.attr,

@@ -19,6 +19,10 @@ struct mmu_notifier;
 #define KSMMOD_DEFAULT_MAX_PAGE_SHARING		256
 #define KSMMOD_MIN_MAX_PAGE_SHARING		2
 #define KSMMOD_DEFAULT_CHAINS_PRUNE_MILLISECS	2000
+#define KSMMOD_DEFAULT_ADVISOR_MAX_CPU		70
+#define KSMMOD_DEFAULT_ADVISOR_TARGET_SCAN_TIME	200
+#define KSMMOD_DEFAULT_ADVISOR_MIN_PAGES	500
+#define KSMMOD_DEFAULT_ADVISOR_MAX_PAGES	30000
 
 /* Bytes of metadata per tracked page counted against the profit figures. */
 #define KSMMOD_RMAP_ITEM_BYTES			64
@@ -33,6 +37,12 @@ struct mmu_notifier;
  * @merge_across_nodes: merge pages of different NUMA nodes
  * @use_zero_pages: map empty pages to the zero page
  * @densify_chains: move mappings from sparse dups of a chain to dense ones
+ * @smart_scan: skip pages that keep failing to merge for a growing number of scans
+ * @advisor_mode: KSMMOD_ADVISOR_*: who sets @pages_to_scan
+ * @advisor_max_cpu: the scan-time advisor's CPU ceiling, percent
+ * @advisor_target_scan_time: seconds a full scan should take (advisor)
+ * @advisor_min_pages_to_scan: @pages_to_scan when the advisor starts
+ * @advisor_max_pages_to_scan: the advisor's ceiling on @pages_to_scan
  *
  * Readers that need a consistent set take ksmmod_params_lock; a single field
  * may be read with READ_ONCE().
@@ -46,6 +56,12 @@ struct ksmmod_tunables {
 	u32 merge_across_nodes;
 	u32 use_zero_pages;
 	u32 densify_chains;
+	u32 smart_scan;
+	u32 advisor_mode;
+	u32 advisor_max_cpu;
+	u32 advisor_target_scan_time;
+	u32 advisor_min_pages_to_scan;
+	u32 advisor_max_pages_to_scan;
 };
 
 extern struct ksmmod_tunables ksmmod_tunables;
@@ -92,6 +108,11 @@ extern struct ksmmod_counters ksmmod_counters;
 
 void ksmmod_stats_get(struct ksmmod_stats *s);
 bool ksmmod_pages_merged(void);
+
+/* advisor.c */
+void ksmmod_advisor_set_mode(u32 mode);
+void ksmmod_advisor_start_scan(void);
+void ksmmod_advisor_stop_scan(void);
 
 /* ksmmodd.c */
 int ksmmod_daemon_init(void);

@@ -83,6 +83,13 @@ struct ksmmod_stable_node {
 /* rmap_hlist_len of a chain, as mm/ksm.c's STABLE_NODE_CHAIN. */
 #define KSMMOD_STABLE_NODE_CHAIN	-1024
 
+/*
+ * Bits of a page's content hash that ksmmod keeps: the rest of an rmap
+ * item's hash word holds smart scan's age and skip count, as mm/ksm.c keeps
+ * a 32-bit checksum, an age and a skip count in that word.
+ */
+#define KSMMOD_HASH_BITS	48
+
 /**
  * struct ksmmod_rmap_item - one tracked page of one mm
  * @rmap_list: next item of the same mm, in address order
@@ -93,9 +100,12 @@ struct ksmmod_stable_node {
  * @address: user address; the low bits hold flags (the rmap walkers mask
  *	them off with PAGE_MASK)
  * @checksum: while the item holds no anon_vma reference (in the unstable
- *	tree or in no tree): content hash (xxh64) of the page at the last
- *	scan; also the unstable tree key. While it is stable, its node's hash
- *	stands for it (ksmmod_rmap_item_hash()).
+ *	tree or in no tree): content hash (KSMMOD_HASH_BITS of xxh64) of the
+ *	page at the last scan; also the unstable tree key. While it is
+ *	stable, its node's hash stands for it (ksmmod_rmap_item_hash()).
+ * @age: with @checksum: scans that looked at the page since the item was
+ *	created or left the stable tree, up to 255 (smart scan, scan.c)
+ * @remaining_skips: with @checksum: scans still to skip the page (smart scan)
  * @linear_page_index: while the item holds an anon_vma reference (from the
  *	merge until it leaves the stable tree): the page offset of @address
  *	in its mapping, linear_page_index(). 7.3's rmap walkers
@@ -115,7 +125,11 @@ struct ksmmod_rmap_item {
 	struct mm_struct *mm;
 	unsigned long address;
 	union {
-		u64 checksum;
+		struct {
+			u64 checksum:KSMMOD_HASH_BITS;
+			u64 age:8;
+			u64 remaining_skips:8;
+		};
 		unsigned long linear_page_index;
 	};
 	union {

@@ -23,12 +23,16 @@ for arg in $(cat /proc/cmdline); do
 	esac
 done
 META_MIB=$((MIB / 4))
+# The sparse workload's span: 16 GiB (1 GiB in the quick run); the kernel's
+# KSM before 6.16 walks it address by address.
+SPARSE_GIB=16
+[ "$QUICK" = 1 ] && SPARSE_GIB=1
 [ "$META_MIB" -ge 1 ] || META_MIB=1
-echo "# bench-config mib=$MIB reps=$REPS cpu_mib=$CPU_MIB cow_pages=$COW_PAGES rmap_mappings=$RMAP_MAPPINGS meta_mib=$META_MIB cpus=$(nproc) kernel=$(uname -r)"
+echo "# bench-config mib=$MIB reps=$REPS cpu_mib=$CPU_MIB cow_pages=$COW_PAGES rmap_mappings=$RMAP_MAPPINGS meta_mib=$META_MIB sparse_gib=$SPARSE_GIB cpus=$(nproc) kernel=$(uname -r)"
 echo 0 >/sys/kernel/mm/ksm/run
 /bench ceiling /sys/kernel/mm/ksm 64 || echo "# bench-error ceiling"
 # Every workload, also in the quick run (make check), so none can rot.
-workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-range cow rmap-256 rmap-max metadata densify"
+workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-range cow rmap-256 rmap-max metadata densify sparse sparse-dense advisor"
 [ -z "$ONLY" ] || workloads=$ONLY
 # Profiling: keep one perf event open throughout, so that the kernel's perf
 # static keys are not switched for every workload (see sprof.c).
@@ -50,7 +54,8 @@ while [ "$rep" -le "$REPS" ]; do
 			cow) args="$w $dir $COW_PAGES" ;;
 			rmap-256) args="rmap $dir $RMAP_MAPPINGS 256" ;;
 			rmap-max) args="rmap $dir $RMAP_MAPPINGS 100000" ;;
-			metadata | densify) args="$w $dir $META_MIB" ;;
+			metadata | densify | advisor) args="$w $dir $META_MIB" ;;
+			sparse | sparse-dense) args="$w $dir $SPARSE_GIB" ;;
 			esac
 			echo "# bench-run impl=$impl rep=$rep workload=$w"
 			t0=$(cut -d' ' -f1 /proc/uptime)

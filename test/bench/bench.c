@@ -43,6 +43,15 @@
  *                (10 s below 16 MiB)
  *                (ksmmod with its default densify_chains=1; the kernel keeps
  *                its half-empty dups)
+ *   sparse       (third argument: G GiB) a G GiB MAP_NORESERVE mapping with
+ *                2048 pages touched, evenly spread, 1024 pairs of equal
+ *                contents; pages_to_scan 10000, sleep 0: seconds and scanner
+ *                CPU per full scan, over up to 3 full scans or 120 s
+ *   sparse-dense the same 2048 pages in one dense mapping
+ *   advisor      MIB of unique pages, advisor_mode scan-time with a target
+ *                scan time of 4 s (2 s below 16 MiB), min pages 100, default
+ *                max_cpu: after 4 full scans to settle, the next 3 full
+ *                scans' mean time, the scanner's CPU share and pages_to_scan
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -1014,6 +1023,123 @@ static int bench_ceiling(long mib)
 	return 0;
 }
 
+#define SPARSE_PAGES	2048
+
+/*
+ * Time full scans of what is registered: up to @nscans after the first one
+ * (which only records checksums), at most @cap seconds. Returns the scans
+ * measured; *@secs and *@cpu get their wall and scanner CPU seconds.
+ */
+static long time_scans(long nscans, double cap, double *secs, double *cpu)
+{
+	double t0, cpu0, start = now();
+	long scans0 = sys_get("full_scans");
+
+	while (sys_get("full_scans") < scans0 + 1 && now() - start < cap)
+		usleep(2000);
+	scans0 = sys_get("full_scans");
+	cpu0 = thread_cpu(scanner());
+	t0 = now();
+	while (sys_get("full_scans") < scans0 + nscans && now() - start < cap)
+		usleep(2000);
+	*secs = now() - t0;
+	*cpu = thread_cpu(scanner()) - cpu0;
+	return sys_get("full_scans") - scans0;
+}
+
+/* sparse, sparse-dense: what a full scan costs when the touched pages are spread thin. */
+static int bench_sparse(long gib, bool dense)
+{
+	size_t span = dense ? (size_t)SPARSE_PAGES * psize : (size_t)gib << 30;
+	size_t step = span / SPARSE_PAGES;
+	double secs, cpu;
+	long scans;
+	char *m;
+
+	sys_set("run", 0);
+	sys_set("pages_to_scan", 10000);
+	sys_set("sleep_millisecs", 0);
+	m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	if (m == MAP_FAILED)
+		return 1;
+	madvise(m, span, MADV_NOHUGEPAGE);
+	for (long i = 0; i < SPARSE_PAGES; i++)
+		memset(m + i * step, 1 + i / 2, psize);
+	if (madvise(m, span, MADV_MERGEABLE))
+		return 1;
+	sys_set("run", 1);
+	scans = time_scans(3, 120, &secs, &cpu);
+	printf("# bench workload=%s span_gib=%.3f pages=%d scans=%ld seconds_per_scan=%.4f scanner_cpu_s_per_scan=%.4f\n",
+	       dense ? "sparse-dense" : "sparse", span / 1073741824.0, SPARSE_PAGES, scans,
+	       scans ? secs / scans : -1, scans ? cpu / scans : -1);
+	sys_set("run", 2);
+	sys_set("run", 0);
+	madvise(m, span, MADV_UNMERGEABLE);
+	munmap(m, span);
+	sys_set("pages_to_scan", 100);
+	sys_set("sleep_millisecs", 20);
+	return 0;	/* no full scan within the cap is a result (scans=0), not an error */
+}
+
+/* Write advisor_mode (a word, not a number). */
+static void sys_set_word(const char *name, const char *v)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", sysdir, name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0 || write(fd, v, strlen(v)) < 0) {
+		fprintf(stderr, "bench: cannot set %s=%s: %s\n", path, v, strerror(errno));
+		exit(1);
+	}
+	close(fd);
+}
+
+/* advisor: does the scan-time advisor reach its target, at what CPU share? */
+static int bench_advisor(long mib)
+{
+	long pages = mib * 1048576 / psize, scans, target = mib < 16 ? 2 : 4;
+	double secs, cpu;
+	pid_t pid;
+
+	if (read_long_at(sysdir, "advisor_target_scan_time") < 0) {
+		printf("# bench workload=advisor unsupported=1\n");
+		return 0;
+	}
+	sys_set("run", 0);
+	sys_set("sleep_millisecs", 20);
+	sys_set("advisor_target_scan_time", target);
+	sys_set("advisor_min_pages_to_scan", 100);
+	sys_set_word("advisor_mode", "scan-time");
+	{
+		struct ready_msg msg;
+		int p[2];
+
+		if (pipe(p))
+			return 1;
+		pid = spawn(pages, pages, 0, p[1]);
+		if (read(p[0], &msg, sizeof(msg)) != sizeof(msg))
+			return 1;
+		close(p[0]);
+		close(p[1]);
+	}
+	sys_set("run", 1);
+	time_scans(4, 30 * target, &secs, &cpu);
+	scans = time_scans(3, 30 * target, &secs, &cpu);
+	printf("# bench workload=advisor mib=%ld target_s=%ld scans=%ld scan_seconds=%.2f scanner_cpu_percent=%.1f pages_to_scan=%ld\n",
+	       mib, target, scans, scans ? secs / scans : -1, secs > 0 ? 100 * cpu / secs : -1,
+	       sys_get("pages_to_scan"));
+	stop_procs(&pid, 1);
+	sys_set("run", 2);
+	sys_set("run", 0);
+	sys_set_word("advisor_mode", "none");
+	sys_set("advisor_target_scan_time", 200);
+	sys_set("advisor_min_pages_to_scan", 500);
+	return scans ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	long mib;
@@ -1046,6 +1172,12 @@ int main(int argc, char **argv)
 		return bench_densify(mib);
 	if (!strcmp(argv[1], "metadata"))
 		return bench_metadata(mib);
+	if (!strcmp(argv[1], "sparse"))
+		return bench_sparse(mib, false);
+	if (!strcmp(argv[1], "sparse-dense"))
+		return bench_sparse(mib, true);
+	if (!strcmp(argv[1], "advisor"))
+		return bench_advisor(mib);
 	fprintf(stderr, "bench: unknown workload %s\n", argv[1]);
 	return 2;
 }

@@ -87,6 +87,14 @@ METRICS = [
      'merged at max_page_sharing 256', True),
     ('densify', 'saved_mib', 'densify: MiB saved then (pages_sharing)', False),
     ('densify', 'scanner_cpu_s', 'densify: scanner CPU in the window after the unmapping (s)', True),
+    ('sparse', 'seconds_per_scan', 'sparse: full scan of {sparse_gib} GiB with 2048 pages touched (s)', True),
+    ('sparse', 'scanner_cpu_s_per_scan', 'sparse: scanner CPU per full scan (s)', True),
+    ('sparse-dense', 'seconds_per_scan', 'sparse-dense: full scan of the same 2048 pages, dense (s)', True),
+    ('sparse-dense', 'scanner_cpu_s_per_scan', 'sparse-dense: scanner CPU per full scan (s)', True),
+    ('advisor', 'scan_seconds', 'advisor scan-time, {meta_mib} MiB unique, target 4 s (2 s below 16 MiB): '
+     'full scan (s)', None),
+    ('advisor', 'scanner_cpu_percent', 'advisor: scanner CPU share (%)', True),
+    ('advisor', 'pages_to_scan', 'advisor: pages_to_scan it settled on', None),
 ]
 
 
@@ -122,7 +130,7 @@ for wl, key, label, lower in METRICS:
     if k and m and statistics.median(k) > 0:
         ratio = f'{statistics.median(m) / statistics.median(k):.2f}' + \
             ('' if lower is None else ' (lower is better)' if lower else ' (higher is better)')
-    lines.append(f'| {label.format(**{**{"mib": "?", "cow_pages": "?", "rmap_mappings": "?", "meta_mib": "?"}, **config})} '
+    lines.append(f'| {label.format(**{**{"mib": "?", "cow_pages": "?", "rmap_mappings": "?", "meta_mib": "?", "sparse_gib": "?"}, **config})} '
                  f'| {fmt(k)} | {fmt(m)} | {ratio} |')
 if unmeasured:
     lines += ['', f'pages scanned/s: n/a for {", ".join(unmeasured)}: this kernel\'s KSM has no '

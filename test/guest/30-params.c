@@ -19,7 +19,12 @@ static bool same_values(const struct ksmmod_params *a, const struct ksmmod_param
 	       a->max_page_sharing == b->max_page_sharing &&
 	       a->stable_node_chains_prune_millisecs == b->stable_node_chains_prune_millisecs &&
 	       a->merge_across_nodes == b->merge_across_nodes &&
-	       a->use_zero_pages == b->use_zero_pages && a->densify_chains == b->densify_chains;
+	       a->use_zero_pages == b->use_zero_pages && a->densify_chains == b->densify_chains &&
+	       a->smart_scan == b->smart_scan && a->advisor_mode == b->advisor_mode &&
+	       a->advisor_max_cpu == b->advisor_max_cpu &&
+	       a->advisor_target_scan_time == b->advisor_target_scan_time &&
+	       a->advisor_min_pages_to_scan == b->advisor_min_pages_to_scan &&
+	       a->advisor_max_pages_to_scan == b->advisor_max_pages_to_scan;
 }
 
 /*
@@ -56,6 +61,12 @@ static struct ksmmod_params valid_req(void)
 	p.merge_across_nodes = 0;
 	p.use_zero_pages = 1;
 	p.densify_chains = 0;
+	p.smart_scan = 0;
+	p.advisor_mode = KSMMOD_ADVISOR_NONE;
+	p.advisor_max_cpu = 50;
+	p.advisor_target_scan_time = 100;
+	p.advisor_min_pages_to_scan = 400;
+	p.advisor_max_pages_to_scan = 20000;
 	return p;
 }
 
@@ -82,7 +93,7 @@ int main(void)
 	char big[512];
 	int err;
 
-	ktap_print_header(38);
+	ktap_print_header(51);
 	ksmt_ensure_loaded();
 	fd = ksmt_open();
 
@@ -94,12 +105,16 @@ int main(void)
 			 defaults.sleep_millisecs == 20 && defaults.max_page_sharing == 256 &&
 			 defaults.stable_node_chains_prune_millisecs == 2000 &&
 			 defaults.merge_across_nodes == 1 && defaults.use_zero_pages == 0 &&
-			 defaults.densify_chains == 1,
-			 "defaults are KSM's (+ densify_chains=%u): run=%u pages_to_scan=%u sleep_millisecs=%u max_page_sharing=%u prune=%u merge_across_nodes=%u use_zero_pages=%u",
+			 defaults.densify_chains == 1 && defaults.smart_scan == 1 &&
+			 defaults.advisor_mode == KSMMOD_ADVISOR_NONE && defaults.advisor_max_cpu == 70 &&
+			 defaults.advisor_target_scan_time == 200 &&
+			 defaults.advisor_min_pages_to_scan == 500 &&
+			 defaults.advisor_max_pages_to_scan == 30000,
+			 "defaults are KSM's (+ densify_chains=%u): run=%u pages_to_scan=%u sleep_millisecs=%u max_page_sharing=%u prune=%u merge_across_nodes=%u use_zero_pages=%u smart_scan=%u",
 			 defaults.densify_chains,
 			 defaults.run, defaults.pages_to_scan, defaults.sleep_millisecs,
 			 defaults.max_page_sharing, defaults.stable_node_chains_prune_millisecs,
-			 defaults.merge_across_nodes, defaults.use_zero_pages);
+			 defaults.merge_across_nodes, defaults.use_zero_pages, defaults.smart_scan);
 
 	/* Out of range, one field at a time. */
 	p = valid_req(); p.mask = KSMMOD_PARAM_RUN; p.run = 3;
@@ -132,7 +147,13 @@ int main(void)
 	expect_rejected("flags != 0", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
 	p = valid_req(); p.mask = KSMMOD_PARAM_DENSIFY_CHAINS; p.densify_chains = 2;
 	expect_rejected("densify_chains=2", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
-	p = valid_req(); p.reserved[7] = 1;
+	p = valid_req(); p.mask = KSMMOD_PARAM_SMART_SCAN; p.smart_scan = 2;
+	expect_rejected("smart_scan=2", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
+	p = valid_req(); p.mask = KSMMOD_PARAM_ADVISOR_MODE; p.advisor_mode = 2;
+	expect_rejected("advisor_mode=2", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
+	p = valid_req(); p.mask = KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME; p.advisor_target_scan_time = 0;
+	expect_rejected("advisor_target_scan_time=0", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
+	p = valid_req(); p.reserved[4] = 1;
 	expect_rejected("reserved != 0", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
 
 	/* Sizes and pointers. */
@@ -169,6 +190,16 @@ int main(void)
 	SET_ONE(use_zero_pages, KSMMOD_PARAM_USE_ZERO_PAGES, 1);
 	SET_ONE(densify_chains, KSMMOD_PARAM_DENSIFY_CHAINS, 0);
 	SET_ONE(densify_chains, KSMMOD_PARAM_DENSIFY_CHAINS, 1);
+	SET_ONE(smart_scan, KSMMOD_PARAM_SMART_SCAN, 0);
+	SET_ONE(smart_scan, KSMMOD_PARAM_SMART_SCAN, 1);
+	SET_ONE(advisor_max_cpu, KSMMOD_PARAM_ADVISOR_MAX_CPU, UINT_MAX);
+	SET_ONE(advisor_max_cpu, KSMMOD_PARAM_ADVISOR_MAX_CPU, 70);
+	SET_ONE(advisor_target_scan_time, KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME, 1);
+	SET_ONE(advisor_target_scan_time, KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME, 200);
+	SET_ONE(advisor_min_pages_to_scan, KSMMOD_PARAM_ADVISOR_MIN_PAGES_TO_SCAN, 0);
+	SET_ONE(advisor_min_pages_to_scan, KSMMOD_PARAM_ADVISOR_MIN_PAGES_TO_SCAN, 500);
+	SET_ONE(advisor_max_pages_to_scan, KSMMOD_PARAM_ADVISOR_MAX_PAGES_TO_SCAN, UINT_MAX);
+	SET_ONE(advisor_max_pages_to_scan, KSMMOD_PARAM_ADVISOR_MAX_PAGES_TO_SCAN, 30000);
 	SET_ONE(run, KSMMOD_PARAM_RUN, 2);
 
 	/* Several fields at once, other fields untouched. */

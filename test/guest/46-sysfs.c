@@ -20,7 +20,8 @@
 static const char *const knobs[] = {
 	"run", "pages_to_scan", "sleep_millisecs", "max_page_sharing",
 	"stable_node_chains_prune_millisecs", "merge_across_nodes", "use_zero_pages",
-	"densify_chains",
+	"densify_chains", "smart_scan", "advisor_mode", "advisor_max_cpu",
+	"advisor_target_scan_time", "advisor_min_pages_to_scan", "advisor_max_pages_to_scan",
 };
 static const char *const counters[] = {
 	"pages_shared", "pages_sharing", "pages_unshared", "pages_volatile", "pages_scanned",
@@ -66,7 +67,7 @@ int main(void)
 	bool ok;
 	pid_t pid;
 
-	ktap_print_header(15);
+	ktap_print_header(16);
 	ksmt_ensure_loaded();
 	fd = ksmt_open();
 
@@ -88,7 +89,7 @@ int main(void)
 		}
 		nmodes += kmode != 0;
 	}
-	ktap_test_result(nbad == 0, "all 21 files exist with KSM's modes (%d compared with /sys/kernel/mm/ksm)",
+	ktap_test_result(nbad == 0, "all 27 files exist with KSM's modes (%d compared with /sys/kernel/mm/ksm)",
 			 nmodes);
 
 	/* Values equal the ioctl interface's. */
@@ -100,7 +101,12 @@ int main(void)
 			 get("merge_across_nodes") == p.merge_across_nodes &&
 			 get("use_zero_pages") == p.use_zero_pages &&
 			 get("stable_node_chains_prune_millisecs") == p.stable_node_chains_prune_millisecs &&
-			 get("densify_chains") == p.densify_chains,
+			 get("densify_chains") == p.densify_chains &&
+			 get("smart_scan") == p.smart_scan &&
+			 get("advisor_max_cpu") == p.advisor_max_cpu &&
+			 get("advisor_target_scan_time") == p.advisor_target_scan_time &&
+			 get("advisor_min_pages_to_scan") == p.advisor_min_pages_to_scan &&
+			 get("advisor_max_pages_to_scan") == p.advisor_max_pages_to_scan,
 			 "knobs read the values of GET_PARAMS");
 
 	/* Writes: parsing and validation as mm/ksm.c. */
@@ -120,6 +126,13 @@ int main(void)
 	err = put("use_zero_pages", "0");
 	ktap_test_result(ok && !err && get("use_zero_pages") == 0 && put("use_zero_pages", "2") == -EINVAL,
 			 "use_zero_pages parses booleans (y -> 1, 0 -> 0, 2 -> EINVAL)");
+	err = put("smart_scan", "n");
+	ok = !err && get("smart_scan") == 0;
+	err = put("smart_scan", "1\n");
+	ksmt_get_params(fd, &p);
+	ktap_test_result(ok && !err && get("smart_scan") == 1 && p.smart_scan == 1 &&
+			 put("smart_scan", "2") == -EINVAL && get("smart_scan") == 1,
+			 "smart_scan parses booleans (n -> 0, 1 -> 1, 2 -> EINVAL, unchanged)");
 	err = put("sleep_millisecs", "7");
 	ksmt_get_params(fd, &p);
 	ktap_test_result(!err && p.sleep_millisecs == 7, "sleep_millisecs=7 written (%d)", err);

@@ -261,7 +261,17 @@ static int in_child(int (*fn)(int fd), __u32 flags)
 
 static int do_mmap(int fd)
 {
-	return new_mapping_merges(fd, 0x10, true);
+	struct ksmmod_process_stats ps;
+	int rc = new_mapping_merges(fd, 0x10, true);
+
+	if (rc)
+		return rc;
+	/* ksm_stat's ksm_merge_any and ksm_mergeable. */
+	memset(&ps, 0, sizeof(ps));
+	ps.size = sizeof(ps);
+	if (ksmt_ioctl(fd, KSMMOD_IOC_PROCESS_STATS, &ps) || ps.merge_any != 1 || ps.mergeable != 1)
+		return 6;
+	return 0;
 }
 
 static int do_shared(int fd)
@@ -423,7 +433,7 @@ static void follow_tests(const char *mode)
 
 	rc = in_child(do_mmap, 0);
 	ktap_test_result(rc == 0,
-			 "%s: mmap after ADD_PROCESS: mergeable at once, merges to one PFN, shared +1 sharing +%d exactly (step %d)",
+			 "%s: mmap after ADD_PROCESS: mergeable at once, merges to one PFN, shared +1 sharing +%d exactly; merge_any (step %d)",
 			 mode, NPAGES - 1, rc);
 	rc = in_child(do_shared, 0);
 	ktap_test_result(rc == 0,

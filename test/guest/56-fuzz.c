@@ -385,8 +385,8 @@ static void gen_struct(struct call *c, int snr, bool priv)
 			p.mask = KSMMOD_PARAM_ALL;
 			break;
 		default:
-			p.mask = (1ULL << rnd(8)) | (rnd(2) ? 1ULL << rnd(8) : 0) |
-				 (rnd(3) ? 0 : 1ULL << rnd(8));
+			p.mask = (1ULL << rnd(14)) | (rnd(2) ? 1ULL << rnd(14) : 0) |
+				 (rnd(3) ? 0 : 1ULL << rnd(14));
 			break;
 		}
 		p.run = rnd(12) ? rnd(3) : (uint32_t)rnd64();
@@ -397,6 +397,12 @@ static void gen_struct(struct call *c, int snr, bool priv)
 		p.merge_across_nodes = pick32(bools, 7);
 		p.use_zero_pages = pick32(bools, 7);
 		p.densify_chains = pick32(bools, 7);
+		p.smart_scan = pick32(bools, 7);
+		p.advisor_mode = pick32(bools, 7);
+		p.advisor_max_cpu = rnd(4) ? 70 : (uint32_t)rnd64();
+		p.advisor_target_scan_time = rnd(4) ? 1 + rnd(300) : rnd(2) ? 0 : UINT32_MAX;
+		p.advisor_min_pages_to_scan = rnd(4) ? 500 : (uint32_t)rnd64();
+		p.advisor_max_pages_to_scan = rnd(4) ? 30000 : (uint32_t)rnd64();
 		memcpy(img, &p, sizeof(p));
 		break;
 	}
@@ -726,13 +732,20 @@ static unsigned int model_cmd(const struct call *c, bool priv)
 		     (p.max_page_sharing < 2 || p.max_page_sharing > INT_MAX)) ||
 		    ((p.mask & KSMMOD_PARAM_MERGE_ACROSS_NODES) && p.merge_across_nodes > 1) ||
 		    ((p.mask & KSMMOD_PARAM_USE_ZERO_PAGES) && p.use_zero_pages > 1) ||
-		    ((p.mask & KSMMOD_PARAM_DENSIFY_CHAINS) && p.densify_chains > 1))
+		    ((p.mask & KSMMOD_PARAM_DENSIFY_CHAINS) && p.densify_chains > 1) ||
+		    ((p.mask & KSMMOD_PARAM_SMART_SCAN) && p.smart_scan > 1) ||
+		    ((p.mask & KSMMOD_PARAM_ADVISOR_MODE) && p.advisor_mode > KSMMOD_ADVISOR_SCAN_TIME) ||
+		    ((p.mask & KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME) && !p.advisor_target_scan_time))
 			return B(EINVAL);
 		shape = ((p.mask & KSMMOD_PARAM_MAX_PAGE_SHARING) &&
 			 p.max_page_sharing != cur.max_page_sharing) ||
 			((p.mask & KSMMOD_PARAM_MERGE_ACROSS_NODES) &&
 			 p.merge_across_nodes != cur.merge_across_nodes);
-		return shape && merged_possible ? B(0) | B(EBUSY) : B(0);
+		/* pages_to_scan belongs to the advisor (judged after EBUSY). */
+		e = (p.mask & KSMMOD_PARAM_PAGES_TO_SCAN) &&
+		    ((p.mask & KSMMOD_PARAM_ADVISOR_MODE) ? p.advisor_mode : cur.advisor_mode) !=
+		    KSMMOD_ADVISOR_NONE ? B(EINVAL) : B(0);
+		return shape && merged_possible ? e | B(EBUSY) : e;
 	}
 	case KSMMOD_NR_GET_STATS: {
 		struct ksmmod_stats s;
@@ -786,7 +799,8 @@ static unsigned int model_cmd(const struct call *c, bool priv)
 
 		memcpy(&s, k, sizeof(s));
 		if (s.flags || s.pad || s.merging_pages || s.rmap_items || s.zero_pages ||
-		    s.process_profit || s.registered_bytes || !all_zero(s.reserved, sizeof(s.reserved)))
+		    s.process_profit || s.registered_bytes || s.merge_any || s.mergeable ||
+		    !all_zero(s.reserved, sizeof(s.reserved)))
 			return B(EINVAL);
 		t = classify(s.pidfd, priv);
 		e = target_err(t);
@@ -874,12 +888,19 @@ static void violation(const struct call *c, int ret, unsigned int want, const ch
 
 static bool params_match(const struct ksmmod_params *p)
 {
-	return p->run == cur.run && p->pages_to_scan == cur.pages_to_scan &&
+	/* The scan-time advisor changes pages_to_scan as it scans. */
+	return p->run == cur.run &&
+	       (cur.advisor_mode != KSMMOD_ADVISOR_NONE || p->pages_to_scan == cur.pages_to_scan) &&
 	       p->sleep_millisecs == cur.sleep_millisecs &&
 	       p->max_page_sharing == cur.max_page_sharing &&
 	       p->stable_node_chains_prune_millisecs == cur.stable_node_chains_prune_millisecs &&
 	       p->merge_across_nodes == cur.merge_across_nodes &&
-	       p->use_zero_pages == cur.use_zero_pages && p->densify_chains == cur.densify_chains;
+	       p->use_zero_pages == cur.use_zero_pages && p->densify_chains == cur.densify_chains &&
+	       p->smart_scan == cur.smart_scan && p->advisor_mode == cur.advisor_mode &&
+	       p->advisor_max_cpu == cur.advisor_max_cpu &&
+	       p->advisor_target_scan_time == cur.advisor_target_scan_time &&
+	       p->advisor_min_pages_to_scan == cur.advisor_min_pages_to_scan &&
+	       p->advisor_max_pages_to_scan == cur.advisor_max_pages_to_scan;
 }
 
 /* What an output command wrote; NULL if fine. */
@@ -929,7 +950,8 @@ static const char *check_output(const struct call *c)
 		memcpy(&s, o, sizeof(s));
 		if (s.pidfd != *(const uint32_t *)(c->img + 8) || s.flags || s.pad ||
 		    !all_zero(s.reserved, sizeof(s.reserved)) || s.merging_pages > (1ULL << 40) ||
-		    s.rmap_items > (1ULL << 40))
+		    s.rmap_items > (1ULL << 40) || s.merge_any > 1 || s.mergeable > 1 ||
+		    s.mergeable != (s.merge_any || s.registered_bytes))
 			return "PROCESS_STATS output";
 		break;
 	}
@@ -954,8 +976,6 @@ static void learn(const struct call *c, int ret, bool priv)
 		memcpy(&p, k, sizeof(p));
 		if (p.mask & KSMMOD_PARAM_RUN)
 			cur.run = p.run;
-		if (p.mask & KSMMOD_PARAM_PAGES_TO_SCAN)
-			cur.pages_to_scan = p.pages_to_scan;
 		if (p.mask & KSMMOD_PARAM_SLEEP_MILLISECS)
 			cur.sleep_millisecs = p.sleep_millisecs;
 		if (p.mask & KSMMOD_PARAM_MAX_PAGE_SHARING)
@@ -968,6 +988,24 @@ static void learn(const struct call *c, int ret, bool priv)
 			cur.use_zero_pages = p.use_zero_pages;
 		if (p.mask & KSMMOD_PARAM_DENSIFY_CHAINS)
 			cur.densify_chains = p.densify_chains;
+		if (p.mask & KSMMOD_PARAM_SMART_SCAN)
+			cur.smart_scan = p.smart_scan;
+		if (p.mask & KSMMOD_PARAM_ADVISOR_MAX_CPU)
+			cur.advisor_max_cpu = p.advisor_max_cpu;
+		if (p.mask & KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME)
+			cur.advisor_target_scan_time = p.advisor_target_scan_time;
+		if (p.mask & KSMMOD_PARAM_ADVISOR_MIN_PAGES_TO_SCAN)
+			cur.advisor_min_pages_to_scan = p.advisor_min_pages_to_scan;
+		if (p.mask & KSMMOD_PARAM_ADVISOR_MAX_PAGES_TO_SCAN)
+			cur.advisor_max_pages_to_scan = p.advisor_max_pages_to_scan;
+		/* A change of mode resets pages_to_scan (mm/ksm.c's set_advisor_defaults()). */
+		if ((p.mask & KSMMOD_PARAM_ADVISOR_MODE) && p.advisor_mode != cur.advisor_mode) {
+			cur.advisor_mode = p.advisor_mode;
+			cur.pages_to_scan = p.advisor_mode == KSMMOD_ADVISOR_SCAN_TIME ?
+					    cur.advisor_min_pages_to_scan : 100;
+		}
+		if (p.mask & KSMMOD_PARAM_PAGES_TO_SCAN)
+			cur.pages_to_scan = p.pages_to_scan;
 		if (p.mask & KSMMOD_PARAM_RUN) {
 			if (p.run == KSMMOD_RUN_UNMERGE)
 				merged_possible = false;
@@ -1170,7 +1208,7 @@ static void bystander(void)
 
 /* ---- sysfs: a model of kstrto*() and of src/sysfs.c ---- */
 
-enum { P_RUN, P_UINT, P_INT, P_ULONG, P_BOOL };
+enum { P_RUN, P_UINT, P_INT, P_ULONG, P_BOOL, P_ULONG_EINVAL, P_TARGET, P_MODE };
 
 static const struct {
 	const char *name;
@@ -1184,6 +1222,12 @@ static const struct {
 	{ "merge_across_nodes", P_ULONG },
 	{ "use_zero_pages", P_BOOL },
 	{ "densify_chains", P_BOOL },
+	{ "smart_scan", P_BOOL },
+	{ "advisor_mode", P_MODE },
+	{ "advisor_max_cpu", P_ULONG_EINVAL },
+	{ "advisor_target_scan_time", P_TARGET },
+	{ "advisor_min_pages_to_scan", P_ULONG_EINVAL },
+	{ "advisor_max_pages_to_scan", P_ULONG_EINVAL },
 };
 #define NKNOBS	(sizeof(knobs) / sizeof(knobs[0]))
 
@@ -1263,6 +1307,18 @@ static int predict(int parse, const char *s)
 		if (r)
 			return r;
 		return u > 1 ? -EINVAL : 0;
+	case P_ULONG_EINVAL:
+	case P_TARGET:
+		/* ksmmod refuses what does not fit 32 bits (mm/ksm.c truncates). */
+		if (m_kstrtoull(s, true, &u) || u > UINT_MAX)
+			return -EINVAL;
+		return parse == P_TARGET && !u ? -EINVAL : 0;
+	case P_MODE:
+		/* sysfs_streq(): one trailing newline ignored. */
+		if (!strcmp(s, "none") || !strcmp(s, "none\n") || !strcmp(s, "scan-time") ||
+		    !strcmp(s, "scan-time\n"))
+			return 0;
+		return -EINVAL;
 	default:
 		/* kstrtobool(): the first character(s) decide (e/d since 6.x). */
 		if (strchr("eEyYtT1dDnNfF0", s[0]) && s[0])
@@ -1698,7 +1754,11 @@ int main(void)
 			 "bystander: %llu rounds over %d pages, %llu CoW writes, %llu mismatches; fuzzer's own pages intact",
 			 sh->rounds, BYST_PAGES, sh->writes, sh->mismatches);
 
-	/* 7: the module still works. */
+	/* 7: the module still works (pages_to_scan set by hand again). */
+	memset(&p, 0, sizeof(p));
+	p.advisor_mode = KSMMOD_ADVISOR_NONE;
+	if (ksmt_set_params(fd, &p, KSMMOD_PARAM_ADVISOR_MODE))
+		ktap_exit_fail_msg("SET_PARAMS advisor_mode=none: %s", strerror(errno));
 	pair = ksmt_map_filled(2, 0x5a);
 	if (!pair)
 		ktap_exit_fail_msg("mmap: %s", strerror(errno));

@@ -128,11 +128,12 @@ int main(void)
 	ktap_test_result(!err && ps.zero_pages == NZERO && ps.merging_pages == NA &&
 			 ps.registered_bytes == (uint64_t)NPAGES * psize && ps.rmap_items == s.rmap_items &&
 			 ps.process_profit == (int64_t)(NA + NZERO) * psize -
-					      (int64_t)ps.rmap_items * 64,
-			 "PROCESS_STATS: zero %llu merging %llu items %llu registered %llu profit %lld",
+					      (int64_t)ps.rmap_items * 64 &&
+			 ps.merge_any == 0 && ps.mergeable == 1,
+			 "PROCESS_STATS: zero %llu merging %llu items %llu registered %llu profit %lld merge_any %u mergeable %u",
 			 (unsigned long long)ps.zero_pages, (unsigned long long)ps.merging_pages,
 			 (unsigned long long)ps.rmap_items, (unsigned long long)ps.registered_bytes,
-			 (long long)ps.process_profit);
+			 (long long)ps.process_profit, ps.merge_any, ps.mergeable);
 	ktap_test_result(proc_merging_pages() == NA, "/proc/self/ksm_merging_pages is %d (%ld)", NA,
 			 proc_merging_pages());
 	if (kernel_counts)

@@ -455,6 +455,7 @@ static void set_params(uint64_t mask, unsigned int run, unsigned int pages, unsi
 	p.pages_to_scan = pages;
 	p.sleep_millisecs = sleep_ms;
 	p.max_page_sharing = mps;
+	p.smart_scan = 1;	/* KSM's default: skipping under churn is part of the soak */
 	if (ksmt_set_params(fd, &p, mask))
 		ktap_exit_fail_msg("SET_PARAMS %#llx: %s", (unsigned long long)mask, strerror(errno));
 }
@@ -497,8 +498,8 @@ static void soak_round(uint64_t ms, bool limit_memory)
 	/* Nothing merged (run=2), then the limit up, then full speed. */
 	set_params(KSMMOD_PARAM_RUN, KSMMOD_RUN_UNMERGE, 0, 0, 0);
 	set_params(KSMMOD_PARAM_MAX_PAGE_SHARING, 0, 0, 0, MAX_SHARING);
-	set_params(KSMMOD_PARAM_RUN | KSMMOD_PARAM_PAGES_TO_SCAN | KSMMOD_PARAM_SLEEP_MILLISECS,
-		   KSMMOD_RUN_MERGE, 2000, 0, 0);
+	set_params(KSMMOD_PARAM_RUN | KSMMOD_PARAM_PAGES_TO_SCAN | KSMMOD_PARAM_SLEEP_MILLISECS |
+		   KSMMOD_PARAM_SMART_SCAN, KSMMOD_RUN_MERGE, 2000, 0, 0);
 	if (limit_memory)
 		ksmt_write_file(MEMCG "memory.high", MEM_HIGH);
 

@@ -57,6 +57,20 @@ _Static_assert(sizeof(struct ksmmod_process) == KSMMOD_PROCESS_SIZE_VER0, "ksmmo
 
 static const char *device = DEFAULT_DEVICE;
 
+static const char * const run_names[] = {
+	[KSMMOD_RUN_STOP] = "stop",
+	[KSMMOD_RUN_MERGE] = "merge",
+	[KSMMOD_RUN_UNMERGE] = "unmerge",
+	NULL
+};
+
+/* advisor_mode's values, as /sys/kernel/mm/ksm/advisor_mode names them. */
+static const char * const advisor_names[] = {
+	[KSMMOD_ADVISOR_NONE] = "none",
+	[KSMMOD_ADVISOR_SCAN_TIME] = "scan-time",
+	NULL
+};
+
 /* One tunable of struct ksmmod_params. */
 struct param_desc {
 	const char *name;
@@ -65,6 +79,7 @@ struct param_desc {
 	uint32_t min;
 	uint32_t max;
 	bool pages;		/* value is a number of pages */
+	const char * const *names;	/* NULL, or a name for each value 0..max */
 };
 
 #define PARAM(_name, _bit, _min, _max, _pages) {			\
@@ -76,8 +91,17 @@ struct param_desc {
 	.pages = (_pages),						\
 }
 
+#define NAMED_PARAM(_name, _bit, _names) {				\
+	.name = #_name,							\
+	.bit = (_bit),							\
+	.offset = offsetof(struct ksmmod_params, _name),		\
+	.min = 0,							\
+	.max = ARRAY_SIZE(_names) - 2,					\
+	.names = (_names),						\
+}
+
 static const struct param_desc params[] = {
-	PARAM(run, KSMMOD_PARAM_RUN, 0, KSMMOD_RUN_UNMERGE, false),
+	NAMED_PARAM(run, KSMMOD_PARAM_RUN, run_names),
 	PARAM(pages_to_scan, KSMMOD_PARAM_PAGES_TO_SCAN, 0, UINT32_MAX, true),
 	PARAM(sleep_millisecs, KSMMOD_PARAM_SLEEP_MILLISECS, 0, UINT32_MAX, false),
 	PARAM(max_page_sharing, KSMMOD_PARAM_MAX_PAGE_SHARING, 2, INT32_MAX, false),
@@ -86,6 +110,15 @@ static const struct param_desc params[] = {
 	PARAM(merge_across_nodes, KSMMOD_PARAM_MERGE_ACROSS_NODES, 0, 1, false),
 	PARAM(use_zero_pages, KSMMOD_PARAM_USE_ZERO_PAGES, 0, 1, false),
 	PARAM(densify_chains, KSMMOD_PARAM_DENSIFY_CHAINS, 0, 1, false),
+	PARAM(smart_scan, KSMMOD_PARAM_SMART_SCAN, 0, 1, false),
+	NAMED_PARAM(advisor_mode, KSMMOD_PARAM_ADVISOR_MODE, advisor_names),
+	PARAM(advisor_max_cpu, KSMMOD_PARAM_ADVISOR_MAX_CPU, 0, UINT32_MAX, false),
+	PARAM(advisor_target_scan_time, KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME, 1, UINT32_MAX,
+	      false),
+	PARAM(advisor_min_pages_to_scan, KSMMOD_PARAM_ADVISOR_MIN_PAGES_TO_SCAN, 0, UINT32_MAX,
+	      true),
+	PARAM(advisor_max_pages_to_scan, KSMMOD_PARAM_ADVISOR_MAX_PAGES_TO_SCAN, 0, UINT32_MAX,
+	      true),
 };
 
 /* One counter of struct ksmmod_stats (general_profit is handled apart). */
@@ -123,12 +156,6 @@ static const struct stat_desc stats_tail[] = {
 	STAT_UNIT(mm_slots, false, "processes"),
 	STAT(stable_node_dup_mappings, false),
 	STAT(densify_moves, false),
-};
-
-static const char * const run_names[] = {
-	[KSMMOD_RUN_STOP] = "stop",
-	[KSMMOD_RUN_MERGE] = "merge",
-	[KSMMOD_RUN_UNMERGE] = "unmerge",
 };
 
 static const char * const feature_names[] = {
@@ -467,9 +494,9 @@ static int cmd_status(bool raw)
 			continue;
 		if (raw) {
 			printf("%s %" PRIu32 "\n", d->name, v);
-		} else if (d->bit == KSMMOD_PARAM_RUN) {
+		} else if (d->names) {
 			printf("%-*s  %" PRIu32 " (%s)\n", width, d->name, v,
-			       v < ARRAY_SIZE(run_names) ? run_names[v] : "unknown");
+			       v <= d->max ? d->names[v] : "unknown");
 		} else if (d->pages) {
 			printf("%-*s  %" PRIu32 " (%s)\n", width, d->name, v,
 			       fmt_pages(buf, sizeof(buf), v));
@@ -597,20 +624,23 @@ static int cmd_set(int argc, char **argv)
 		if (ret == -EINVAL) {
 			bool named = false;
 
-			if (d->bit == KSMMOD_PARAM_RUN) {
-				for (uint32_t r = 0; r < ARRAY_SIZE(run_names); r++) {
-					if (!strcmp(val, run_names[r])) {
-						v = r;
-						named = true;
-						break;
-					}
+			for (uint32_t r = 0; d->names && d->names[r]; r++) {
+				if (!strcmp(val, d->names[r])) {
+					v = r;
+					named = true;
+					ret = 0;
+					break;
 				}
 			}
 			if (!named) {
+				char names[128] = "";
+				size_t n = 0;
+
+				for (uint32_t r = 0; d->names && d->names[r] && n < sizeof(names); r++)
+					n += (size_t)snprintf(names + n, sizeof(names) - n, ", %s",
+							      d->names[r]);
 				err_msg("%s: invalid value: not a decimal number (%s %" PRIu32
-					"-%" PRIu32 "%s)", argv[i], d->name, d->min, d->max,
-					d->bit == KSMMOD_PARAM_RUN ?
-					", stop, merge, unmerge" : "");
+					"-%" PRIu32 "%s)", argv[i], d->name, d->min, d->max, names);
 				return EXIT_FAILURE;
 			}
 		}
@@ -638,7 +668,9 @@ static int cmd_set(int argc, char **argv)
 			break;
 		case EINVAL:
 			fmt_ranges(ranges, sizeof(ranges), p.mask);
-			err_msg("invalid value (ranges: %s)", ranges);
+			err_msg("invalid value (ranges: %s)%s", ranges,
+				(p.mask & KSMMOD_PARAM_PAGES_TO_SCAN) ?
+				"; pages_to_scan cannot be set while advisor_mode is scan-time" : "");
 			break;
 		default:
 			ioctl_err("KSMMOD_IOC_SET_PARAMS");
@@ -805,9 +837,11 @@ static int cmd_process_status(pid_t pid, bool raw)
 	}
 	if (raw) {
 		printf("pid %d\nregistered_bytes %" PRIu64 "\nrmap_items %" PRIu64
-		       "\nmerging_pages %" PRIu64 "\nzero_pages %" PRIu64 "\nprocess_profit %" PRId64 "\n",
+		       "\nmerging_pages %" PRIu64 "\nzero_pages %" PRIu64 "\nprocess_profit %" PRId64
+		       "\nmerge_any %s\nmergeable %s\n",
 		       (int)pid, (uint64_t)ps.registered_bytes, (uint64_t)ps.rmap_items,
-		       (uint64_t)ps.merging_pages, (uint64_t)ps.zero_pages, (int64_t)ps.process_profit);
+		       (uint64_t)ps.merging_pages, (uint64_t)ps.zero_pages, (int64_t)ps.process_profit,
+		       ps.merge_any ? "yes" : "no", ps.mergeable ? "yes" : "no");
 		return EXIT_SUCCESS;
 	}
 	printf("%-16s  %d\n", "pid", (int)pid);
@@ -821,6 +855,8 @@ static int cmd_process_status(pid_t pid, bool raw)
 	       fmt_pages(buf, sizeof(buf), ps.zero_pages));
 	printf("%-16s  %" PRId64 " (%s)\n", "process_profit", (int64_t)ps.process_profit,
 	       fmt_size(buf, sizeof(buf), (long double)ps.process_profit));
+	printf("%-16s  %s\n", "merge_any", ps.merge_any ? "yes" : "no");
+	printf("%-16s  %s\n", "mergeable", ps.mergeable ? "yes" : "no");
 	return EXIT_SUCCESS;
 }
 

@@ -49,9 +49,12 @@
 /* ADD_PROCESS follows new mappings, fork and (KSMMOD_PROCESS_KEEP_EXEC) exec */
 #define KSMMOD_FEATURE_KEEP_EXEC	(1ULL << 4)
 #define KSMMOD_FEATURE_CHAINS		(1ULL << 5)	/* densify_chains, dup statistics */
+#define KSMMOD_FEATURE_SMART_SCAN	(1ULL << 6)	/* smart_scan, pages_skipped */
+#define KSMMOD_FEATURE_ADVISOR		(1ULL << 7)	/* advisor_* */
 #define KSMMOD_FEATURES_ALL		(KSMMOD_FEATURE_PARAMS | KSMMOD_FEATURE_STATS | \
 					 KSMMOD_FEATURE_REGISTER | KSMMOD_FEATURE_PROCESS_STATS | \
-					 KSMMOD_FEATURE_KEEP_EXEC | KSMMOD_FEATURE_CHAINS)
+					 KSMMOD_FEATURE_KEEP_EXEC | KSMMOD_FEATURE_CHAINS | \
+					 KSMMOD_FEATURE_SMART_SCAN | KSMMOD_FEATURE_ADVISOR)
 
 #define KSMMOD_VERSION_LEN	32
 #define KSMMOD_RELEASE_LEN	72	/* >= __NEW_UTS_LEN + 1, multiple of 8 */
@@ -95,7 +98,17 @@ struct ksmmod_api {
 #define KSMMOD_PARAM_MERGE_ACROSS_NODES			(1ULL << 5)
 #define KSMMOD_PARAM_USE_ZERO_PAGES			(1ULL << 6)
 #define KSMMOD_PARAM_DENSIFY_CHAINS			(1ULL << 7)	/* KSMMOD_FEATURE_CHAINS */
-#define KSMMOD_PARAM_ALL				((1ULL << 8) - 1)
+#define KSMMOD_PARAM_SMART_SCAN				(1ULL << 8)	/* KSMMOD_FEATURE_SMART_SCAN */
+#define KSMMOD_PARAM_ADVISOR_MODE			(1ULL << 9)	/* KSMMOD_FEATURE_ADVISOR */
+#define KSMMOD_PARAM_ADVISOR_MAX_CPU			(1ULL << 10)
+#define KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME		(1ULL << 11)
+#define KSMMOD_PARAM_ADVISOR_MIN_PAGES_TO_SCAN		(1ULL << 12)
+#define KSMMOD_PARAM_ADVISOR_MAX_PAGES_TO_SCAN		(1ULL << 13)
+#define KSMMOD_PARAM_ALL				((1ULL << 14) - 1)
+
+/* advisor_mode: who sets pages_to_scan */
+#define KSMMOD_ADVISOR_NONE		0	/* the administrator */
+#define KSMMOD_ADVISOR_SCAN_TIME	1	/* the scan-time advisor */
 
 /**
  * struct ksmmod_params - tunables (KSMMOD_IOC_GET_PARAMS / KSMMOD_IOC_SET_PARAMS)
@@ -123,6 +136,22 @@ struct ksmmod_api {
  * @densify_chains: 1 move mappings from sparsely shared dups of a stable
  *	node chain onto denser ones (a ksmmod extension, see
  *	Documentation in README.md); 0 or 1; default 1.
+ * @smart_scan: 1 skip pages that keep failing to merge for a growing number
+ *	of scans (up to 8), as /sys/kernel/mm/ksm/smart_scan; 0 or 1; default 1.
+ * @advisor_mode: KSMMOD_ADVISOR_*; default NONE. With SCAN_TIME the
+ *	scanner sets pages_to_scan after every full scan so that a full scan
+ *	takes advisor_target_scan_time, and setting pages_to_scan is -EINVAL
+ *	(judged by the mode after the call). A change of mode sets
+ *	pages_to_scan to 100 (NONE) or advisor_min_pages_to_scan (SCAN_TIME),
+ *	unless the same call sets pages_to_scan (NONE only).
+ * @advisor_max_cpu: the advisor's ceiling on the scanner's CPU share, in
+ *	percent; default 70.
+ * @advisor_target_scan_time: seconds a full scan should take; default 200,
+ *	at least 1.
+ * @advisor_min_pages_to_scan: pages_to_scan when the advisor starts;
+ *	default 500.
+ * @advisor_max_pages_to_scan: the advisor's ceiling on pages_to_scan;
+ *	default 30000.
  * @reserved: must be zero.
  */
 struct ksmmod_params {
@@ -137,7 +166,13 @@ struct ksmmod_params {
 	__u32 merge_across_nodes;
 	__u32 use_zero_pages;
 	__u32 densify_chains;
-	__u64 reserved[8];
+	__u32 smart_scan;
+	__u32 advisor_mode;
+	__u32 advisor_max_cpu;
+	__u32 advisor_target_scan_time;
+	__u32 advisor_min_pages_to_scan;
+	__u32 advisor_max_pages_to_scan;
+	__u64 reserved[5];
 };
 
 /**
@@ -279,6 +314,11 @@ struct ksmmod_process {
  * @process_profit: out: bytes saved minus metadata, as ksm_process_profit.
  * @registered_bytes: out: bytes of mergeable (VM_MERGEABLE) mappings in the
  *	memory registered with ksmmod.
+ * @merge_any: out: 1 if every mapping of the process is mergeable, now and
+ *	later (registered whole: ADD_PROCESS or, in drop-in mode,
+ *	prctl(PR_SET_MEMORY_MERGE)), as ksm_merge_any in ksm_stat.
+ * @mergeable: out: 1 if @merge_any or @registered_bytes is non-zero, as
+ *	ksm_mergeable in ksm_stat. (Input: both must be zero.)
  * @reserved: out: zero.
  */
 struct ksmmod_process_stats {
@@ -291,7 +331,9 @@ struct ksmmod_process_stats {
 	__u64 zero_pages;
 	__s64 process_profit;
 	__u64 registered_bytes;
-	__u64 reserved[4];
+	__u32 merge_any;
+	__u32 mergeable;
+	__u64 reserved[3];
 };
 
 /* Command numbers (_IOC_NR). */
