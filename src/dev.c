@@ -287,6 +287,7 @@ static long ksmmod_ioc_process_stats(void __user *uarg)
 		return err;
 	if (ps.flags || ps.pad || ps.merging_pages || ps.rmap_items || ps.zero_pages ||
 	    ps.process_profit || ps.registered_bytes || ps.merge_any || ps.mergeable ||
+	    ps.ineligible_pages || ps.merge_pinned || ps.thp_unsplittable ||
 	    !ksmmod_all_zero(ps.reserved, sizeof(ps.reserved)))
 		return -EINVAL;
 	pidfd = ps.pidfd;

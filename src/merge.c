@@ -49,6 +49,38 @@
 #include "ksmmod/registry.h"
 #include "ksmmod/symbols.h"
 
+/*
+ * Why ksmmodd's last merge attempt was refused, if for a reason the
+ * counters report (ksmmod_merge_take_refusal()): merges run only in
+ * ksmmodd, under ksmmod_thread_mutex.
+ */
+static enum ksmmod_refusal ksmmod_refusal;
+static struct mm_struct *ksmmod_refusal_mm;
+
+static void ksmmod_refuse(enum ksmmod_refusal why, struct mm_struct *mm)
+{
+	ksmmod_refusal = why;
+	ksmmod_refusal_mm = mm;
+}
+
+/**
+ * ksmmod_merge_take_refusal() - why the last merge attempt was refused
+ * @mm: set to the address space of the refused page (KSMMOD_REFUSED_* only)
+ *
+ * Clears the record. Called by the scanner after each page.
+ *
+ * Return: KSMMOD_REFUSED_* or KSMMOD_REFUSED_NONE.
+ */
+enum ksmmod_refusal ksmmod_merge_take_refusal(struct mm_struct **mm)
+{
+	enum ksmmod_refusal why = ksmmod_refusal;
+
+	*mm = ksmmod_refusal_mm;
+	ksmmod_refusal = KSMMOD_REFUSED_NONE;
+	ksmmod_refusal_mm = NULL;
+	return why;
+}
+
 /**
  * ksmmod_write_protect_page() - step 1 of a merge (see DOC above)
  * @vma: the mapping
@@ -115,12 +147,11 @@ static int ksmmod_write_protect_page(struct vm_area_struct *vma, struct folio *f
 		 * no lockless GUP can take a new one after the check.
 		 */
 		entry = kcall_ptep_clear_flush(vma, addr, pvmw.pte);
-		if (ksmmod_folio_mapcount(folio) + 1 + swapped != folio_ref_count(folio)) {
+		if (ksmmod_folio_mapcount(folio) + 1 + swapped != folio_ref_count(folio) ||
+		    (anon_exclusive && ksmmod_try_share_anon_rmap(folio, &folio->page))) {
 			set_pte_at(mm, addr, pvmw.pte, entry);
-			goto out_unlock;
-		}
-		if (anon_exclusive && ksmmod_try_share_anon_rmap(folio, &folio->page)) {
-			set_pte_at(mm, addr, pvmw.pte, entry);
+			if (folio_maybe_dma_pinned(folio))
+				ksmmod_refuse(KSMMOD_REFUSED_PINNED, mm);
 			goto out_unlock;
 		}
 		if (pte_dirty(entry))
@@ -316,12 +347,11 @@ static int ksmmod_merge_pte(struct vm_area_struct *vma, struct folio *folio,
 	entry = kcall_ptep_clear_flush(vma, addr, pvmw.pte);
 	/* The compare below trusts that no device can write the page either. */
 	ksmmod_flush_secondary_tlbs(mm, addr);
-	if (ksmmod_folio_mapcount(folio) + 1 + swapped != folio_ref_count(folio)) {
+	if (ksmmod_folio_mapcount(folio) + 1 + swapped != folio_ref_count(folio) ||
+	    (PageAnonExclusive(page) && ksmmod_try_share_anon_rmap(folio, page))) {
 		set_pte_at(mm, addr, pvmw.pte, entry);
-		goto out_unlock;
-	}
-	if (PageAnonExclusive(page) && ksmmod_try_share_anon_rmap(folio, page)) {
-		set_pte_at(mm, addr, pvmw.pte, entry);
+		if (folio_maybe_dma_pinned(folio))
+			ksmmod_refuse(KSMMOD_REFUSED_PINNED, mm);
 		goto out_unlock;
 	}
 	if (pte_dirty(entry))
@@ -377,8 +407,15 @@ int ksmmod_try_to_merge_one_page(struct vm_area_struct *vma, struct page *page, 
 	 * huge page (only now, as mm/ksm.c does). @page stays locked.
 	 */
 	if (folio_test_large(folio)) {
-		if (ksmmod_split_huge_page(page))
+		if (ksmmod_split_huge_page(page)) {
+			/*
+			 * Two subpages of one huge page fail here when paired
+			 * (kpage NULL): the scanner splits those itself.
+			 */
+			if (kpage)
+				ksmmod_refuse(KSMMOD_REFUSED_THP, vma->vm_mm);
 			goto out_unlock;
+		}
 		folio = page_folio(page);
 	}
 	if (kpage && !folio_test_ksm(folio)) {

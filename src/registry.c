@@ -453,6 +453,10 @@ bool ksmmod_registry_slot_stats(struct mm_struct *mm, struct ksmmod_process_stat
 				     (s64)ps->rmap_items * KSMMOD_RMAP_ITEM_BYTES;
 		ps->merge_any = slot->whole;
 		ps->mergeable = ps->merge_any || ps->registered_bytes;
+		/* Written by ksmmodd: snapshots. */
+		ps->ineligible_pages = READ_ONCE(slot->ineligible_pages);
+		ps->merge_pinned = READ_ONCE(slot->merge_pinned);
+		ps->thp_unsplittable = READ_ONCE(slot->thp_unsplittable);
 	}
 	ksmmod_registry_unlock();
 	return slot;

@@ -147,6 +147,9 @@ struct ksmmod_scan_cursor {
 
 static struct ksmmod_scan_cursor ksmmod_cursor;
 
+/* Pages of ineligible mappings the current full scan found so far. */
+static u64 ksmmod_ineligible_acc;
+
 /* Content hash of an empty page (use_zero_pages). */
 static u64 ksmmod_zero_hash __ro_after_init;
 
@@ -436,6 +439,8 @@ static struct ksmmod_rmap_item *ksmmod_scan_vma(struct ksmmod_mm_slot *slot,
 /* A full scan ends: its number in the trace is full_scans before it ends. */
 static void ksmmod_scan_done(void)
 {
+	atomic64_set(&ksmmod_counters.ineligible_pages, ksmmod_ineligible_acc);
+	ksmmod_ineligible_acc = 0;
 	ksmmod_advisor_stop_scan();
 	trace_ksm_stop_scan(atomic64_read(&ksmmod_counters.full_scans),
 			    atomic64_read(&ksmmod_counters.rmap_items));
@@ -492,6 +497,8 @@ static struct ksmmod_rmap_item *ksmmod_scan_next(struct page **pagep,
 next_slot:
 	slot = c->slot;
 	mm = slot->mm;
+	if (!c->address)
+		slot->ineligible_acc = 0;	/* a pass over it begins */
 	mmap_read_lock(mm);
 	if (!atomic_read(&mm->mm_users) ||
 	    (ksmmod_mm_flag_test(mm, MMF_VM_MERGEABLE) && !slot->entered)) {
@@ -524,8 +531,13 @@ next_slot:
 				unsigned long addr = max(start, vma->vm_start);
 				unsigned long vend = min(end, vma->vm_end);
 
-				if (!(vma->vm_flags & VM_MERGEABLE) || !vma->anon_vma ||
-				    !ksmmod_vma_eligible(vma))
+				if (!ksmmod_vma_eligible(vma)) {
+					/* Asked to merge, but nothing ksmmod may merge. */
+					if (slot->whole || (vma->vm_flags & VM_MERGEABLE))
+						slot->ineligible_acc += (vend - addr) >> PAGE_SHIFT;
+					continue;
+				}
+				if (!(vma->vm_flags & VM_MERGEABLE) || !vma->anon_vma)
 					continue;
 				item = ksmmod_scan_vma(slot, vma, addr, vend, pagep, vmap);
 				if (IS_ERR(item))
@@ -543,6 +555,9 @@ next_slot:
 	 */
 	ksmmod_remove_rmap_items_in(c->rmap_link, 0, ULONG_MAX);
 	mmap_read_unlock(mm);
+	WRITE_ONCE(slot->ineligible_pages, slot->ineligible_acc);
+	ksmmod_ineligible_acc += slot->ineligible_acc;
+	slot->ineligible_acc = 0;
 
 	c->slot = ksmmod_registry_next_slot(slot);
 	c->address = 0;
@@ -563,6 +578,37 @@ out_nomem:
 	 */
 	mmap_read_unlock(mm);
 	return NULL;
+}
+
+/**
+ * ksmmod_note_refusal() - count a merge refused for a reason users are told
+ * @why: KSMMOD_REFUSED_PINNED or KSMMOD_REFUSED_THP
+ * @slot: the process of the refused page, or NULL if not registered
+ *
+ * System-wide and per process ("why did nothing merge?"). Under
+ * ksmmod_thread_mutex.
+ */
+static void ksmmod_note_refusal(enum ksmmod_refusal why, struct ksmmod_mm_slot *slot)
+{
+	if (why == KSMMOD_REFUSED_PINNED) {
+		ksmmod_count_inc(merge_pinned);
+		if (slot)
+			WRITE_ONCE(slot->merge_pinned, slot->merge_pinned + 1);
+	} else if (why == KSMMOD_REFUSED_THP) {
+		ksmmod_count_inc(thp_unsplittable);
+		if (slot)
+			WRITE_ONCE(slot->thp_unsplittable, slot->thp_unsplittable + 1);
+	}
+}
+
+/* Count what the merge code refused while the scanner looked at one page. */
+static void ksmmod_count_refusal(void)
+{
+	struct mm_struct *mm;
+	enum ksmmod_refusal why = ksmmod_merge_take_refusal(&mm);
+
+	if (why != KSMMOD_REFUSED_NONE)
+		ksmmod_note_refusal(why, ksmmod_registry_find(mm));
 }
 
 /**
@@ -730,7 +776,8 @@ static bool ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 		compound_head(page) == compound_head(tree_page);
 	put_page(tree_page);
 	if (split && trylock_page(page)) {
-		ksmmod_split_huge_page(page);
+		if (ksmmod_split_huge_page(page))
+			ksmmod_note_refusal(KSMMOD_REFUSED_THP, ksmmod_cursor.slot);
 		unlock_page(page);
 	}
 	if (!kpage) {
@@ -852,6 +899,7 @@ void ksmmod_scan_batch(unsigned int pages)
 			if (!c->locked)
 				c->pmd = NULL;	/* the lock was released */
 			ksmmod_count_inc(pages_scanned);
+			ksmmod_count_refusal();
 		}
 		ksmmod_scan_put_page(page);
 		/*

@@ -38,6 +38,9 @@ void ksmmod_stats_get(struct ksmmod_stats *s)
 	s->mm_slots = ksmmod_registry_nr_slots();
 	s->stable_node_dup_mappings = atomic64_read(&c->stable_node_dup_mappings);
 	s->densify_moves = atomic64_read(&c->densify_moves);
+	s->ineligible_pages = atomic64_read(&c->ineligible_pages);
+	s->merge_pinned = atomic64_read(&c->merge_pinned);
+	s->thp_unsplittable = atomic64_read(&c->thp_unsplittable);
 	/* As KSM: (sharing + zero pages) x PAGE_SIZE - rmap items x item size. */
 	saved = (s64)(s->pages_sharing + s->ksm_zero_pages) * PAGE_SIZE;
 	s->general_profit = saved - (s64)s->rmap_items * KSMMOD_RMAP_ITEM_BYTES;

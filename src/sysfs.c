@@ -224,6 +224,9 @@ KSMMOD_COUNTER(ksm_zero_pages, false);
 KSMMOD_COUNTER(general_profit, true);
 KSMMOD_COUNTER(stable_node_dup_mappings, false);
 KSMMOD_COUNTER(densify_moves, false);
+KSMMOD_COUNTER(ineligible_pages, false);
+KSMMOD_COUNTER(merge_pinned, false);
+KSMMOD_COUNTER(thp_unsplittable, false);
 
 static struct attribute *ksmmod_sysfs_attrs[] = {
 	&ksmmod_knob_run.attr.attr,
@@ -253,6 +256,9 @@ static struct attribute *ksmmod_sysfs_attrs[] = {
 	&ksmmod_counter_general_profit.attr.attr,
 	&ksmmod_counter_stable_node_dup_mappings.attr.attr,
 	&ksmmod_counter_densify_moves.attr.attr,
+	&ksmmod_counter_ineligible_pages.attr.attr,
+	&ksmmod_counter_merge_pinned.attr.attr,
+	&ksmmod_counter_thp_unsplittable.attr.attr,
 	NULL,
 };
 

@@ -165,6 +165,19 @@ struct page *ksmmod_get_anon_page_pmd(struct vm_area_struct *vma, pmd_t *pmd,
 struct page *ksmmod_get_mergeable_page(struct ksmmod_rmap_item *item);
 
 /* merge.c */
+/**
+ * enum ksmmod_refusal - why a merge was refused, for the counters
+ * @KSMMOD_REFUSED_NONE: not refused, or for a reason not counted
+ * @KSMMOD_REFUSED_PINNED: the page is pinned (GUP)
+ * @KSMMOD_REFUSED_THP: its transparent huge page could not be split
+ */
+enum ksmmod_refusal {
+	KSMMOD_REFUSED_NONE,
+	KSMMOD_REFUSED_PINNED,
+	KSMMOD_REFUSED_THP,
+};
+
+enum ksmmod_refusal ksmmod_merge_take_refusal(struct mm_struct **mm);
 int ksmmod_try_to_merge_one_page(struct vm_area_struct *vma, struct page *page, unsigned long addr,
 				 struct page *kpage);
 

@@ -85,6 +85,9 @@ int ksmmod_params_set(const struct ksmmod_params *p);
  * @stable_node_dups: dups in chains
  * @stable_node_dup_mappings: mappings of the pages of all dups
  * @densify_moves: mappings moved to a denser dup, all time
+ * @ineligible_pages: pages of ineligible mappings in registered memory, last full scan
+ * @merge_pinned: merges refused because the page was pinned (GUP), all time
+ * @thp_unsplittable: merges given up on an unsplittable huge page, all time
  * @rmap_items: tracked pages
  */
 struct ksmmod_counters {
@@ -98,6 +101,9 @@ struct ksmmod_counters {
 	atomic64_t stable_node_dups;
 	atomic64_t stable_node_dup_mappings;
 	atomic64_t densify_moves;
+	atomic64_t ineligible_pages;
+	atomic64_t merge_pinned;
+	atomic64_t thp_unsplittable;
 	atomic64_t rmap_items;
 };
 

@@ -23,6 +23,11 @@ struct vm_area_struct;
  * @rmap_list: rmap items of the process's tracked pages, in address order
  * @zero_pages: KSM zero pages ksmmod mapped here, on kernels that do not
  *	count them (see "KSM zero pages" in include/ksmmod/compat/zero.h)
+ * @ineligible_pages: pages of address space in @ranges whose mappings
+ *	cannot be merged, at the scanner's last pass over the process
+ * @ineligible_acc: the same, counted by the scanner's current pass
+ * @merge_pinned: merges of the process's pages refused: pinned (scanner)
+ * @thp_unsplittable: merges given up on its unsplittable huge pages (scanner)
  * @mn: ksmmod's mmu_notifier on @mm (src/notifier.c), or NULL
  * @mn_tried: ksmmodd tried to register @mn (do not retry every pass)
  * @entered: drop-in mode: ksmmod set MMF_VM_MERGEABLE on @mm (it entered
@@ -42,6 +47,10 @@ struct ksmmod_mm_slot {
 	struct list_head ranges;
 	struct ksmmod_rmap_item *rmap_list;
 	atomic_long_t zero_pages;
+	unsigned long ineligible_pages;
+	unsigned long ineligible_acc;
+	u64 merge_pinned;
+	u64 thp_unsplittable;
 	struct mmu_notifier *mn;
 	bool mn_tried;
 	bool entered;

@@ -1064,8 +1064,10 @@ static int bench_sparse(long gib, bool dense)
 	if (m == MAP_FAILED)
 		return 1;
 	madvise(m, span, MADV_NOHUGEPAGE);
-	for (long i = 0; i < SPARSE_PAGES; i++)
-		memset(m + i * step, 1 + i / 2, psize);
+	for (long i = 0; i < SPARSE_PAGES; i++) {
+		memset(m + i * step, 0x5a, psize);
+		*(long *)(m + i * step) = 1 + i / 2;	/* pairs */
+	}
 	if (madvise(m, span, MADV_MERGEABLE))
 		return 1;
 	sys_set("run", 1);

@@ -27,6 +27,7 @@ static const char *const counters[] = {
 	"pages_shared", "pages_sharing", "pages_unshared", "pages_volatile", "pages_scanned",
 	"pages_skipped", "full_scans", "stable_node_chains", "stable_node_dups",
 	"ksm_zero_pages", "general_profit", "stable_node_dup_mappings", "densify_moves",
+	"ineligible_pages", "merge_pinned", "thp_unsplittable",
 };
 
 /* Write @val to DIR@name; 0 or -errno. */
@@ -89,7 +90,7 @@ int main(void)
 		}
 		nmodes += kmode != 0;
 	}
-	ktap_test_result(nbad == 0, "all 27 files exist with KSM's modes (%d compared with /sys/kernel/mm/ksm)",
+	ktap_test_result(nbad == 0, "all 30 files exist with KSM's modes (%d compared with /sys/kernel/mm/ksm)",
 			 nmodes);
 
 	/* Values equal the ioctl interface's. */

@@ -121,6 +121,25 @@ static const char *setstr(unsigned int set)
 
 /* ---- commands ---- */
 
+/* The smallest @size a command takes (*_SIZE_VER0); below its current size only for PROCESS_STATS. */
+static size_t min_size(int nr);
+
+/*
+ * What the module sees of a structure of the current size @ks whose @size
+ * field says @usize: the first min(@usize, @ks) bytes of @img, zeros after
+ * (copy_struct_from_user(), and copy-out writes back no more).
+ */
+static const unsigned char *struct_view(const unsigned char *img, size_t ks, uint32_t usize)
+{
+	static unsigned char view[IMG];
+
+	if (usize >= ks)
+		return img;
+	memcpy(view, img, usize);
+	memset(view + usize, 0, ks - usize);
+	return view;
+}
+
 struct cmdinfo {
 	const char *name;
 	unsigned int cmd;
@@ -412,7 +431,7 @@ static void gen_struct(struct call *c, int snr, bool priv)
 		if (!rnd(4)) {	/* output fields and reserved: ignored by dev.c */
 			s.pages_shared = rnd64();
 			s.general_profit = rnd64();
-			s.reserved[rnd(5)] = rnd64();
+			s.reserved[rnd(sizeof(s.reserved) / sizeof(s.reserved[0]))] = rnd64();
 		}
 		memcpy(img, &s, sizeof(s));
 		break;
@@ -701,7 +720,7 @@ static unsigned int known_set(int t, unsigned int yes)
 
 static unsigned int model_cmd(const struct call *c, bool priv)
 {
-	const unsigned char *k = c->img;
+	const unsigned char *k = struct_view(c->img, cmds[c->nr].ksize, *(const uint32_t *)c->img);
 	unsigned int e;
 	bool elig;
 	int t;
@@ -800,6 +819,7 @@ static unsigned int model_cmd(const struct call *c, bool priv)
 		memcpy(&s, k, sizeof(s));
 		if (s.flags || s.pad || s.merging_pages || s.rmap_items || s.zero_pages ||
 		    s.process_profit || s.registered_bytes || s.merge_any || s.mergeable ||
+		    s.ineligible_pages || s.merge_pinned || s.thp_unsplittable ||
 		    !all_zero(s.reserved, sizeof(s.reserved)))
 			return B(EINVAL);
 		t = classify(s.pidfd, priv);
@@ -829,7 +849,7 @@ static unsigned int model(const struct call *c, bool priv)
 	if (c->readable < 4)
 		return B(EFAULT);
 	memcpy(&usize, c->img, 4);
-	if (usize < ks)		/* every *_SIZE_VER0 is the current size */
+	if (usize < min_size(c->nr))
 		return B(EINVAL);
 	if (usize > 4096)
 		return B(E2BIG);
@@ -845,12 +865,19 @@ static unsigned int model(const struct call *c, bool priv)
 					return B(E2BIG);
 		}
 	}
+	if (usize < ks)
+		ks = usize;	/* what is read and written back */
 	if (c->readable < ks)
 		return B(EFAULT);
 	want = model_cmd(c, priv);
 	if (ci->out && (want & B(0)) && c->writable < ks)
 		want = (want & ~B(0)) | B(EFAULT);
 	return want;
+}
+
+static size_t min_size(int nr)
+{
+	return nr == KSMMOD_NR_PROCESS_STATS ? KSMMOD_PROCESS_STATS_SIZE_VER0 : cmds[nr].ksize;
 }
 
 /* ---- checking one call ---- */
@@ -906,9 +933,11 @@ static bool params_match(const struct ksmmod_params *p)
 /* What an output command wrote; NULL if fine. */
 static const char *check_output(const struct call *c)
 {
-	const unsigned char *o = c->p;
+	uint32_t usize = *(const uint32_t *)c->img;
+	size_t ks = cmds[c->nr].ksize;
+	const unsigned char *o = struct_view(c->p, ks, usize);
 
-	if (*(uint32_t *)o != cmds[c->nr].ksize)
+	if (*(uint32_t *)o != (usize < ks ? usize : ks))
 		return "size written back is not the module's";
 	switch (c->nr) {
 	case KSMMOD_NR_API: {
@@ -1083,6 +1112,10 @@ static int one_call(bool priv, unsigned long long *changing, unsigned long long 
 	n = c.imglen < c.readable ? c.imglen : c.readable;
 	if (c.akind == A_VALID || c.akind == A_STRADDLE) {
 		size_t from = !ret && c.nr >= 0 && cmds[c.nr].out ? cmds[c.nr].ksize : 0;
+
+		/* A shorter (older) structure is written back at its size. */
+		if (from && *(const uint32_t *)c.img < from)
+			from = *(const uint32_t *)c.img;
 
 		if (n > from && memcmp(c.p + from, c.img + from, n - from))
 			bad = "the argument buffer changed";

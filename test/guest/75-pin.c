@@ -20,7 +20,7 @@
 #include "ksmtest.h"
 
 #define NPAGES	16
-#define PLAN	10
+#define PLAN	11
 #define FILL	0x84
 #define MARK	"PINNED!!"
 
@@ -147,7 +147,7 @@ static bool one_pfn(char *m, int except)
 
 int main(void)
 {
-	uint64_t at_pin[NPAGES];
+	uint64_t at_pin[NPAGES], pinned0;
 	char sysctl[16] = "absent", *m, *want, *got;
 	struct ksmmod_stats s;
 	struct iovec iov[2];
@@ -194,6 +194,7 @@ int main(void)
 		ktap_exit_fail_msg("IORING_REGISTER_BUFFERS: %s", strerror(errno));
 	for (int i = 0; i < NPAGES; i++)
 		at_pin[i] = ksmt_pfn_of(m + i * psize);
+	pinned0 = ksmt_stats(fd).merge_pinned;
 	err = ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize);
 	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
 	s = ksmt_settle(fd, 4);
@@ -202,6 +203,23 @@ int main(void)
 			 s.pages_volatile == 8 && s.rmap_items == NPAGES,
 			 "8 of 16 identical pages pinned: after 4 scans shared %llu sharing %llu unshared %llu volatile %llu items %llu (want 1 7 0 8 16)",
 			 COUNTS(s));
+	{
+		struct ksmmod_process_stats ps = { .size = sizeof(ps) };
+
+		uint64_t pinned;
+
+		/*
+		 * Why they did not merge: counted, system-wide and for this
+		 * process (read with the scanner stopped: the same refusals).
+		 */
+		ksmt_set_run(fd, KSMMOD_RUN_STOP);
+		pinned = ksmt_stats(fd).merge_pinned - pinned0;
+		ok = !ksmt_ioctl(fd, KSMMOD_IOC_PROCESS_STATS, &ps);
+		ksmt_set_run(fd, KSMMOD_RUN_MERGE);
+		ktap_test_result(ok && pinned >= 8 && ps.merge_pinned == pinned && !ps.thp_unsplittable,
+				 "merge_pinned counts the refusals: %llu system-wide, %llu for this process (at least 8)",
+				 (unsigned long long)pinned, (unsigned long long)ps.merge_pinned);
+	}
 	ok = pin_layout_ok(m, at_pin);
 	if (!ktap_test_result(ok, "pagemap: the 8 unpinned pages share one PFN, each pinned page keeps its own PFN from pinning time"))
 		print_pfns(m, at_pin);

@@ -38,8 +38,10 @@ int main(void)
 	if (m == MAP_FAILED)
 		ktap_exit_fail_msg("mmap of 4 TiB: %s", strerror(errno));
 	madvise(m, SPAN, MADV_NOHUGEPAGE);
-	for (int i = 0; i < NT; i++)
-		memset(m + (uint64_t)i * STEP, 1 + i / 2, psize);
+	for (int i = 0; i < NT; i++) {
+		memset(m + (uint64_t)i * STEP, 0x5a, psize);
+		*(uint64_t *)(m + (uint64_t)i * STEP) = 1 + i / 2;	/* pair i / 2 */
+	}
 
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 	if (ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, SPAN))

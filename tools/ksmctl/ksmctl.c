@@ -156,6 +156,10 @@ static const struct stat_desc stats_tail[] = {
 	STAT_UNIT(mm_slots, false, "processes"),
 	STAT(stable_node_dup_mappings, false),
 	STAT(densify_moves, false),
+	/* Why pages do not merge (with pages_volatile and pages_skipped). */
+	STAT(ineligible_pages, true),
+	STAT_UNIT(merge_pinned, false, "merges refused"),
+	STAT_UNIT(thp_unsplittable, false, "merges given up"),
 };
 
 static const char * const feature_names[] = {
@@ -165,6 +169,9 @@ static const char * const feature_names[] = {
 	"process_stats",	/* KSMMOD_FEATURE_PROCESS_STATS */
 	"keep_exec",	/* KSMMOD_FEATURE_KEEP_EXEC */
 	"chains",	/* KSMMOD_FEATURE_CHAINS */
+	"smart_scan",	/* KSMMOD_FEATURE_SMART_SCAN */
+	"advisor",	/* KSMMOD_FEATURE_ADVISOR */
+	"why",		/* KSMMOD_FEATURE_WHY */
 };
 
 static const char * const ioctl_names[] = {
@@ -838,10 +845,13 @@ static int cmd_process_status(pid_t pid, bool raw)
 	if (raw) {
 		printf("pid %d\nregistered_bytes %" PRIu64 "\nrmap_items %" PRIu64
 		       "\nmerging_pages %" PRIu64 "\nzero_pages %" PRIu64 "\nprocess_profit %" PRId64
-		       "\nmerge_any %s\nmergeable %s\n",
+		       "\nmerge_any %s\nmergeable %s\nineligible_pages %" PRIu64
+		       "\nmerge_pinned %" PRIu64 "\nthp_unsplittable %" PRIu64 "\n",
 		       (int)pid, (uint64_t)ps.registered_bytes, (uint64_t)ps.rmap_items,
 		       (uint64_t)ps.merging_pages, (uint64_t)ps.zero_pages, (int64_t)ps.process_profit,
-		       ps.merge_any ? "yes" : "no", ps.mergeable ? "yes" : "no");
+		       ps.merge_any ? "yes" : "no", ps.mergeable ? "yes" : "no",
+		       (uint64_t)ps.ineligible_pages, (uint64_t)ps.merge_pinned,
+		       (uint64_t)ps.thp_unsplittable);
 		return EXIT_SUCCESS;
 	}
 	printf("%-16s  %d\n", "pid", (int)pid);
@@ -857,6 +867,14 @@ static int cmd_process_status(pid_t pid, bool raw)
 	       fmt_size(buf, sizeof(buf), (long double)ps.process_profit));
 	printf("%-16s  %s\n", "merge_any", ps.merge_any ? "yes" : "no");
 	printf("%-16s  %s\n", "mergeable", ps.mergeable ? "yes" : "no");
+	/* Why its pages do not merge. */
+	printf("%-16s  %" PRIu64 " (%s; shared, file-backed, PFN/IO, hugetlb mappings)\n",
+	       "ineligible_pages", (uint64_t)ps.ineligible_pages,
+	       fmt_pages(buf, sizeof(buf), ps.ineligible_pages));
+	printf("%-16s  %" PRIu64 " (merges refused: page pinned)\n", "merge_pinned",
+	       (uint64_t)ps.merge_pinned);
+	printf("%-16s  %" PRIu64 " (merges given up: huge page not splittable)\n",
+	       "thp_unsplittable", (uint64_t)ps.thp_unsplittable);
 	return EXIT_SUCCESS;
 }
 

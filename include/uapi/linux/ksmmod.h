@@ -51,10 +51,12 @@
 #define KSMMOD_FEATURE_CHAINS		(1ULL << 5)	/* densify_chains, dup statistics */
 #define KSMMOD_FEATURE_SMART_SCAN	(1ULL << 6)	/* smart_scan, pages_skipped */
 #define KSMMOD_FEATURE_ADVISOR		(1ULL << 7)	/* advisor_* */
+#define KSMMOD_FEATURE_WHY		(1ULL << 8)	/* ineligible_pages, merge_pinned, ... */
 #define KSMMOD_FEATURES_ALL		(KSMMOD_FEATURE_PARAMS | KSMMOD_FEATURE_STATS | \
 					 KSMMOD_FEATURE_REGISTER | KSMMOD_FEATURE_PROCESS_STATS | \
 					 KSMMOD_FEATURE_KEEP_EXEC | KSMMOD_FEATURE_CHAINS | \
-					 KSMMOD_FEATURE_SMART_SCAN | KSMMOD_FEATURE_ADVISOR)
+					 KSMMOD_FEATURE_SMART_SCAN | KSMMOD_FEATURE_ADVISOR | \
+					 KSMMOD_FEATURE_WHY)
 
 #define KSMMOD_VERSION_LEN	32
 #define KSMMOD_RELEASE_LEN	72	/* >= __NEW_UTS_LEN + 1, multiple of 8 */
@@ -198,6 +200,19 @@ struct ksmmod_params {
  * @stable_node_dup_mappings: mappings of the pages of all dups; divided by
  *	@stable_node_dups: the average sharing per dup (KSMMOD_FEATURE_CHAINS).
  * @densify_moves: mappings moved onto a denser dup since load.
+ *
+ * Why pages do not merge (KSMMOD_FEATURE_WHY; with @pages_volatile and
+ * @pages_skipped):
+ * @ineligible_pages: pages of address space asked to merge that ksmmod
+ *	cannot merge, at the last full scan: mappings made VM_MERGEABLE
+ *	(MERGE_RANGE, madvise) or any mapping of a process registered whole,
+ *	that are shared, file-backed (private ones too: the kernel's KSM
+ *	merges their copied-on-write pages, ksmmod does not), VM_PFNMAP,
+ *	VM_IO, hugetlb, DAX or special ([vdso], [vvar]).
+ * @merge_pinned: merges refused since load because the page was pinned
+ *	(GUP: O_DIRECT, io_uring, RDMA, vfio).
+ * @thp_unsplittable: merges given up since load because a transparent huge
+ *	page could not be split to merge one of its subpages.
  * @reserved: out: zero.
  */
 struct ksmmod_stats {
@@ -218,7 +233,10 @@ struct ksmmod_stats {
 	__u64 mm_slots;
 	__u64 stable_node_dup_mappings;
 	__u64 densify_moves;
-	__u64 reserved[5];
+	__u64 ineligible_pages;
+	__u64 merge_pinned;
+	__u64 thp_unsplittable;
+	__u64 reserved[2];
 };
 
 /**
@@ -318,7 +336,12 @@ struct ksmmod_process {
  *	later (registered whole: ADD_PROCESS or, in drop-in mode,
  *	prctl(PR_SET_MEMORY_MERGE)), as ksm_merge_any in ksm_stat.
  * @mergeable: out: 1 if @merge_any or @registered_bytes is non-zero, as
- *	ksm_mergeable in ksm_stat. (Input: both must be zero.)
+ *	ksm_mergeable in ksm_stat.
+ * @ineligible_pages: out: as in struct ksmmod_stats, for this process
+ *	(at the scanner's last pass over it).
+ * @merge_pinned: out: as in struct ksmmod_stats, for this process's pages.
+ * @thp_unsplittable: out: as in struct ksmmod_stats, for this process's
+ *	pages. (Input: every out field must be zero.)
  * @reserved: out: zero.
  */
 struct ksmmod_process_stats {
@@ -333,7 +356,10 @@ struct ksmmod_process_stats {
 	__u64 registered_bytes;
 	__u32 merge_any;
 	__u32 mergeable;
-	__u64 reserved[3];
+	__u64 ineligible_pages;
+	__u64 merge_pinned;
+	__u64 thp_unsplittable;
+	__u64 reserved[4];
 };
 
 /* Command numbers (_IOC_NR). */
@@ -365,5 +391,6 @@ struct ksmmod_process_stats {
 #define KSMMOD_RANGE_SIZE_VER0	64
 #define KSMMOD_PROCESS_SIZE_VER0	48
 #define KSMMOD_PROCESS_STATS_SIZE_VER0	88
+#define KSMMOD_PROCESS_STATS_SIZE_VER1	128	/* + merge_any ... thp_unsplittable */
 
 #endif /* _UAPI_LINUX_KSMMOD_H */
