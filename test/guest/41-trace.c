@@ -122,6 +122,13 @@ int main(void)
 	/* Enable; a child registers, merges, unmerges and exits. */
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 	ksmt_set_zero_pages(fd, 1);
+	/*
+	 * Without the comm cache: recording commands would switch on the
+	 * scheduler's own tracepoints, whose live patching (int3) crashed the
+	 * debug 7.3 kernel under QEMU/TCG once (Oops: int3 in
+	 * ttwu_do_activate()); only ksmmod's events are switched here.
+	 */
+	ksmt_write_file(TR "options/record-cmd", "0");
 	if (!ksmt_write_file(TR "events/ksmmod/enable", "1") || !ksmt_write_file(TR "tracing_on", "1"))
 		ktap_exit_fail_msg("enabling events/ksmmod: %s", strerror(errno));
 	close(open(TR "trace", O_WRONLY | O_TRUNC));
@@ -166,6 +173,7 @@ int main(void)
 	p.run = KSMMOD_RUN_UNMERGE;
 	ksmt_set_params(fd, &p, KSMMOD_PARAM_RUN);
 	ksmt_write_file(TR "events/ksmmod/enable", "0");
+	ksmt_write_file(TR "options/record-cmd", "1");
 	read_trace();
 
 	{

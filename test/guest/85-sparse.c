@@ -78,8 +78,11 @@ int main(void)
 			 "the %d pairs merged (sharing +%lld)", NT / 2,
 			 (long long)(s.pages_sharing - s0.pages_sharing));
 
-	if (ksmt_range(fd, KSMMOD_IOC_UNMERGE_RANGE, m, SPAN))
-		ktap_exit_fail_msg("UNMERGE_RANGE: %s", strerror(errno));
+	/*
+	 * munmap, not UNMERGE_RANGE: that ends with the kernel's own
+	 * madvise(MADV_UNMERGEABLE), whose unmerge on 6.1 and 6.12 visits
+	 * every address of the 4 TiB (minutes under QEMU; 7.3's skips holes).
+	 */
 	munmap(m, SPAN);
 	memset(&p, 0, sizeof(p));
 	p.pages_to_scan = 100;
