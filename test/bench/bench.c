@@ -268,11 +268,6 @@ static pid_t spawn_fill(long pages, long unique, int id, int ready, int cmd, int
 	return pid;
 }
 
-static pid_t spawn(long pages, long unique, int id, int ready)
-{
-	return spawn_fill(pages, unique, id, ready, -1, -1, 0x5a);
-}
-
 /*
  * Start @n children of @pages pages (@unique unique) and wait until all are
  * ready; @addrs (if not NULL) gets their addresses. With @cmd/@res (2 fds
@@ -409,18 +404,7 @@ static int bench_unique(long mib)
 	sys_set("run", 0);
 	sys_set("pages_to_scan", 10000);
 	sys_set("sleep_millisecs", 0);
-	{
-		struct ready_msg msg;
-		int p[2];
-
-		if (pipe(p))
-			return 1;
-		pid = spawn(pages, pages, 0, p[1]);
-		if (read(p[0], &msg, sizeof(msg)) != sizeof(msg))
-			return 1;
-		close(p[0]);
-		close(p[1]);
-	}
+	start_procs_ex(&pid, 1, pages, pages, 0x5a, NULL, NULL, NULL);
 	sys_set("run", 1);
 	/* The first full scan only records checksums: measure the next three. */
 	scans0 = sys_get("full_scans");
@@ -1115,18 +1099,7 @@ static int bench_advisor(long mib)
 	sys_set("advisor_target_scan_time", target);
 	sys_set("advisor_min_pages_to_scan", 100);
 	sys_set_word("advisor_mode", "scan-time");
-	{
-		struct ready_msg msg;
-		int p[2];
-
-		if (pipe(p))
-			return 1;
-		pid = spawn(pages, pages, 0, p[1]);
-		if (read(p[0], &msg, sizeof(msg)) != sizeof(msg))
-			return 1;
-		close(p[0]);
-		close(p[1]);
-	}
+	start_procs_ex(&pid, 1, pages, pages, 0x5a, NULL, NULL, NULL);
 	sys_set("run", 1);
 	time_scans(4, 30 * target, &secs, &cpu);
 	scans = time_scans(3, 30 * target, &secs, &cpu);

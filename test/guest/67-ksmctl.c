@@ -12,7 +12,7 @@
 
 #include "ksmtest.h"
 
-#define KSMCTL "/bin/ksmctl"
+#define KSMCTL KSMT_KSMCTL
 #define PLAN	20	/* results on every path, skip included */
 #define NPAGES	16
 
@@ -21,31 +21,7 @@ static char out[16384], err_out[4096];
 /* Run ksmctl with @argv, capturing stdout/stderr; returns the exit code. */
 static int run(char *const argv[])
 {
-	int po[2], pe[2], status;
-	ssize_t n;
-	pid_t pid;
-	size_t lo = 0, le = 0;
-
-	if (pipe(po) || pipe(pe))
-		ktap_exit_fail_msg("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid == 0) {
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		execv(KSMCTL, argv);
-		_exit(127);
-	}
-	close(po[1]);
-	close(pe[1]);
-	while ((n = read(po[0], out + lo, sizeof(out) - 1 - lo)) > 0)
-		lo += n;
-	while ((n = read(pe[0], err_out + le, sizeof(err_out) - 1 - le)) > 0)
-		le += n;
-	out[lo] = err_out[le] = '\0';
-	close(po[0]);
-	close(pe[0]);
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	return ksmt_ksmctl(argv, out, sizeof(out), err_out, sizeof(err_out));
 }
 
 static int count_lines(const char *s)

@@ -36,10 +36,7 @@ static bool page_is(const char *p, int byte)
 
 static int process_stats(uint32_t pidfd, struct ksmmod_process_stats *ps)
 {
-	memset(ps, 0, sizeof(*ps));
-	ps->size = sizeof(*ps);
-	ps->pidfd = pidfd;
-	return ksmt_ioctl(fd, KSMMOD_IOC_PROCESS_STATS, ps);
+	return ksmt_process_stats(fd, pidfd, ps);
 }
 
 static long proc_merging_pages(void)

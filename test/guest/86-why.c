@@ -80,9 +80,9 @@ static long maps_ineligible(void)
 
 static struct ksmmod_process_stats pstats(int fd)
 {
-	struct ksmmod_process_stats ps = { .size = sizeof(ps) };
+	struct ksmmod_process_stats ps;
 
-	if (ksmt_ioctl(fd, KSMMOD_IOC_PROCESS_STATS, &ps))
+	if (ksmt_process_stats(fd, 0, &ps))
 		memset(&ps, 0xff, sizeof(ps));
 	return ps;
 }
@@ -115,32 +115,12 @@ static int whole_child(int fd)
 	if (s.ineligible_pages < ps.ineligible_pages)
 		return 5;
 	{
-		char pid[16], text[4096] = "", wantline[64];
-		char *const argv[] = { "/bin/ksmctl", "status", "--raw", pid, NULL };
-		int out[2], status;
-		ssize_t n = 0;
-		pid_t child;
+		char pid[16], text[4096], wantline[64];
+		char *const argv[] = { "ksmctl", "status", "--raw", pid, NULL };
 
 		snprintf(pid, sizeof(pid), "%d", getpid());
 		snprintf(wantline, sizeof(wantline), "ineligible_pages %ld\n", want);
-		if (pipe(out))
-			return 6;
-		child = fork();
-		if (child == 0) {
-			dup2(out[1], 1);
-			execv(argv[0], argv);
-			_exit(127);
-		}
-		close(out[1]);
-		while (n < (ssize_t)sizeof(text) - 1) {
-			ssize_t r = read(out[0], text + n, sizeof(text) - 1 - n);
-
-			if (r <= 0)
-				break;
-			n += r;
-		}
-		waitpid(child, &status, 0);
-		if (!WIFEXITED(status) || WEXITSTATUS(status) || !strstr(text, wantline))
+		if (ksmt_ksmctl(argv, text, sizeof(text), NULL, 0) || !strstr(text, wantline))
 			return 7;
 	}
 	return 0;

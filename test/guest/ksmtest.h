@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/ksmmod.h>
@@ -537,6 +538,62 @@ static inline int ksmt_vma_has(void *addr, void *end, const char *flag, int *nvm
 	}
 	fclose(f);
 	return found;
+}
+
+/* KSMMOD_IOC_PROCESS_STATS of @pidfd (0: the caller) into @ps; 0 or -errno. */
+static inline int ksmt_process_stats(int fd, uint32_t pidfd, struct ksmmod_process_stats *ps)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->size = sizeof(*ps);
+	ps->pidfd = pidfd;
+	return ksmt_ioctl(fd, KSMMOD_IOC_PROCESS_STATS, ps);
+}
+
+#define KSMT_KSMCTL	"/bin/ksmctl"
+
+/* Read @fd to its end into @buf (@size with the NUL), then close it. */
+static inline void ksmt_read_all(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0)
+		len += n;
+	buf[len] = '\0';
+	close(fd);
+}
+
+/*
+ * Run /bin/ksmctl with @argv, its standard output into @out and its
+ * standard error into @err (either NULL: left as ours); returns its exit
+ * code (127: it could not be run, 128: killed).
+ */
+static inline int ksmt_ksmctl(char *const argv[], char *out, size_t olen, char *err, size_t elen)
+{
+	int po[2], pe[2], status;
+	pid_t pid;
+
+	if ((out && pipe(po)) || (err && pipe(pe)))
+		ktap_exit_fail_msg("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid == 0) {
+		if (out)
+			dup2(po[1], 1);
+		if (err)
+			dup2(pe[1], 2);
+		execv(KSMT_KSMCTL, argv);
+		_exit(127);
+	}
+	if (out) {
+		close(po[1]);
+		ksmt_read_all(po[0], out, olen);
+	}
+	if (err) {
+		close(pe[1]);
+		ksmt_read_all(pe[0], err, elen);
+	}
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
 /*
