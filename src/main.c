@@ -18,7 +18,8 @@
  * - notifier.c: mmu notifiers recording unmaps and exits;
  * - params.c, stats.c: the tunables (/sys/kernel/mm/ksm names and ranges)
  *   and the counters;
- * - scan.c: walking registered memory a batch at a time, deciding;
+ * - scan.c: walking registered memory a batch at a time, deciding (smart
+ *   scan); advisor.c: pages_to_scan from how long full scans take;
  * - stable.c, chain.c, unstable.c, rmap.c: the tree core: the two
  *   content-keyed trees, chains of dups (max_page_sharing), rmap items and
  *   stable nodes (layout.h: their kernel-compatible layout), merging the
@@ -27,6 +28,7 @@
  * - lookup.c, content.c: finding pages; hashing and comparing them;
  * - registry.c: the processes and address ranges registered;
  * - layout.c: the load-time check of that layout against the kernel's BTF;
+ * - trace.c: the trace events (events/ksmmod/, as upstream's events/ksm/);
  * - symbols.c: the symbol layer, the only way ksmmod reaches non-exported
  *   kernel functions (resolved at load, called through IBT-safe thunks).
  *
