@@ -59,6 +59,40 @@ struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned 
 }
 
 /**
+ * ksmmod_none_entries() - how many entries of a page table level are empty
+ * @entry: the first entry to look at (PTEs or PMDs: 8 bytes each)
+ * @nr: how many entries to look at, at most
+ *
+ * Sparse memory has page tables with one page in 512 and PMD tables with
+ * one page table in many: testing eight entries (a cache line) at once
+ * instead of each entry through the page lookup is what makes a scan's cost
+ * follow the pages that are there, not the address space. An all-zero
+ * entry is what pte_none() / pmd_none() accept (the Knights Landing erratum
+ * bits aside: such an entry is looked at on its own, which is only slower).
+ * The caller holds what keeps the table (mmap_lock, and the page table lock
+ * for PTEs); entries read here are hints: the caller reads the one it uses
+ * again.
+ *
+ * Return: the number of leading all-zero entries, @nr if all are.
+ */
+unsigned long ksmmod_none_entries(const void *entry, unsigned long nr)
+{
+	const u64 *e = entry;
+	unsigned long i = 0;
+
+	BUILD_BUG_ON(sizeof(pte_t) != sizeof(u64) || sizeof(pmd_t) != sizeof(u64));
+	for (; i + 8 <= nr; i += 8)
+		if (READ_ONCE(e[i]) | READ_ONCE(e[i + 1]) | READ_ONCE(e[i + 2]) |
+		    READ_ONCE(e[i + 3]) | READ_ONCE(e[i + 4]) | READ_ONCE(e[i + 5]) |
+		    READ_ONCE(e[i + 6]) | READ_ONCE(e[i + 7]))
+			break;
+	for (; i < nr; i++)
+		if (READ_ONCE(e[i]))
+			break;
+	return i;
+}
+
+/**
  * ksmmod_lock_pte_table() - the page table that maps @addr, locked
  * @mm: the address space, mmap_lock held
  * @addr: an address
@@ -69,7 +103,8 @@ struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned 
  *
  * For the batched page table walks: no PUD (what mm_find_pmd() checks) or
  * an empty PMD means nothing is mapped up to its end, which the caller can
- * skip at once instead of looking at every address.
+ * skip at once instead of looking at every address; the empty PMDs that
+ * follow in the same PMD table are skipped with it.
  *
  * Return: the PTE of @addr, mapped and locked (pte_unmap_unlock() it); NULL
  * if nothing is mapped before *@next; or ERR_PTR(-EAGAIN) for a huge or
@@ -90,7 +125,11 @@ pte_t *ksmmod_lock_pte_table(struct mm_struct *mm, unsigned long addr, unsigned 
 	pmde = READ_ONCE(*pmd);
 	barrier();
 	if (pmd_none(pmde)) {
-		*next = pmd_addr_end(addr, *end);
+		unsigned long pend = pud_addr_end(addr, *end);
+		unsigned long nr = ((pend - 1) >> PMD_SHIFT) - (addr >> PMD_SHIFT) + 1;
+
+		/* Entries of one PMD table, up to its end (pud_addr_end()). */
+		*next = min(pend, (addr & PMD_MASK) + ksmmod_none_entries(pmd, nr) * PMD_SIZE);
 		return NULL;
 	}
 	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
@@ -158,9 +197,15 @@ int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsign
 	if (IS_ERR_OR_NULL(start_pte))
 		return start_pte ? -1 : 0;
 	for (ptep = start_pte; addr < end && n < max; addr += PAGE_SIZE, ptep++) {
-		struct page *page = ksmmod_pte_anon_page(ptep_get(ptep));
+		unsigned long skip = ksmmod_none_entries(ptep, (end - addr) >> PAGE_SHIFT);
 		struct folio *folio;
+		struct page *page;
 
+		ptep += skip;
+		addr += skip << PAGE_SHIFT;
+		if (addr >= end)
+			break;
+		page = ksmmod_pte_anon_page(ptep_get(ptep));
 		if (!page)
 			continue;
 		folio = page_folio(page);
