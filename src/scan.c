@@ -114,7 +114,9 @@ void ksmmod_thread_offlining(bool begin)
  * @address: next address to look at in @slot
  * @rmap_link: where the rmap item for @address is (or would be linked)
  * @locked: @slot's mmap_lock is held (for read) between two pages of a batch
- * @vma: the mapping of the batch's pages, while @locked
+ * @vma: the mapping of the batch's pages (or of the page served alone),
+ *	while @locked
+ * @range_end: end of the registered range @vma's pages were found in
  * @pmd: the PMD entry of the batch's page table while the lock has been
  *	held since the batch was found (ksmmod_scan_unlock() clears it); else
  *	NULL
@@ -136,6 +138,7 @@ struct ksmmod_scan_cursor {
 	struct ksmmod_rmap_item **rmap_link;
 	bool locked;
 	struct vm_area_struct *vma;
+	unsigned long range_end;
 	pmd_t *pmd;
 	unsigned int batch_next;
 	unsigned int batch_nr;
@@ -265,6 +268,7 @@ static void ksmmod_scan_unlock(void)
 	if (c->locked)
 		mmap_read_unlock(c->slot->mm);
 	c->locked = false;
+	c->vma = NULL;
 	c->pmd = NULL;
 }
 
@@ -412,6 +416,7 @@ static struct ksmmod_rmap_item *ksmmod_scan_vma(struct ksmmod_mm_slot *slot,
 				return ERR_PTR(-ENOMEM);
 			}
 			c->vma = vma;
+			c->range_end = vend;
 			c->locked = true;
 			ksmmod_scan_serve(item, pagep, vmap);
 			return item;
@@ -429,10 +434,48 @@ static struct ksmmod_rmap_item *ksmmod_scan_vma(struct ksmmod_mm_slot *slot,
 		}
 		c->rmap_link = &item->rmap_list;
 		c->address = addr + PAGE_SIZE;
+		c->vma = vma;
+		c->range_end = vend;
 		*pagep = page;
 		*vmap = vma;
 		return item;
 	}
+	return NULL;
+}
+
+/**
+ * ksmmod_scan_on() - the next page after a batch, under the same lock
+ * @pagep: set to the page (with a reference)
+ * @vmap: set to its mapping
+ *
+ * Sparse memory has one page in a page table, so each batch holds a single
+ * page: going on in the same mapping while the mmap_lock has been held
+ * since it was looked up saves the lock, range and mapping lookups of the
+ * slow path for every page. (ksmmod_scan_batch() lets writers in between
+ * pages all the same.)
+ *
+ * Return: the next page's rmap item, mmap_lock still held; or NULL, with
+ * the lock released, when the mapping's part of the range is done or no
+ * rmap item could be allocated (the slow path sorts either out).
+ */
+static struct ksmmod_rmap_item *ksmmod_scan_on(struct page **pagep,
+					       struct vm_area_struct **vmap)
+{
+	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
+	struct vm_area_struct *vma = c->vma;
+	unsigned long vend = min(c->range_end, vma->vm_end);
+	struct ksmmod_rmap_item *item;
+
+	/* An exiting process is the slow path's to drop. */
+	if (atomic_read(&c->slot->mm->mm_users) &&
+	    c->address >= vma->vm_start && c->address < vend) {
+		item = ksmmod_scan_vma(c->slot, vma, c->address, vend, pagep, vmap);
+		if (!IS_ERR_OR_NULL(item))
+			return item;
+		if (!item)
+			c->address = vend;
+	}
+	ksmmod_scan_unlock();
 	return NULL;
 }
 
@@ -467,6 +510,11 @@ static struct ksmmod_rmap_item *ksmmod_scan_next(struct page **pagep,
 
 	if (c->batch_next < c->batch_nr) {
 		item = ksmmod_scan_next_batched(pagep, vmap);
+		if (item)
+			return item;
+	}
+	if (c->locked && c->vma) {
+		item = ksmmod_scan_on(pagep, vmap);
 		if (item)
 			return item;
 	}
@@ -882,6 +930,7 @@ void ksmmod_scan_batch(unsigned int pages)
 {
 	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
 
+	ksmmod_count_inc(scan_batches);
 	while (pages-- && !kthread_should_stop() && READ_ONCE(ksmmod_tunables.run) == KSMMOD_RUN_MERGE) {
 		struct ksmmod_rmap_item *item;
 		struct vm_area_struct *vma;
@@ -896,8 +945,11 @@ void ksmmod_scan_batch(unsigned int pages)
 			pages++;	/* not part of the batch, as in mm/ksm.c */
 		} else {
 			c->locked = ksmmod_cmp_and_merge_page(page, item, vma);
-			if (!c->locked)
-				c->pmd = NULL;	/* the lock was released */
+			if (!c->locked) {
+				/* The lock was released. */
+				c->vma = NULL;
+				c->pmd = NULL;
+			}
 			ksmmod_count_inc(pages_scanned);
 			ksmmod_count_refusal();
 		}
