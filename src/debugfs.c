@@ -8,6 +8,8 @@
  * items that the kernel itself reads, under mm/ksm.c's names
  * ("ksm_rmap_item.hlist 48 16"), so a test can compare them with the running
  * kernel's BTF.
+ * scanner: "batches N", the scanner's batches so far (a test bounds the
+ * batches a full scan of sparse memory takes).
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -34,6 +36,13 @@ static int ksmmod_layout_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(ksmmod_layout);
 
+static int ksmmod_scanner_show(struct seq_file *m, void *unused)
+{
+	seq_printf(m, "batches %lld\n", (long long)atomic64_read(&ksmmod_counters.scan_batches));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ksmmod_scanner);
+
 /**
  * ksmmod_debugfs_init() - create /sys/kernel/debug/ksmmod
  *
@@ -46,6 +55,8 @@ void ksmmod_debugfs_init(void)
 			    &ksmmod_symbols_fops);
 	debugfs_create_file("layout", 0400, ksmmod_debugfs_dir, NULL,
 			    &ksmmod_layout_fops);
+	debugfs_create_file("scanner", 0400, ksmmod_debugfs_dir, NULL,
+			    &ksmmod_scanner_fops);
 }
 
 void ksmmod_debugfs_exit(void)

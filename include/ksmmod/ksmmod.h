@@ -89,6 +89,8 @@ int ksmmod_params_set(const struct ksmmod_params *p);
  * @merge_pinned: merges refused because the page was pinned (GUP), all time
  * @thp_unsplittable: merges given up on an unsplittable huge page, all time
  * @rmap_items: tracked pages
+ * @scan_batches: scanner batches (one per wakeup of pages_to_scan pages),
+ *	all time; debugfs only (tests prove a full scan's batches are bounded)
  */
 struct ksmmod_counters {
 	atomic64_t pages_shared;
@@ -105,6 +107,7 @@ struct ksmmod_counters {
 	atomic64_t merge_pinned;
 	atomic64_t thp_unsplittable;
 	atomic64_t rmap_items;
+	atomic64_t scan_batches;
 };
 
 extern struct ksmmod_counters ksmmod_counters;
