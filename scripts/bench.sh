@@ -55,8 +55,13 @@ for series in ${KERNELS:-6.12}; do
 	krel=$("$S/kernels.sh" fetch "$series" | tail -n1)
 	echo "bench: building ksmmod for $krel" >&2
 	"$S/build-module.sh" "$krel" "$D/$krel" "$D/logs/build-$krel.log"
+	# The trace workload's baseline: the same module with its trace points
+	# compiled out (linux/tracepoint.h's NOTRACE).
+	KCFLAGS=-DNOTRACE "$S/build-module.sh" "$krel" "$D/$krel-notrace" \
+		"$D/logs/build-$krel-notrace.log"
+	cp "$D/$krel-notrace/ksmmod.ko" "$D/ksmmod-notrace.ko"
 	"$H/mkinitramfs.sh" "$D/initramfs-$krel.cpio.gz" "$D/$krel/ksmmod.ko" "$D/bin" \
-		"$D/prog/bench" "$D/prog/sprof" >/dev/null
+		"$D/prog/bench" "$D/prog/sprof" "$D/ksmmod-notrace.ko" >/dev/null
 	echo "bench: booting $krel (mib=$MIB reps=$REPS)" >&2
 	t0=$(date +%s)
 	KSMMOD_GUEST_TIMEOUT=${KSMMOD_GUEST_TIMEOUT:-1800} \

@@ -28,15 +28,43 @@ META_MIB=$((MIB / 4))
 SPARSE_GIB=16
 [ "$QUICK" = 1 ] && SPARSE_GIB=1
 [ "$META_MIB" -ge 1 ] || META_MIB=1
-echo "# bench-config mib=$MIB reps=$REPS cpu_mib=$CPU_MIB cow_pages=$COW_PAGES rmap_mappings=$RMAP_MAPPINGS meta_mib=$META_MIB sparse_gib=$SPARSE_GIB cpus=$(nproc) kernel=$(uname -r)"
+TRACE_MIB=$((CPU_MIB * 4))
+echo "# bench-config trace_mib=$TRACE_MIB mib=$MIB reps=$REPS cpu_mib=$CPU_MIB cow_pages=$COW_PAGES rmap_mappings=$RMAP_MAPPINGS meta_mib=$META_MIB sparse_gib=$SPARSE_GIB cpus=$(nproc) kernel=$(uname -r)"
 echo 0 >/sys/kernel/mm/ksm/run
 /bench ceiling /sys/kernel/mm/ksm 64 || echo "# bench-error ceiling"
 # Every workload, also in the quick run (make check), so none can rot.
-workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-range cow rmap-256 rmap-max metadata densify sparse sparse-dense advisor"
+workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-range cow rmap-256 rmap-max metadata densify sparse sparse-dense advisor trace"
 [ -z "$ONLY" ] || workloads=$ONLY
 # Profiling: keep one perf event open throughout, so that the kernel's perf
 # static keys are not switched for every workload (see sprof.c).
 [ -n "$SPROF" ] && { /sprof --hold & }
+# The trace events' cost: the cpu workload (4 x N MiB identical, default
+# knobs, every merge fires events) with the events off and on, and for
+# ksmmod also built without them (/ksmmod-notrace.ko, NOTRACE): "trace-off"
+# against "trace-notrace" is what disabled events cost (TRACE_MIB above).
+trace_run() { # DIR VARIANT: the cpu workload, its result named trace-VARIANT
+	/bench cpu "$1" "$TRACE_MIB" >/tmp/trace.out
+	r=$?
+	sed "s/workload=cpu/workload=trace-$2/" /tmp/trace.out
+	return $r
+}
+bench_trace() { # IMPL DIR
+	ev=/sys/kernel/tracing/events/ksm
+	[ "$1" = ksmmod ] && ev=/sys/kernel/tracing/events/ksmmod
+	[ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing
+	[ -d "$ev" ] || { echo "# bench workload=trace-off unsupported=1"; return 0; }
+	if [ "$1" = ksmmod ] && [ -f /ksmmod-notrace.ko ]; then
+		rmmod ksmmod && insmod /ksmmod-notrace.ko || return 1
+		trace_run "$2" notrace || return 1
+		rmmod ksmmod && insmod /ksmmod.ko || return 1
+	fi
+	echo 0 >"$ev/enable"
+	trace_run "$2" off || return 1
+	echo 1 >"$ev/enable"
+	trace_run "$2" on || return 1
+	echo 0 >"$ev/enable"
+	echo >/sys/kernel/tracing/trace
+}
 rep=1
 while [ "$rep" -le "$REPS" ]; do
 	for impl in kernel ksmmod; do
@@ -54,7 +82,7 @@ while [ "$rep" -le "$REPS" ]; do
 			cow) args="$w $dir $COW_PAGES" ;;
 			rmap-256) args="rmap $dir $RMAP_MAPPINGS 256" ;;
 			rmap-max) args="rmap $dir $RMAP_MAPPINGS 100000" ;;
-			metadata | densify | advisor) args="$w $dir $META_MIB" ;;
+			metadata | densify) args="$w $dir $META_MIB" ;;
 			sparse | sparse-dense) args="$w $dir $SPARSE_GIB" ;;
 			esac
 			echo "# bench-run impl=$impl rep=$rep workload=$w"
@@ -69,8 +97,13 @@ while [ "$rep" -le "$REPS" ]; do
 					sleep 0.1
 				done
 			fi
-			# shellcheck disable=SC2086 # $args is a word list
-			/bench $args || echo "# bench-error impl=$impl rep=$rep workload=$w"
+			if [ "$w" = trace ]; then
+				bench_trace "$impl" "$dir" ||
+					echo "# bench-error impl=$impl rep=$rep workload=$w"
+			else
+				# shellcheck disable=SC2086 # $args is a word list
+				/bench $args || echo "# bench-error impl=$impl rep=$rep workload=$w"
+			fi
 			if [ -n "$SPROF" ]; then
 				kill -INT $sp
 				wait $sp
