@@ -28,7 +28,7 @@ META_MIB=$((MIB / 4))
 SPARSE_GIB=16
 [ "$QUICK" = 1 ] && SPARSE_GIB=1
 [ "$META_MIB" -ge 1 ] || META_MIB=1
-TRACE_MIB=$((CPU_MIB * 4))
+TRACE_MIB=$META_MIB
 echo "# bench-config trace_mib=$TRACE_MIB mib=$MIB reps=$REPS cpu_mib=$CPU_MIB cow_pages=$COW_PAGES rmap_mappings=$RMAP_MAPPINGS meta_mib=$META_MIB sparse_gib=$SPARSE_GIB cpus=$(nproc) kernel=$(uname -r)"
 echo 0 >/sys/kernel/mm/ksm/run
 /bench ceiling /sys/kernel/mm/ksm 64 || echo "# bench-error ceiling"
@@ -38,14 +38,14 @@ workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-rang
 # Profiling: keep one perf event open throughout, so that the kernel's perf
 # static keys are not switched for every workload (see sprof.c).
 [ -n "$SPROF" ] && { /sprof --hold & }
-# The trace events' cost: the cpu workload (4 x N MiB identical, default
-# knobs, every merge fires events) with the events off and on, and for
+# The trace events' cost: the merge workload (4 x TRACE_MIB identical, full
+# speed, every merge fires events) with the events off and on, and for
 # ksmmod also built without them (/ksmmod-notrace.ko, NOTRACE): "trace-off"
 # against "trace-notrace" is what disabled events cost (TRACE_MIB above).
-trace_run() { # DIR VARIANT: the cpu workload, its result named trace-VARIANT
-	/bench cpu "$1" "$TRACE_MIB" >/tmp/trace.out
+trace_run() { # DIR VARIANT: the merge workload, its result named trace-VARIANT
+	/bench merge "$1" "$TRACE_MIB" >/tmp/trace.out
 	r=$?
-	sed "s/workload=cpu/workload=trace-$2/" /tmp/trace.out
+	sed "s/workload=merge/workload=trace-$2/" /tmp/trace.out
 	return $r
 }
 bench_trace() { # IMPL DIR
