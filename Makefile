@@ -5,10 +5,10 @@
 #   make                      build ksmmod.ko for the running kernel
 #   make KERNELRELEASE=<rel>  ... for another installed kernel (or KDIR=<build dir>)
 #   make module-debug         build with -DDEBUG (pr_debug messages)
-#   make ksmctl               build the CLI (tools/ksmctl/ksmctl)
+#   make ksmmodctl               build the CLI (tools/ksmmodctl/ksmmodctl)
 #   make check                the test suite: boots Debian's 6.1 and 6.12 kernels in QEMU
 #                             (KERNELS="6.12" to run one); run as root on Debian 12
-#   make demo                 boot the 6.12 guest, load the module, show `ksmctl status`
+#   make demo                 boot the 6.12 guest, load the module, show `ksmmodctl status`
 #   make bench                ksmmod vs the kernel's KSM in one guest (bench/results/)
 #   make dkms-install         install the source with DKMS and build it for this kernel
 #   make dkms-remove          remove it from DKMS again
@@ -26,12 +26,12 @@ module:
 module-debug:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) KSMMOD_DEBUG=y modules
 
-ksmctl:
-	$(MAKE) -C tools/ksmctl
+ksmmodctl:
+	$(MAKE) -C tools/ksmmodctl
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
-	$(MAKE) -C tools/ksmctl clean
+	$(MAKE) -C tools/ksmmodctl clean
 	rm -rf build
 
 check:
@@ -62,4 +62,4 @@ dkms-remove:
 style:
 	scripts/style.sh
 
-.PHONY: all module module-debug ksmctl clean check demo bench soak dkms-install dkms-remove style
+.PHONY: all module module-debug ksmmodctl clean check demo bench soak dkms-install dkms-remove style

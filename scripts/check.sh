@@ -96,14 +96,14 @@ rm -f "$LOGS/accel" # KVM probe verdict is per run
 GUEST=$BUILD/guest
 rm -rf "$GUEST"
 mkdir -p "$GUEST"
-say "building guest tests and ksmctl"
+say "building guest tests and ksmmodctl"
 if ! make -C "$SRC/test/guest" OUT="$GUEST" -j"$JOBS" >"$LOGS/guest-build.log" 2>&1; then
 	cat "$LOGS/guest-build.log"
 	host_result fail "host:guest-tests-build" "see build/logs/guest-build.log"
 fi
-if ! make -C "$SRC/tools/ksmctl" OUT="$GUEST" -j"$JOBS" >"$LOGS/ksmctl-build.log" 2>&1; then
-	cat "$LOGS/ksmctl-build.log"
-	host_result fail "host:ksmctl-build" "see build/logs/ksmctl-build.log"
+if ! make -C "$SRC/tools/ksmmodctl" OUT="$GUEST" -j"$JOBS" >"$LOGS/ksmmodctl-build.log" 2>&1; then
+	cat "$LOGS/ksmmodctl-build.log"
+	host_result fail "host:ksmmodctl-build" "see build/logs/ksmmodctl-build.log"
 fi
 
 # --- the kernel's KSM selftests (scripts/kselftests.sh), built once per series ----

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # demo.sh — `make demo`: boot Debian's 6.12 kernel under QEMU, load ksmmod and
-# show `ksmctl status` from inside the guest. Run as root on Debian 12; installs
+# show `ksmmodctl status` from inside the guest. Run as root on Debian 12; installs
 # what it needs (see scripts/kernels.sh). DEMO_KERNEL=6.1 picks the other kernel.
 set -euo pipefail
 
@@ -15,7 +15,7 @@ krel=$("$S/kernels.sh" fetch "${DEMO_KERNEL:-6.12}" | tail -n1)
 mkdir -p "$D/bin" "$D/logs"
 echo "demo: building ksmmod for $krel"
 "$S/build-module.sh" "$krel" "$D/$krel" "$D/logs/build.log"
-make -s -C "$ROOT/tools/ksmctl" OUT="$D/bin" >/dev/null
+make -s -C "$ROOT/tools/ksmmodctl" OUT="$D/bin" >/dev/null
 cp "$ROOT/test/demo/demo-guest.sh" "$D/bin/demo"
 gcc -O2 -Wall -static -o "$D/demo-dup" "$ROOT/test/demo/demo-dup.c"
 "$H/mkinitramfs.sh" "$D/initramfs.cpio.gz" "$D/$krel/ksmmod.ko" "$D/bin" "$D/demo-dup" >/dev/null

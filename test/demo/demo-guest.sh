@@ -1,7 +1,7 @@
 #!/bin/sh
 # demo-guest.sh — runs inside the `make demo` guest (as its only "test"):
 # loads the module, registers a process holding 32 MiB of duplicate pages,
-# runs the scanner and shows what ksmctl reports. Output goes to the results
+# runs the scanner and shows what ksmmodctl reports. Output goes to the results
 # channel, which scripts/demo.sh prints on the host.
 set -e
 echo "guest\$ uname -r"
@@ -10,18 +10,18 @@ echo "guest\$ insmod /ksmmod.ko"
 insmod /ksmmod.ko
 echo "guest\$ ls -l /dev/ksmmod"
 ls -l /dev/ksmmod
-echo "guest\$ ksmctl version"
-ksmctl version
+echo "guest\$ ksmmodctl version"
+ksmmodctl version
 echo "guest\$ demo-dup 32 &          # 32 MiB: 8192 pages, 64 different contents"
 /demo-dup 32 >/tmp/dup.pid &
 sleep 1
 pid=$(cat /tmp/dup.pid)
-echo "guest\$ ksmctl add $pid"
-ksmctl add "$pid"
-echo "guest\$ ksmctl set run=1 pages_to_scan=5000 sleep_millisecs=5"
-ksmctl set run=1 pages_to_scan=5000 sleep_millisecs=5
+echo "guest\$ ksmmodctl add $pid"
+ksmmodctl add "$pid"
+echo "guest\$ ksmmodctl set run=1 pages_to_scan=5000 sleep_millisecs=5"
+ksmmodctl set run=1 pages_to_scan=5000 sleep_millisecs=5
 # wait until merging settles: pages_sharing unchanged over 3 full scans (at most 90 s)
-sharing() { ksmctl status --raw | awk -v k="$1" '$1 == k {print $2}'; }
+sharing() { ksmmodctl status --raw | awk -v k="$1" '$1 == k {print $2}'; }
 last=-1 since=0
 for _ in $(seq 90); do
 	sleep 1
@@ -33,5 +33,5 @@ for _ in $(seq 90); do
 		break
 	fi
 done
-echo "guest\$ ksmctl status"
-ksmctl status
+echo "guest\$ ksmmodctl status"
+ksmmodctl status

@@ -18,11 +18,11 @@
  *   and its mappings are not mergeable; with it (also from a vfork child,
  *   as posix_spawn does) they merge;
  * - after REMOVE_PROCESS new mappings are not mergeable any more;
- * - `ksmctl run -- prog` merges prog's memory and a forked child's; exit
+ * - `ksmmodctl run -- prog` merges prog's memory and a forked child's; exit
  *   statuses of run without a command and with a missing one.
  *
  * The test re-executes itself (/proc/self/exe) with a probe name as argv[1]
- * for the exec and ksmctl run cases; probes report through their exit status
+ * for the exec and ksmmodctl run cases; probes report through their exit status
  * and "# " lines only.
  */
 #include <spawn.h>
@@ -33,7 +33,7 @@
 
 #include "ksmtest.h"
 
-#define KSMCTL	"/bin/ksmctl"
+#define KSMMODCTL	"/bin/ksmmodctl"
 #define NPAGES	32
 #define PLAN	36	/* 4 + 16 per mode */
 
@@ -178,7 +178,7 @@ static int probe(const char *what)
 		return err ? 10 + err : 0;
 	}
 	if (!strcmp(what, "run")) {
-		/* Under ksmctl run: this program and a forked child merge. */
+		/* Under ksmmodctl run: this program and a forked child merge. */
 		int status;
 		pid_t pid;
 
@@ -222,8 +222,8 @@ static int run_probe(const char *what, bool spawn)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* Run /bin/ksmctl with @argv (stdout to ours); returns its exit code. */
-static int ksmctl(char *const argv[])
+/* Run /bin/ksmmodctl with @argv (stdout to ours); returns its exit code. */
+static int ksmmodctl(char *const argv[])
 {
 	int status;
 	pid_t pid = fork();
@@ -232,7 +232,7 @@ static int ksmctl(char *const argv[])
 		int null = open("/dev/null", O_WRONLY);
 
 		dup2(null, 2);	/* expected error messages */
-		execv(KSMCTL, argv);
+		execv(KSMMODCTL, argv);
 		_exit(125);
 	}
 	waitpid(pid, &status, 0);
@@ -485,20 +485,20 @@ static void follow_tests(const char *mode)
 	ktap_test_result(rc == 0, "%s: after REMOVE_PROCESS a new mapping is not mergeable (step %d)",
 			 mode, rc);
 
-	/* ksmctl run. */
-	if (access(KSMCTL, X_OK)) {
-		ktap_test_skip("ksmctl run -- prog", "/bin/ksmctl is not in the initramfs");
-		ktap_test_skip("ksmctl run without CMD", "/bin/ksmctl is not in the initramfs");
-		ktap_test_skip("ksmctl run of a missing program", "/bin/ksmctl is not in the initramfs");
+	/* ksmmodctl run. */
+	if (access(KSMMODCTL, X_OK)) {
+		ktap_test_skip("ksmmodctl run -- prog", "/bin/ksmmodctl is not in the initramfs");
+		ktap_test_skip("ksmmodctl run without CMD", "/bin/ksmmodctl is not in the initramfs");
+		ktap_test_skip("ksmmodctl run of a missing program", "/bin/ksmmodctl is not in the initramfs");
 	} else {
-		rc = ksmctl((char *[]){ "ksmctl", "run", "--", self_exe, "run", NULL });
+		rc = ksmmodctl((char *[]){ "ksmmodctl", "run", "--", self_exe, "run", NULL });
 		ktap_test_result(rc == 0,
-				 "%s: ksmctl run -- prog: prog and its forked child have their new mappings merged (%d)",
+				 "%s: ksmmodctl run -- prog: prog and its forked child have their new mappings merged (%d)",
 				 mode, rc);
-		rc = ksmctl((char *[]){ "ksmctl", "run", NULL });
-		ktap_test_result(rc == 2, "%s: ksmctl run without CMD: usage error, exit 2 (%d)", mode, rc);
-		rc = ksmctl((char *[]){ "ksmctl", "run", "/nonexistent/prog", NULL });
-		ktap_test_result(rc == 127, "%s: ksmctl run of a missing program: exit 127 (%d)", mode, rc);
+		rc = ksmmodctl((char *[]){ "ksmmodctl", "run", NULL });
+		ktap_test_result(rc == 2, "%s: ksmmodctl run without CMD: usage error, exit 2 (%d)", mode, rc);
+		rc = ksmmodctl((char *[]){ "ksmmodctl", "run", "/nonexistent/prog", NULL });
+		ktap_test_result(rc == 127, "%s: ksmmodctl run of a missing program: exit 127 (%d)", mode, rc);
 	}
 
 	/*

@@ -12,7 +12,7 @@
  * ineligible_pages is exactly 4. A whole process (ADD_PROCESS) asks for
  * everything: its ineligible_pages are exactly the pages of the mappings
  * /proc/self/maps shows as file-backed, shared or special ([vvar], [vdso]),
- * counted system-wide (GET_STATS) too and shown by ksmctl status PID.
+ * counted system-wide (GET_STATS) too and shown by ksmmodctl status PID.
  * (merge_pinned is tested in 75-pin.)
  */
 #include <stdint.h>
@@ -116,11 +116,11 @@ static int whole_child(int fd)
 		return 5;
 	{
 		char pid[16], text[4096], wantline[64];
-		char *const argv[] = { "ksmctl", "status", "--raw", pid, NULL };
+		char *const argv[] = { "ksmmodctl", "status", "--raw", pid, NULL };
 
 		snprintf(pid, sizeof(pid), "%d", getpid());
 		snprintf(wantline, sizeof(wantline), "ineligible_pages %ld\n", want);
-		if (ksmt_ksmctl(argv, text, sizeof(text), NULL, 0) || !strstr(text, wantline))
+		if (ksmt_ksmmodctl(argv, text, sizeof(text), NULL, 0) || !strstr(text, wantline))
 			return 7;
 	}
 	return 0;
@@ -170,7 +170,7 @@ int main(void)
 	waitpid(pid, &status, 0);
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	ktap_test_result(rc == 0,
-			 "a whole process: ineligible_pages as its maps say, system-wide too, in ksmctl status PID (step %d)",
+			 "a whole process: ineligible_pages as its maps say, system-wide too, in ksmmodctl status PID (step %d)",
 			 rc);
 
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);

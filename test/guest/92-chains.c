@@ -152,7 +152,7 @@ int main(void)
 	ktap_test_result(ksmt_bytes_ok(m, N * psize, BYTE), "every byte intact");
 	{
 		char line[256], *found = NULL;
-		FILE *f = popen("ksmctl status", "r");
+		FILE *f = popen("ksmmodctl status", "r");
 
 		while (f && fgets(line, sizeof(line), f))
 			if (!strncmp(line, "sharing_per_dup", 15))
@@ -160,7 +160,7 @@ int main(void)
 		if (f)
 			pclose(f);
 		ktap_test_result(found && strstr(found, " 250.0 (of max_page_sharing 256)"),
-				 "ksmctl status: %s", found ? found : "no sharing_per_dup line");
+				 "ksmmodctl status: %s", found ? found : "no sharing_per_dup line");
 	}
 
 	/* The limit cannot change while merged. */

@@ -549,7 +549,7 @@ static inline int ksmt_process_stats(int fd, uint32_t pidfd, struct ksmmod_proce
 	return ksmt_ioctl(fd, KSMMOD_IOC_PROCESS_STATS, ps);
 }
 
-#define KSMT_KSMCTL	"/bin/ksmctl"
+#define KSMT_KSMMODCTL	"/bin/ksmmodctl"
 
 /* Read @fd to its end into @buf (@size with the NUL), then close it. */
 static inline void ksmt_read_all(int fd, char *buf, size_t size)
@@ -564,11 +564,11 @@ static inline void ksmt_read_all(int fd, char *buf, size_t size)
 }
 
 /*
- * Run /bin/ksmctl with @argv, its standard output into @out and its
+ * Run /bin/ksmmodctl with @argv, its standard output into @out and its
  * standard error into @err (either NULL: left as ours); returns its exit
  * code (127: it could not be run, 128: killed).
  */
-static inline int ksmt_ksmctl(char *const argv[], char *out, size_t olen, char *err, size_t elen)
+static inline int ksmt_ksmmodctl(char *const argv[], char *out, size_t olen, char *err, size_t elen)
 {
 	int po[2], pe[2], status;
 	pid_t pid;
@@ -581,7 +581,7 @@ static inline int ksmt_ksmctl(char *const argv[], char *out, size_t olen, char *
 			dup2(po[1], 1);
 		if (err)
 			dup2(pe[1], 2);
-		execv(KSMT_KSMCTL, argv);
+		execv(KSMT_KSMMODCTL, argv);
 		_exit(127);
 	}
 	if (out) {

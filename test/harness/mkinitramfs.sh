@@ -5,7 +5,7 @@
 #
 # Contents: static busybox at /bin/busybox + applet symlinks, /init =
 # test/harness/init.sh, KO_FILE at /ksmmod.ko, every executable of GUEST_BIN_DIR at
-# /tests/<name> (ksmctl goes to /bin/ksmctl instead), EXTRA_FILES at /<basename>,
+# /tests/<name> (ksmmodctl goes to /bin/ksmmodctl instead), EXTRA_FILES at /<basename>,
 # empty /dev /proc /sys /tmp /run. Binaries must be static (no libraries are packed).
 set -euo pipefail
 
@@ -47,8 +47,8 @@ ntests=0
 for f in "$bindir"/*; do
 	[ -f "$f" ] && [ -x "$f" ] || continue
 	name=$(basename "$f")
-	if [ "$name" = ksmctl ]; then
-		install -m 755 "$f" "$stage/bin/ksmctl"
+	if [ "$name" = ksmmodctl ]; then
+		install -m 755 "$f" "$stage/bin/ksmmodctl"
 	else
 		install -m 755 "$f" "$stage/tests/$name"
 		ntests=$((ntests + 1))

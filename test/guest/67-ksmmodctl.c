@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The ksmctl CLI against the real module: version, status, set, merge,
+ * The ksmmodctl CLI against the real module: version, status, set, merge,
  * unmerge, add, remove, and its error reporting (one line on stderr,
  * non-zero exit, nothing changed).
  */
@@ -12,16 +12,16 @@
 
 #include "ksmtest.h"
 
-#define KSMCTL KSMT_KSMCTL
+#define KSMMODCTL KSMT_KSMMODCTL
 #define PLAN	20	/* results on every path, skip included */
 #define NPAGES	16
 
 static char out[16384], err_out[4096];
 
-/* Run ksmctl with @argv, capturing stdout/stderr; returns the exit code. */
+/* Run ksmmodctl with @argv, capturing stdout/stderr; returns the exit code. */
 static int run(char *const argv[])
 {
-	return ksmt_ksmctl(argv, out, sizeof(out), err_out, sizeof(err_out));
+	return ksmt_ksmmodctl(argv, out, sizeof(out), err_out, sizeof(err_out));
 }
 
 static int count_lines(const char *s)
@@ -46,10 +46,10 @@ static long long raw_value(const char *name)
 	return p ? atoll(p + strlen(key)) : -1;
 }
 
-/* mm_slots from `ksmctl status --raw` (-1 if missing); clobbers out. */
+/* mm_slots from `ksmmodctl status --raw` (-1 if missing); clobbers out. */
 static long long slots(void)
 {
-	run((char *[]){ "ksmctl", "status", "--raw", NULL });
+	run((char *[]){ "ksmmodctl", "status", "--raw", NULL });
 	return raw_value("mm_slots");
 }
 
@@ -102,51 +102,51 @@ int main(void)
 	int rc, rc2;
 
 	ktap_print_header(PLAN);
-	if (access(KSMCTL, X_OK)) {
+	if (access(KSMMODCTL, X_OK)) {
 		for (rc = 0; rc < PLAN; rc++)
-			ktap_test_skip("ksmctl", "/bin/ksmctl is not in the initramfs");
+			ktap_test_skip("ksmmodctl", "/bin/ksmmodctl is not in the initramfs");
 		return ktap_finished();
 	}
 	ksmt_ensure_loaded();
 
-	rc = run((char *[]){ "ksmctl", "version", NULL });
+	rc = run((char *[]){ "ksmmodctl", "version", NULL });
 	ktap_test_result(rc == 0 && strstr(out, ksmt_release()) && strstr(out, "0.1"),
-			 "ksmctl version: exit %d, shows kernel release and module version", rc);
-	rc = run((char *[]){ "ksmctl", "status", NULL });
+			 "ksmmodctl version: exit %d, shows kernel release and module version", rc);
+	rc = run((char *[]){ "ksmmodctl", "status", NULL });
 	ktap_test_result(rc == 0 && strstr(out, "pages_sharing") && strstr(out, "max_page_sharing") &&
 			 strstr(out, "general_profit") && strstr(out, "KiB") &&
 			 strstr(out, "mm_slots") && strstr(out, "(processes)"),
-			 "ksmctl status: exit %d, shows parameters, counters (mm_slots too) and sizes", rc);
-	rc = run((char *[]){ "ksmctl", "set", "pages_to_scan=500", "sleep_millisecs=50", NULL });
-	ktap_test_result(rc == 0, "ksmctl set pages_to_scan=500 sleep_millisecs=50: exit %d", rc);
-	rc = run((char *[]){ "ksmctl", "status", "--raw", NULL });
+			 "ksmmodctl status: exit %d, shows parameters, counters (mm_slots too) and sizes", rc);
+	rc = run((char *[]){ "ksmmodctl", "set", "pages_to_scan=500", "sleep_millisecs=50", NULL });
+	ktap_test_result(rc == 0, "ksmmodctl set pages_to_scan=500 sleep_millisecs=50: exit %d", rc);
+	rc = run((char *[]){ "ksmmodctl", "status", "--raw", NULL });
 	ktap_test_result(rc == 0 && raw_value("pages_to_scan") == 500 &&
 			 raw_value("sleep_millisecs") == 50 && raw_value("pages_shared") == 0,
 			 "status --raw reads back pages_to_scan=%lld sleep_millisecs=%lld",
 			 raw_value("pages_to_scan"), raw_value("sleep_millisecs"));
 
-	rc = run((char *[]){ "ksmctl", "set", "pages_to_scan=7", "max_page_sharing=1", NULL });
-	ktap_test_result(rc != 0 && count_lines(err_out) == 1 && !strncmp(err_out, "ksmctl: ", 8) &&
+	rc = run((char *[]){ "ksmmodctl", "set", "pages_to_scan=7", "max_page_sharing=1", NULL });
+	ktap_test_result(rc != 0 && count_lines(err_out) == 1 && !strncmp(err_out, "ksmmodctl: ", 8) &&
 			 strstr(err_out, "max_page_sharing"),
 			 "set with an out-of-range value: exit %d, one error line: %s", rc, err_out);
-	run((char *[]){ "ksmctl", "status", "--raw", NULL });
+	run((char *[]){ "ksmmodctl", "status", "--raw", NULL });
 	ktap_test_result(raw_value("pages_to_scan") == 500, "failed set changed nothing (pages_to_scan=%lld)",
 			 raw_value("pages_to_scan"));
-	rc = run((char *[]){ "ksmctl", "set", "no_such_knob=1", NULL });
+	rc = run((char *[]){ "ksmmodctl", "set", "no_such_knob=1", NULL });
 	ktap_test_result(rc != 0 && count_lines(err_out) == 1, "unknown parameter: exit %d, one line: %s",
 			 rc, err_out);
-	rc = run((char *[]){ "ksmctl", "frobnicate", NULL });
+	rc = run((char *[]){ "ksmmodctl", "frobnicate", NULL });
 	ktap_test_result(rc != 0 && err_out[0], "unknown command: exit %d", rc);
-	rc = run((char *[]){ "ksmctl", "-d", "/dev/ksmmod-missing", "status", NULL });
+	rc = run((char *[]){ "ksmmodctl", "-d", "/dev/ksmmod-missing", "status", NULL });
 	ktap_test_result(rc != 0 && count_lines(err_out) == 1 && strstr(err_out, "loaded"),
 			 "missing device: exit %d, one line: %s", rc, err_out);
 
 	/* Registration of another process's memory, by pid. */
-	rc = run((char *[]){ "ksmctl", "version", NULL });
+	rc = run((char *[]){ "ksmmodctl", "version", NULL });
 	ktap_test_result(rc == 0 && strstr(out, "register") && strstr(out, "MERGE_RANGE") &&
 			 strstr(out, "UNMERGE_RANGE") && strstr(out, "ADD_PROCESS") &&
 			 strstr(out, "REMOVE_PROCESS"),
-			 "ksmctl version: exit %d, names feature register and the 4 registration ioctls", rc);
+			 "ksmmodctl version: exit %d, names feature register and the 4 registration ioctls", rc);
 	base = slots();		/* 45-register may leave a slot behind */
 	child = sleeper(&addr);
 	snprintf(pidstr, sizeof(pidstr), "%d", (int)child);
@@ -154,44 +154,44 @@ int main(void)
 	snprintf(addr1str, sizeof(addr1str), "0x%" PRIx64, addr + 1);
 	ktap_print_msg("child %s, %d pages at %s, mm_slots before: %lld", pidstr, NPAGES, addrstr, base);
 
-	rc = run((char *[]){ "ksmctl", "merge", pidstr, addrstr, "64K", NULL });
-	ktap_test_result(rc == 0 && !out[0] && !err_out[0], "ksmctl merge %s %s 64K: exit %d, silent %s",
+	rc = run((char *[]){ "ksmmodctl", "merge", pidstr, addrstr, "64K", NULL });
+	ktap_test_result(rc == 0 && !out[0] && !err_out[0], "ksmmodctl merge %s %s 64K: exit %d, silent %s",
 			 pidstr, addrstr, rc, err_out);
 	n = slots();
 	ktap_test_result(base >= 0 && n == base + 1, "status --raw: mm_slots %lld -> %lld", base, n);
-	rc = run((char *[]){ "ksmctl", "remove", pidstr, NULL });
+	rc = run((char *[]){ "ksmmodctl", "remove", pidstr, NULL });
 	n = slots();
-	ktap_test_result(rc == 0 && n == base, "ksmctl remove %s: exit %d, mm_slots back to %lld",
+	ktap_test_result(rc == 0 && n == base, "ksmmodctl remove %s: exit %d, mm_slots back to %lld",
 			 pidstr, rc, n);
-	rc = run((char *[]){ "ksmctl", "remove", pidstr, NULL });
-	ktap_test_result(rc == 1 && count_lines(err_out) == 1 && !strncmp(err_out, "ksmctl: ", 8) &&
+	rc = run((char *[]){ "ksmmodctl", "remove", pidstr, NULL });
+	ktap_test_result(rc == 1 && count_lines(err_out) == 1 && !strncmp(err_out, "ksmmodctl: ", 8) &&
 			 strstr(err_out, "no memory registered"),
 			 "remove again: exit %d, one error line: %s", rc, err_out);
-	rc = run((char *[]){ "ksmctl", "merge", pidstr, addr1str, "4096", NULL });
+	rc = run((char *[]){ "ksmmodctl", "merge", pidstr, addr1str, "4096", NULL });
 	snprintf(msg, sizeof(msg), "%s", err_out);	/* slots() overwrites err_out */
 	n = slots();
 	ktap_test_result(rc == 1 && count_lines(msg) == 1 && strstr(msg, "aligned") && n == base,
 			 "merge of an unaligned ADDR: exit %d, one error line, mm_slots %lld: %s", rc, n, msg);
-	rc = run((char *[]){ "ksmctl", "merge", "999999", "0x1000", "4096", NULL });
+	rc = run((char *[]){ "ksmmodctl", "merge", "999999", "0x1000", "4096", NULL });
 	ktap_test_result(rc == 1 && count_lines(err_out) == 1 && strstr(err_out, "no such process"),
 			 "merge of pid 999999: exit %d, one error line: %s", rc, err_out);
-	rc = run((char *[]){ "ksmctl", "merge", pidstr, addrstr, "0x10000", NULL });
-	rc2 = run((char *[]){ "ksmctl", "unmerge", pidstr, addrstr, "64K", NULL });
+	rc = run((char *[]){ "ksmmodctl", "merge", pidstr, addrstr, "0x10000", NULL });
+	rc2 = run((char *[]){ "ksmmodctl", "unmerge", pidstr, addrstr, "64K", NULL });
 	n = slots();
 	ktap_test_result(rc == 0 && rc2 == 0 && n == base,
 			 "merge then unmerge of the same range: exit %d/%d, mm_slots back to %lld", rc, rc2, n);
-	rc = run((char *[]){ "ksmctl", "add", pidstr, NULL });
+	rc = run((char *[]){ "ksmmodctl", "add", pidstr, NULL });
 	n = slots();
-	rc2 = run((char *[]){ "ksmctl", "remove", pidstr, NULL });
+	rc2 = run((char *[]){ "ksmmodctl", "remove", pidstr, NULL });
 	ktap_test_result(rc == 0 && n == base + 1 && rc2 == 0 && slots() == base,
-			 "ksmctl add %s: exit %d, mm_slots %lld; remove: exit %d", pidstr, rc, n, rc2);
-	rc = run((char *[]){ "ksmctl", "merge", "0", addrstr, "4096", NULL });
+			 "ksmmodctl add %s: exit %d, mm_slots %lld; remove: exit %d", pidstr, rc, n, rc2);
+	rc = run((char *[]){ "ksmmodctl", "merge", "0", addrstr, "4096", NULL });
 	ktap_test_result(rc == 2 && count_lines(err_out) == 1, "merge of pid 0: usage error, exit %d: %s",
 			 rc, err_out);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 
-	rc = run((char *[]){ "ksmctl", "set", "pages_to_scan=100", "sleep_millisecs=20", NULL });
-	ktap_test_result(rc == 0, "defaults restored with ksmctl set");
+	rc = run((char *[]){ "ksmmodctl", "set", "pages_to_scan=100", "sleep_millisecs=20", NULL });
+	ktap_test_result(rc == 0, "defaults restored with ksmmodctl set");
 	return ktap_finished();
 }

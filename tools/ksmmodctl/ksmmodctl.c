@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ksmctl - control the ksmmod kernel module through /dev/ksmmod.
+ * ksmmodctl - control the ksmmod kernel module through /dev/ksmmod.
  *
- *   ksmctl [-d PATH] version
- *   ksmctl [-d PATH] status [--raw] [PID]
- *   ksmctl [-d PATH] set NAME=VALUE...
- *   ksmctl [-d PATH] merge|unmerge PID ADDR LENGTH
- *   ksmctl [-d PATH] add|remove PID
- *   ksmctl [-d PATH] run [--] CMD [ARGS...]
- *   ksmctl help
+ *   ksmmodctl [-d PATH] version
+ *   ksmmodctl [-d PATH] status [--raw] [PID]
+ *   ksmmodctl [-d PATH] set NAME=VALUE...
+ *   ksmmodctl [-d PATH] merge|unmerge PID ADDR LENGTH
+ *   ksmmodctl [-d PATH] add|remove PID
+ *   ksmmodctl [-d PATH] run [--] CMD [ARGS...]
+ *   ksmmodctl help
  *
  * Exit status: 0 success, 1 error, 2 usage error (bad command line); run
  * exits with CMD's status, or 126 (CMD cannot be executed) or 127 (CMD not
@@ -185,10 +185,10 @@ static const char * const ioctl_names[] = {
 	[KSMMOD_NR_REMOVE_PROCESS] = "REMOVE_PROCESS",
 };
 
-/* Print "ksmctl: <message>" on stderr. */
+/* Print "ksmmodctl: <message>" on stderr. */
 static void verr_msg(const char *fmt, va_list ap)
 {
-	fputs("ksmctl: ", stderr);
+	fputs("ksmmodctl: ", stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 }
@@ -207,7 +207,7 @@ static void err_msg(const char *fmt, ...)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ksmctl [-d PATH | --device PATH] COMMAND [ARGS]\n"
+		"usage: ksmmodctl [-d PATH | --device PATH] COMMAND [ARGS]\n"
 		"\n"
 		"Control the ksmmod kernel module (Kernel Samepage Merging).\n"
 		"\n"
@@ -347,7 +347,7 @@ static void ioctl_err(const char *what)
 		err_msg("%s: the module does not support this command (module too old?)", what);
 		break;
 	case E2BIG:
-		err_msg("%s: the module rejects unknown fields (module older than ksmctl?)", what);
+		err_msg("%s: the module rejects unknown fields (module older than ksmmodctl?)", what);
 		break;
 	default:
 		err_msg("%s: %s", what, strerror(errno));
@@ -389,7 +389,7 @@ static void print_bits(uint64_t bits, const char * const *names, size_t nr_names
 	printf("\n");
 }
 
-/* "ksmctl version": show what the module reports about itself. */
+/* "ksmmodctl version": show what the module reports about itself. */
 static int cmd_version(void)
 {
 	struct ksmmod_api api;
@@ -403,7 +403,7 @@ static int cmd_version(void)
 	if (ret)
 		return EXIT_FAILURE;
 
-	printf("ksmctl API version: %u\n", KSMMOD_API_VERSION);
+	printf("ksmmodctl API version: %u\n", KSMMOD_API_VERSION);
 	printf("module API version: %" PRIu32 "\n", (uint32_t)api.api_version);
 	printf("module version:     %.*s\n",
 	       (int)strnlen(api.module_version, sizeof(api.module_version)),
@@ -419,8 +419,8 @@ static int cmd_version(void)
 
 	if (api.api_version < KSMMOD_API_VERSION)
 		fprintf(stderr,
-			"ksmctl: warning: module API version %" PRIu32
-			" is older than ksmctl's (%u); some commands may fail\n",
+			"ksmmodctl: warning: module API version %" PRIu32
+			" is older than ksmmodctl's (%u); some commands may fail\n",
 			(uint32_t)api.api_version, KSMMOD_API_VERSION);
 	return EXIT_SUCCESS;
 }
@@ -453,7 +453,7 @@ static void print_stat(const struct ksmmod_stats *s, const struct stat_desc *d,
 		printf("%-*s  %" PRIu64 "\n", width, d->name, v);
 }
 
-/* "ksmctl status [--raw]": print every parameter and counter. */
+/* "ksmmodctl status [--raw]": print every parameter and counter. */
 static int cmd_status(bool raw)
 {
 	struct ksmmod_params p;
@@ -576,7 +576,7 @@ static void fmt_ranges(char *buf, size_t len, uint64_t mask)
 }
 
 /*
- * "ksmctl set NAME=VALUE...": parse and check every assignment, then change
+ * "ksmmodctl set NAME=VALUE...": parse and check every assignment, then change
  * all of them with a single KSMMOD_IOC_SET_PARAMS, so all or none change.
  * A malformed command line exits 2; a well-formed assignment with an unknown
  * name, a repeated name or a bad value exits 1, as the module's -EINVAL would.
@@ -756,7 +756,7 @@ static int parse_pid(const char *cmd, const char *s, pid_t *out)
 	if (ret == -ERANGE || v > INT32_MAX)
 		return usage_err("%s: PID '%s' is out of range", cmd, s);
 	if (v == 0)
-		return usage_err("%s: PID must be > 0 (0 would be ksmctl itself, which exits at once)",
+		return usage_err("%s: PID must be > 0 (0 would be ksmmodctl itself, which exits at once)",
 				 cmd);
 	*out = (pid_t)v;
 	return 0;
@@ -764,7 +764,7 @@ static int parse_pid(const char *cmd, const char *s, pid_t *out)
 
 /*
  * pidfd_open(2) of @pid. Never returns descriptor 0: the module reads a
- * pidfd of 0 as "the caller", which is ksmctl. Returns the pidfd, or -1
+ * pidfd of 0 as "the caller", which is ksmmodctl. Returns the pidfd, or -1
  * after printing the error.
  */
 static int open_pidfd(pid_t pid)
@@ -816,7 +816,7 @@ static int open_device_pidfd(int flags, pid_t pid, int *pidfd)
 	return fd;
 }
 
-/* "ksmctl status [--raw] PID": KSMMOD_IOC_PROCESS_STATS of one process. */
+/* "ksmmodctl status [--raw] PID": KSMMOD_IOC_PROCESS_STATS of one process. */
 static int cmd_process_status(pid_t pid, bool raw)
 {
 	struct ksmmod_process_stats ps;
@@ -934,7 +934,7 @@ other:
 }
 
 /*
- * "ksmctl merge|unmerge PID ADDR LENGTH", "ksmctl add|remove PID": open a
+ * "ksmmodctl merge|unmerge PID ADDR LENGTH", "ksmmodctl add|remove PID": open a
  * pidfd of PID and pass it to the module with one ioctl.
  */
 static int cmd_register(const struct reg_cmd *c, int argc, char **argv)
@@ -994,7 +994,7 @@ static int cmd_register(const struct reg_cmd *c, int argc, char **argv)
 }
 
 /*
- * "ksmctl run [--] CMD [ARGS...]": register ksmctl itself whole, with
+ * "ksmmodctl run [--] CMD [ARGS...]": register ksmmodctl itself whole, with
  * KSMMOD_PROCESS_KEEP_EXEC, then exec CMD in its place: CMD, what it maps
  * later and its children (fork) are registered, and so is whatever they
  * exec. Needs drop-in mode (KSMMOD_FEATURE_KEEP_EXEC).
@@ -1017,12 +1017,12 @@ static int cmd_run(int argc, char **argv)
 	memset(&pr, 0, sizeof(pr));
 	pr.size = sizeof(pr);
 	pr.flags = KSMMOD_PROCESS_KEEP_EXEC;
-	pr.pidfd = 0;	/* ksmctl itself */
+	pr.pidfd = 0;	/* ksmmodctl itself */
 	if (ioctl(fd, KSMMOD_IOC_ADD_PROCESS, &pr) < 0) {
 		if (errno == EOPNOTSUPP || errno == EINVAL)
 			err_msg("run: this ksmmod cannot follow a process across exec (too old: no KSMMOD_PROCESS_KEEP_EXEC)");
 		else if (errno == EBUSY)
-			err_msg("run: ksmctl uses the kernel's own KSM; ksmmod does not take it over");
+			err_msg("run: ksmmodctl uses the kernel's own KSM; ksmmod does not take it over");
 		else
 			ioctl_err("KSMMOD_IOC_ADD_PROCESS");
 		close(fd);
@@ -1067,7 +1067,7 @@ int main(int argc, char **argv)
 			i++;
 			break;
 		} else {
-			return usage_err("unknown option '%s' (try 'ksmctl help')", a);
+			return usage_err("unknown option '%s' (try 'ksmmodctl help')", a);
 		}
 		if (!*device)
 			return usage_err("empty device PATH");
@@ -1117,5 +1117,5 @@ int main(int argc, char **argv)
 		if (!strcmp(cmd, reg_cmds[j].name))
 			return cmd_register(&reg_cmds[j], argc - i, argv + i);
 
-	return usage_err("unknown command '%s' (try 'ksmctl help')", cmd);
+	return usage_err("unknown command '%s' (try 'ksmmodctl help')", cmd);
 }
