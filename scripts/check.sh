@@ -205,6 +205,15 @@ for lane in $LANES; do
 		${KSMMOD_CMDLINE:-} || grc=$?
 	[ $grc -eq 0 ] || say "qemu exit $grc for $krel"
 	"$H/ktap-summary.sh" "$klog" "guest:$krel" | tee "$klog/summary.txt"
+	# ksmmodctl's metrics and JSON output (67-ksmmodctl), through real parsers
+	if grep -q '^# metrics| ' "$klog/results.ktap" 2>/dev/null; then
+		if /usr/bin/python3 "$H/check-formats.py" "$klog/results.ktap" >"$klog/formats.log" 2>&1; then
+			host_result pass "host:formats:$krel"
+		else
+			cat "$klog/formats.log"
+			host_result fail "host:formats:$krel" "$(grep -m1 FAIL "$klog/formats.log" | cut -c1-200)"
+		fi
+	fi
 	read -r _ p f s < <(tail -n1 "$klog/summary.txt")
 	PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + s))
 	RESULTS+=("$(printf '%-4s guest:%s %s passed, %s failed, %s skipped, boot %ss (%s)%s' \

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The ksmmodctl CLI against the real module: version, status, set, merge,
- * unmerge, add, remove, and its error reporting (one line on stderr,
- * non-zero exit, nothing changed).
+ * unmerge, add, remove, status --json, metrics, and its error reporting (one
+ * line on stderr, non-zero exit, nothing changed). The JSON and metrics
+ * outputs are also copied into the log ("# json| ", "# metrics| " lines),
+ * where the host parses them with real parsers (test/harness/check-formats.py).
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -13,7 +15,7 @@
 #include "ksmtest.h"
 
 #define KSMMODCTL KSMT_KSMMODCTL
-#define PLAN	20	/* results on every path, skip included */
+#define PLAN	24	/* results on every path, skip included */
 #define NPAGES	16
 
 static char out[16384], err_out[4096];
@@ -22,6 +24,53 @@ static char out[16384], err_out[4096];
 static int run(char *const argv[])
 {
 	return ksmt_ksmmodctl(argv, out, sizeof(out), err_out, sizeof(err_out));
+}
+
+/* Copy @text into the log, each line behind "# @tag| ". */
+static void log_lines(const char *tag, const char *text)
+{
+	const char *p = text, *nl;
+
+	for (; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (!nl)
+			nl = p + strlen(p);
+		printf("# %s| %.*s\n", tag, (int)(nl - p), p);
+		if (!*nl)
+			break;
+	}
+	fflush(stdout);
+}
+
+/*
+ * Every line of @text is "# HELP name text", "# TYPE name gauge|counter" or
+ * "name[{labels}] value" with a ksmmod_ name: a structural check here, the
+ * full one on the host.
+ */
+static bool metrics_shape(const char *text, int *samples)
+{
+	char line[512];
+	const char *p = text;
+
+	*samples = 0;
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+		char *v;
+
+		snprintf(line, sizeof(line), "%.*s", (int)n, p);
+		p += n + (p[n] == '\n');
+		if (!strncmp(line, "# HELP ksmmod_", 14))
+			continue;
+		if (!strncmp(line, "# TYPE ksmmod_", 14) &&
+		    (strstr(line, " gauge") || strstr(line, " counter")))
+			continue;
+		v = strrchr(line, ' ');
+		if (strncmp(line, "ksmmod_", 7) || !v || !v[1] ||
+		    strspn(v + 1, "-0123456789.") != strlen(v + 1))
+			return false;
+		(*samples)++;
+	}
+	return *samples > 0;
 }
 
 static int count_lines(const char *s)
@@ -182,6 +231,35 @@ int main(void)
 			 "merge then unmerge of the same range: exit %d/%d, mm_slots back to %lld", rc, rc2, n);
 	rc = run((char *[]){ "ksmmodctl", "add", pidstr, NULL });
 	n = slots();
+	{
+		char want[128];
+		int samples = 0;
+		bool shape;
+
+		rc2 = run((char *[]){ "ksmmodctl", "status", "--json", NULL });
+		log_lines("json", out);
+		ktap_test_result(rc2 == 0 && out[0] == '{' && strstr(out, "\"params\": {\"run\": ") &&
+				 strstr(out, "\"pages_sharing\": ") && count_lines(out) == 1,
+				 "ksmmodctl status --json: exit %d, one object with params and stats", rc2);
+		rc2 = run((char *[]){ "ksmmodctl", "status", "--json", pidstr, NULL });
+		log_lines("json", out);
+		snprintf(want, sizeof(want), "{\"pid\": %s, \"registered_bytes\": ", pidstr);
+		ktap_test_result(rc2 == 0 && !strncmp(out, want, strlen(want)) &&
+				 strstr(out, "\"merge_any\": true"),
+				 "ksmmodctl status --json %s: exit %d, the process's object", pidstr, rc2);
+		rc2 = run((char *[]){ "ksmmodctl", "metrics", NULL });
+		log_lines("metrics", out);
+		shape = metrics_shape(out, &samples);
+		ktap_test_result(rc2 == 0 && shape &&
+				 strstr(out, "\nksmmod_pages_sharing ") &&
+				 strstr(out, "\nksmmod_full_scans_total "),
+				 "ksmmodctl metrics: exit %d, %d samples, all HELP/TYPE/sample lines", rc2,
+				 samples);
+		snprintf(want, sizeof(want), "\nksmmod_process_rmap_items{pid=\"%s\",comm=\"67-ksmmodctl\"} ",
+			 pidstr);
+		ktap_test_result(rc2 == 0 && strstr(out, want),
+				 "ksmmodctl metrics: a line for process %s with its pid and comm", pidstr);
+	}
 	rc2 = run((char *[]){ "ksmmodctl", "remove", pidstr, NULL });
 	ktap_test_result(rc == 0 && n == base + 1 && rc2 == 0 && slots() == base,
 			 "ksmmodctl add %s: exit %d, mm_slots %lld; remove: exit %d", pidstr, rc, n, rc2);

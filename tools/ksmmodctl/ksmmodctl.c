@@ -3,7 +3,8 @@
  * ksmmodctl - control the ksmmod kernel module through /dev/ksmmod.
  *
  *   ksmmodctl [-d PATH] version
- *   ksmmodctl [-d PATH] status [--raw] [PID]
+ *   ksmmodctl [-d PATH] status [--raw | --json] [PID]
+ *   ksmmodctl [-d PATH] metrics
  *   ksmmodctl [-d PATH] set NAME=VALUE...
  *   ksmmodctl [-d PATH] merge|unmerge PID ADDR LENGTH
  *   ksmmodctl [-d PATH] add|remove PID
@@ -14,6 +15,8 @@
  * exits with CMD's status, or 126 (CMD cannot be executed) or 127 (CMD not
  * found) as env(1) does.
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -213,9 +216,15 @@ static void usage(FILE *f)
 		"\n"
 		"commands:\n"
 		"  version              show module API version, features and ioctls\n"
-		"  status [--raw]       show all parameters and counters\n"
-		"  status [--raw] PID   show what ksmmod does for process PID\n"
-		"                       (--raw: 'name value' lines only)\n"
+		"  status [--raw|--json]\n"
+		"                       show all parameters and counters\n"
+		"  status [--raw|--json] PID\n"
+		"                       show what ksmmod does for process PID\n"
+		"                       (--raw: 'name value' lines only; --json: one\n"
+		"                       JSON object)\n"
+		"  metrics              parameters, counters and each process's profit\n"
+		"                       in the Prometheus text format (node_exporter's\n"
+		"                       textfile collector)\n"
 		"  set NAME=VALUE...    change parameters, all or none\n"
 		"                       (run also accepts stop, merge, unmerge)\n"
 		"  merge PID ADDR LENGTH\n"
@@ -453,8 +462,59 @@ static void print_stat(const struct ksmmod_stats *s, const struct stat_desc *d,
 		printf("%-*s  %" PRIu64 "\n", width, d->name, v);
 }
 
-/* "ksmmodctl status [--raw]": print every parameter and counter. */
-static int cmd_status(bool raw)
+/* Read every parameter and counter from the open device @fd; 0 or -1 (said why). */
+static int get_params_stats(int fd, struct ksmmod_params *p, struct ksmmod_stats *s)
+{
+	memset(p, 0, sizeof(*p));
+	p->size = sizeof(*p);
+	if (ioctl(fd, KSMMOD_IOC_GET_PARAMS, p) < 0) {
+		ioctl_err("KSMMOD_IOC_GET_PARAMS");
+		return -1;
+	}
+	memset(s, 0, sizeof(*s));
+	s->size = sizeof(*s);
+	if (ioctl(fd, KSMMOD_IOC_GET_STATS, s) < 0) {
+		ioctl_err("KSMMOD_IOC_GET_STATS");
+		return -1;
+	}
+	return 0;
+}
+
+/* The value of counter @d of @s, or -1 if the module did not write it. */
+static int64_t stat_value(const struct ksmmod_stats *s, const struct stat_desc *d)
+{
+	if (s->size < d->offset + sizeof(__u64))
+		return -1;
+	return (int64_t)*(const __u64 *)((const char *)s + d->offset);
+}
+
+/* "ksmmodctl status --json": parameters and counters as one JSON object. */
+static void print_status_json(const struct ksmmod_params *p, const struct ksmmod_stats *s)
+{
+	const char *sep = "";
+
+	printf("{\"params\": {");
+	for (size_t i = 0; i < ARRAY_SIZE(params); i++) {
+		if (!(p->mask & params[i].bit))
+			continue;
+		printf("%s\"%s\": %" PRIu32, sep, params[i].name,
+		       *param_field((struct ksmmod_params *)p, &params[i]));
+		sep = ", ";
+	}
+	printf("}, \"stats\": {\"general_profit\": %" PRId64, (int64_t)s->general_profit);
+	for (size_t i = 0; i < ARRAY_SIZE(stats) + ARRAY_SIZE(stats_tail); i++) {
+		const struct stat_desc *d = i < ARRAY_SIZE(stats) ? &stats[i] :
+					    &stats_tail[i - ARRAY_SIZE(stats)];
+		int64_t v = stat_value(s, d);
+
+		if (v >= 0)
+			printf(", \"%s\": %" PRId64, d->name, v);
+	}
+	printf("}, \"page_size\": %lu}\n", page_size());
+}
+
+/* "ksmmodctl status [--raw | --json]": print every parameter and counter. */
+static int cmd_status(bool raw, bool json)
 {
 	struct ksmmod_params p;
 	struct ksmmod_stats s;
@@ -465,22 +525,15 @@ static int cmd_status(bool raw)
 	fd = open_device(O_RDONLY);
 	if (fd < 0)
 		return EXIT_FAILURE;
-
-	memset(&p, 0, sizeof(p));
-	p.size = sizeof(p);
-	if (ioctl(fd, KSMMOD_IOC_GET_PARAMS, &p) < 0) {
-		ioctl_err("KSMMOD_IOC_GET_PARAMS");
-		close(fd);
-		return EXIT_FAILURE;
-	}
-	memset(&s, 0, sizeof(s));
-	s.size = sizeof(s);
-	if (ioctl(fd, KSMMOD_IOC_GET_STATS, &s) < 0) {
-		ioctl_err("KSMMOD_IOC_GET_STATS");
+	if (get_params_stats(fd, &p, &s)) {
 		close(fd);
 		return EXIT_FAILURE;
 	}
 	close(fd);
+	if (json) {
+		print_status_json(&p, &s);
+		return EXIT_SUCCESS;
+	}
 
 	for (size_t i = 0; i < ARRAY_SIZE(params); i++)
 		if ((int)strlen(params[i].name) > width)
@@ -816,8 +869,8 @@ static int open_device_pidfd(int flags, pid_t pid, int *pidfd)
 	return fd;
 }
 
-/* "ksmmodctl status [--raw] PID": KSMMOD_IOC_PROCESS_STATS of one process. */
-static int cmd_process_status(pid_t pid, bool raw)
+/* "ksmmodctl status [--raw | --json] PID": KSMMOD_IOC_PROCESS_STATS of one process. */
+static int cmd_process_status(pid_t pid, bool raw, bool json)
 {
 	struct ksmmod_process_stats ps;
 	char buf[64];
@@ -841,6 +894,19 @@ static int cmd_process_status(pid_t pid, bool raw)
 		else
 			ioctl_err("KSMMOD_IOC_PROCESS_STATS");
 		return EXIT_FAILURE;
+	}
+	if (json) {
+		printf("{\"pid\": %d, \"registered_bytes\": %" PRIu64 ", \"rmap_items\": %" PRIu64
+		       ", \"merging_pages\": %" PRIu64 ", \"zero_pages\": %" PRIu64
+		       ", \"process_profit\": %" PRId64 ", \"merge_any\": %s, \"mergeable\": %s"
+		       ", \"ineligible_pages\": %" PRIu64 ", \"merge_pinned\": %" PRIu64
+		       ", \"thp_unsplittable\": %" PRIu64 "}\n",
+		       (int)pid, (uint64_t)ps.registered_bytes, (uint64_t)ps.rmap_items,
+		       (uint64_t)ps.merging_pages, (uint64_t)ps.zero_pages, (int64_t)ps.process_profit,
+		       ps.merge_any ? "true" : "false", ps.mergeable ? "true" : "false",
+		       (uint64_t)ps.ineligible_pages, (uint64_t)ps.merge_pinned,
+		       (uint64_t)ps.thp_unsplittable);
+		return EXIT_SUCCESS;
 	}
 	if (raw) {
 		printf("pid %d\nregistered_bytes %" PRIu64 "\nrmap_items %" PRIu64
@@ -1035,6 +1101,226 @@ static int cmd_run(int argc, char **argv)
 	return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
 }
 
+/*
+ * One Prometheus metric of the system-wide counters: named as
+ * node_exporter's ksmd collector names /sys/kernel/mm/ksm's files
+ * (node_ksmd_*), with ksmmod_ in front; counters that only grow end in
+ * _total.
+ */
+struct metric_desc {
+	const char *name;
+	const char *stat;	/* field of struct ksmmod_stats (stats[]/stats_tail[] name) */
+	bool counter;
+	const char *help;
+};
+
+static const struct metric_desc metrics[] = {
+	{ "pages_shared", "pages_shared", false, "KSM pages in use (merged pages kept)" },
+	{ "pages_sharing", "pages_sharing", false, "Mappings of KSM pages beyond the first (pages saved)" },
+	{ "pages_unshared", "pages_unshared", false, "Pages unique so far, checked for merging" },
+	{ "pages_volatile", "pages_volatile", false, "Pages changing too fast to be merged" },
+	{ "pages_scanned_total", "pages_scanned", true, "Pages scanned" },
+	{ "pages_skipped_total", "pages_skipped", true, "Pages skipped by smart scan" },
+	{ "full_scans_total", "full_scans", true, "Full scans of the registered memory" },
+	{ "stable_node_chains", "stable_node_chains", false, "Stable node chains (max_page_sharing)" },
+	{ "stable_node_dups", "stable_node_dups", false, "KSM pages in chains" },
+	{ "ksm_zero_pages", "ksm_zero_pages", false, "Empty pages mapped to the zero page" },
+	{ "rmap_items", "rmap_items", false, "Pages tracked" },
+	{ "mm_slots", "mm_slots", false, "Processes registered" },
+	{ "densify_moves_total", "densify_moves", true, "Mappings moved to a denser dup" },
+	{ "ineligible_pages", "ineligible_pages", false,
+	  "Pages asked to merge that cannot be merged, at the last full scan" },
+	{ "merge_pinned_total", "merge_pinned", true, "Merges refused: page pinned" },
+	{ "thp_unsplittable_total", "thp_unsplittable", true,
+	  "Merges given up: huge page not splittable" },
+};
+
+/* A label value in the Prometheus text format: backslash, quote, newline escaped. */
+static void print_label_value(const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			printf("\\%c", *v);
+		else if (*v == '\n')
+			printf("\\n");
+		else
+			putchar(*v);
+	}
+}
+
+/* The comm of process @pid (/proc/PID/comm), "?" if it cannot be read. */
+static void read_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f || !fgets(buf, (int)len, f))
+		snprintf(buf, len, "?");
+	else
+		buf[strcspn(buf, "\n")] = 0;
+	if (f)
+		fclose(f);
+}
+
+/* Per-process gauges: one line each for every process ksmmod knows. */
+struct proc_metric {
+	const char *name;
+	const char *help;
+};
+
+static const struct proc_metric proc_metrics[] = {
+	{ "process_profit_bytes", "Memory saved for the process minus its metadata (ksm_stat)" },
+	{ "process_merging_pages", "Pages of the process mapped to KSM pages" },
+	{ "process_zero_pages", "Pages of the process mapped to the zero page by ksmmod" },
+	{ "process_rmap_items", "Pages of the process tracked" },
+};
+
+/* A process with memory registered, for the per-process metrics. */
+struct proc_entry {
+	pid_t pid;
+	char comm[64];
+	struct ksmmod_process_stats ps;
+};
+
+/*
+ * Every process with memory registered (PROCESS_STATS asked for each /proc
+ * entry; processes that exit meanwhile, or are not registered, are left out).
+ * Return: the array (free() it), *@nr set; NULL with *@nr 0 if none.
+ */
+static struct proc_entry *registered_procs(int fd, size_t *nr)
+{
+	struct proc_entry *procs = NULL, *more;
+	size_t room = 0;
+	struct dirent *e;
+	DIR *d = opendir("/proc");
+
+	*nr = 0;
+	if (!d)
+		return NULL;
+	while ((e = readdir(d))) {
+		struct ksmmod_process_stats ps;
+		pid_t pid;
+		int pidfd;
+
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		pid = (pid_t)atol(e->d_name);
+		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (pidfd < 0)
+			continue;
+		memset(&ps, 0, sizeof(ps));
+		ps.size = sizeof(ps);
+		ps.pidfd = (uint32_t)pidfd;
+		if (ioctl(fd, KSMMOD_IOC_PROCESS_STATS, &ps) < 0) {
+			close(pidfd);
+			continue;
+		}
+		close(pidfd);
+		if (*nr == room) {
+			room = room ? 2 * room : 16;
+			more = realloc(procs, room * sizeof(*procs));
+			if (!more)
+				break;
+			procs = more;
+		}
+		procs[*nr].pid = pid;
+		procs[*nr].ps = ps;
+		read_comm(pid, procs[*nr].comm, sizeof(procs[*nr].comm));
+		(*nr)++;
+	}
+	closedir(d);
+	return procs;
+}
+
+/* Value of per-process metric @m (index in proc_metrics[]) of @ps. */
+static int64_t proc_metric_value(const struct ksmmod_process_stats *ps, size_t m)
+{
+	switch (m) {
+	case 0:
+		return (int64_t)ps->process_profit;
+	case 1:
+		return (int64_t)ps->merging_pages;
+	case 2:
+		return (int64_t)ps->zero_pages;
+	default:
+		return (int64_t)ps->rmap_items;
+	}
+}
+
+/* "ksmmodctl metrics": the Prometheus text exposition format, version 0.0.4. */
+static int cmd_metrics(void)
+{
+	struct proc_entry *procs;
+	struct ksmmod_params p;
+	struct ksmmod_stats s;
+	size_t nr;
+	int fd;
+
+	fd = open_device(O_RDONLY);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	if (get_params_stats(fd, &p, &s)) {
+		close(fd);
+		return EXIT_FAILURE;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(metrics); i++) {
+		const struct metric_desc *m = &metrics[i];
+		int64_t v = -1;
+
+		for (size_t j = 0; j < ARRAY_SIZE(stats) + ARRAY_SIZE(stats_tail); j++) {
+			const struct stat_desc *d = j < ARRAY_SIZE(stats) ? &stats[j] :
+						    &stats_tail[j - ARRAY_SIZE(stats)];
+
+			if (!strcmp(d->name, m->stat))
+				v = stat_value(&s, d);
+		}
+		if (v < 0)
+			continue;
+		printf("# HELP ksmmod_%s %s.\n# TYPE ksmmod_%s %s\nksmmod_%s %" PRId64 "\n",
+		       m->name, m->help, m->name, m->counter ? "counter" : "gauge", m->name, v);
+	}
+	printf("# HELP ksmmod_general_profit_bytes Memory saved minus ksmmod's metadata.\n"
+	       "# TYPE ksmmod_general_profit_bytes gauge\nksmmod_general_profit_bytes %" PRId64 "\n",
+	       (int64_t)s.general_profit);
+	/* The knobs node_exporter's ksmd collector exports, and a few of ksmmod's. */
+	if (p.mask & KSMMOD_PARAM_RUN)
+		printf("# HELP ksmmod_run Whether the scanner runs (0 stop, 1 merge, 2 unmerge).\n"
+		       "# TYPE ksmmod_run gauge\nksmmod_run %" PRIu32 "\n", p.run);
+	if (p.mask & KSMMOD_PARAM_PAGES_TO_SCAN)
+		printf("# HELP ksmmod_pages_to_scan Pages scanned per batch.\n"
+		       "# TYPE ksmmod_pages_to_scan gauge\nksmmod_pages_to_scan %" PRIu32 "\n",
+		       p.pages_to_scan);
+	if (p.mask & KSMMOD_PARAM_SLEEP_MILLISECS)
+		printf("# HELP ksmmod_sleep_seconds Sleep between batches.\n"
+		       "# TYPE ksmmod_sleep_seconds gauge\nksmmod_sleep_seconds %.3f\n",
+		       p.sleep_millisecs / 1000.0);
+	if (p.mask & KSMMOD_PARAM_MERGE_ACROSS_NODES)
+		printf("# HELP ksmmod_merge_across_nodes Whether pages merge across NUMA nodes.\n"
+		       "# TYPE ksmmod_merge_across_nodes gauge\nksmmod_merge_across_nodes %" PRIu32
+		       "\n", p.merge_across_nodes);
+	if (p.mask & KSMMOD_PARAM_MAX_PAGE_SHARING)
+		printf("# HELP ksmmod_max_page_sharing Mappings of one KSM page at most.\n"
+		       "# TYPE ksmmod_max_page_sharing gauge\nksmmod_max_page_sharing %" PRIu32 "\n",
+		       p.max_page_sharing);
+	printf("# HELP ksmmod_page_size_bytes The page size pages are counted in.\n"
+	       "# TYPE ksmmod_page_size_bytes gauge\nksmmod_page_size_bytes %lu\n", page_size());
+	procs = registered_procs(fd, &nr);
+	close(fd);
+	for (size_t m = 0; m < ARRAY_SIZE(proc_metrics); m++) {
+		printf("# HELP ksmmod_%s %s.\n# TYPE ksmmod_%s gauge\n", proc_metrics[m].name,
+		       proc_metrics[m].help, proc_metrics[m].name);
+		for (size_t i = 0; i < nr; i++) {
+			printf("ksmmod_%s{pid=\"%d\",comm=\"", proc_metrics[m].name, (int)procs[i].pid);
+			print_label_value(procs[i].comm);
+			printf("\"} %" PRId64 "\n", proc_metric_value(&procs[i].ps, m));
+		}
+	}
+	free(procs);
+	return EXIT_SUCCESS;
+}
+
 static bool is_help(const char *s)
 {
 	return !strcmp(s, "help") || !strcmp(s, "-h") || !strcmp(s, "--help");
@@ -1091,12 +1377,14 @@ int main(int argc, char **argv)
 		return cmd_version();
 	}
 	if (!strcmp(cmd, "status")) {
-		bool raw = false, have_pid = false;
+		bool raw = false, json = false, have_pid = false;
 		pid_t pid = 0;
 
 		for (; i < argc; i++) {
-			if (!strcmp(argv[i], "--raw") && !raw) {
+			if (!strcmp(argv[i], "--raw") && !raw && !json) {
 				raw = true;
+			} else if (!strcmp(argv[i], "--json") && !raw && !json) {
+				json = true;
 			} else if (!have_pid && argv[i][0] != '-') {
 				int ret = parse_pid("status", argv[i], &pid);
 
@@ -1107,7 +1395,12 @@ int main(int argc, char **argv)
 				return usage_err("status: unexpected argument '%s'", argv[i]);
 			}
 		}
-		return have_pid ? cmd_process_status(pid, raw) : cmd_status(raw);
+		return have_pid ? cmd_process_status(pid, raw, json) : cmd_status(raw, json);
+	}
+	if (!strcmp(cmd, "metrics")) {
+		if (i < argc)
+			return usage_err("metrics: unexpected argument '%s'", argv[i]);
+		return cmd_metrics();
 	}
 	if (!strcmp(cmd, "set"))
 		return cmd_set(argc - i, argv + i);
