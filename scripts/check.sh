@@ -105,6 +105,18 @@ if ! make -C "$SRC/tools/ksmmodctl" OUT="$GUEST" -j"$JOBS" >"$LOGS/ksmmodctl-bui
 	cat "$LOGS/ksmmodctl-build.log"
 	host_result fail "host:ksmmodctl-build" "see build/logs/ksmmodctl-build.log"
 fi
+# ksmmod.service as systemd reads it (with the built CLI in place of
+# /usr/sbin/ksmmodctl), and the example /etc/ksmmod.conf as the CLI reads it
+if [ -x "$GUEST/ksmmodctl" ]; then
+	unit=$BUILD/ksmmod.service
+	sed "s#/usr/sbin/ksmmodctl#$GUEST/ksmmodctl#" "$SRC/tools/ksmmodctl/ksmmod.service" >"$unit"
+	if out=$(systemd-analyze verify "$unit" 2>&1) && [ -z "$out" ] &&
+		out=$("$GUEST/ksmmodctl" apply --check "$SRC/tools/ksmmodctl/ksmmod.conf" 2>&1); then
+		host_result pass "host:service-unit"
+	else
+		host_result fail "host:service-unit" "$(echo "$out" | head -n1 | cut -c1-200)"
+	fi
+fi
 
 # --- the kernel's KSM selftests (scripts/kselftests.sh), built once per series ----
 declare -A KSELFTESTS=()

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The ksmmodctl CLI against the real module: version, status, set, merge,
- * unmerge, add, remove, status --json, metrics, and its error reporting (one
+ * unmerge, add, remove, status --json, metrics, apply (a configuration
+ * file, as ksmmod.service applies /etc/ksmmod.conf), and its error reporting (one
  * line on stderr, non-zero exit, nothing changed). The JSON and metrics
  * outputs are also copied into the log ("# json| ", "# metrics| " lines),
  * where the host parses them with real parsers (test/harness/check-formats.py).
@@ -15,7 +16,7 @@
 #include "ksmtest.h"
 
 #define KSMMODCTL KSMT_KSMMODCTL
-#define PLAN	24	/* results on every path, skip included */
+#define PLAN	31	/* results on every path, skip included */
 #define NPAGES	16
 
 static char out[16384], err_out[4096];
@@ -102,6 +103,37 @@ static long long slots(void)
 	return raw_value("mm_slots");
 }
 
+/* Write @text to the configuration file @path. */
+static void write_conf(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		ktap_exit_fail_msg("cannot write %s: %s", path, strerror(errno));
+}
+
+/*
+ * ksmmodctl apply of a bad configuration file: exit 1, the first error line
+ * names the file, the line @lineno and @key, and no parameter changed.
+ */
+static void apply_bad(const char *what, const char *text, int lineno, const char *key)
+{
+	char *const argv[] = { "ksmmodctl", "apply", "/tmp/ksmmod.conf", NULL };
+	char where[64], msg[sizeof(err_out)];
+	int rc;
+
+	write_conf("/tmp/ksmmod.conf", text);
+	snprintf(where, sizeof(where), "ksmmodctl: /tmp/ksmmod.conf:%d: ", lineno);
+	rc = run(argv);
+	snprintf(msg, sizeof(msg), "%s", err_out);	/* the status below overwrites it */
+	run((char *[]){ "ksmmodctl", "status", "--raw", NULL });
+	ktap_test_result(rc == 1 && !strncmp(msg, where, strlen(where)) && strstr(msg, key) &&
+			 strstr(msg, "nothing applied") && raw_value("pages_to_scan") == 500 &&
+			 raw_value("sleep_millisecs") == 50,
+			 "apply, %s: exit %d, names line %d and %s, nothing changed: %.*s", what, rc,
+			 lineno, key, (int)strcspn(msg, "\n"), msg);
+}
+
 /*
  * Fork a child that maps NPAGES private anonymous pages, sends their address
  * through a pipe and waits to be killed. Returns its pid; *@addr the address.
@@ -181,6 +213,26 @@ int main(void)
 	run((char *[]){ "ksmmodctl", "status", "--raw", NULL });
 	ktap_test_result(raw_value("pages_to_scan") == 500, "failed set changed nothing (pages_to_scan=%lld)",
 			 raw_value("pages_to_scan"));
+	/* A configuration file: checked whole, then applied at once. */
+	write_conf("/tmp/ksmmod.conf", "# ksmmod.conf\n\n pages_to_scan = 700 # more\nsleep_millisecs=30\n");
+	rc = run((char *[]){ "ksmmodctl", "apply", "--check", "/tmp/ksmmod.conf", NULL });
+	run((char *[]){ "ksmmodctl", "status", "--raw", NULL });
+	ktap_test_result(rc == 0 && raw_value("pages_to_scan") == 500,
+			 "apply --check of a good file: exit %d, nothing applied", rc);
+	rc = run((char *[]){ "ksmmodctl", "apply", "/tmp/ksmmod.conf", NULL });
+	run((char *[]){ "ksmmodctl", "status", "--raw", NULL });
+	ktap_test_result(rc == 0 && raw_value("pages_to_scan") == 700 &&
+			 raw_value("sleep_millisecs") == 30,
+			 "apply of a good file: exit %d, pages_to_scan %lld sleep_millisecs %lld", rc,
+			 raw_value("pages_to_scan"), raw_value("sleep_millisecs"));
+	run((char *[]){ "ksmmodctl", "set", "pages_to_scan=500", "sleep_millisecs=50", NULL });
+	apply_bad("unknown key", "sleep_millisecs = 10\npages_to_scann = 5\n", 2, "pages_to_scann");
+	apply_bad("bad number", "pages_to_scan = 12x\n", 1, "pages_to_scan");
+	apply_bad("out of range", "sleep_millisecs = 10\n# c\nmax_page_sharing = 1\n", 3,
+		  "max_page_sharing");
+	apply_bad("no '='", "sleep_millisecs = 10\nsmart_scan\n", 2, "smart_scan");
+	apply_bad("a key twice", "sleep_millisecs = 10\nsleep_millisecs = 11\n", 2, "sleep_millisecs");
+
 	rc = run((char *[]){ "ksmmodctl", "set", "no_such_knob=1", NULL });
 	ktap_test_result(rc != 0 && count_lines(err_out) == 1, "unknown parameter: exit %d, one line: %s",
 			 rc, err_out);

@@ -6,6 +6,7 @@
  *   ksmmodctl [-d PATH] status [--raw | --json] [PID]
  *   ksmmodctl [-d PATH] metrics
  *   ksmmodctl [-d PATH] set NAME=VALUE...
+ *   ksmmodctl [-d PATH] apply [--check] FILE
  *   ksmmodctl [-d PATH] merge|unmerge PID ADDR LENGTH
  *   ksmmodctl [-d PATH] add|remove PID
  *   ksmmodctl [-d PATH] run [--] CMD [ARGS...]
@@ -227,6 +228,9 @@ static void usage(FILE *f)
 		"                       textfile collector)\n"
 		"  set NAME=VALUE...    change parameters, all or none\n"
 		"                       (run also accepts stop, merge, unmerge)\n"
+		"  apply [--check] FILE set the parameters of a configuration file\n"
+		"                       (NAME = VALUE lines, # comments), all or none;\n"
+		"                       --check: only check the file\n"
 		"  merge PID ADDR LENGTH\n"
 		"                       make process PID's private anonymous memory in\n"
 		"                       ADDR..ADDR+LENGTH mergeable (like MADV_MERGEABLE)\n"
@@ -629,95 +633,86 @@ static void fmt_ranges(char *buf, size_t len, uint64_t mask)
 }
 
 /*
- * "ksmmodctl set NAME=VALUE...": parse and check every assignment, then change
- * all of them with a single KSMMOD_IOC_SET_PARAMS, so all or none change.
- * A malformed command line exits 2; a well-formed assignment with an unknown
- * name, a repeated name or a bad value exits 1, as the module's -EINVAL would.
+ * One NAME=VALUE setting into @p: @name (@nlen bytes) must be a parameter
+ * given once, @val a number in its range (or one of its names). On error,
+ * print one line that starts with @where (a "FILE:LINE: " or "") and names
+ * the setting, and return -1.
  */
-static int cmd_set(int argc, char **argv)
+static int parse_setting(const char *where, const char *name, size_t nlen, const char *val,
+			 struct ksmmod_params *p)
 {
-	struct ksmmod_params p;
-	char ranges[512];
-	int fd, ret;
+	const struct param_desc *d = NULL;
+	uint32_t v;
+	int ret;
 
-	if (argc < 1)
-		return usage_err("set: no NAME=VALUE given");
+	for (size_t j = 0; j < ARRAY_SIZE(params); j++) {
+		if (strlen(params[j].name) == nlen && !strncmp(params[j].name, name, nlen)) {
+			d = &params[j];
+			break;
+		}
+	}
+	if (!d) {
+		char known[512];
+		size_t n = 0;
 
-	memset(&p, 0, sizeof(p));
-	p.size = sizeof(p);
+		for (size_t j = 0; j < ARRAY_SIZE(params) && n < sizeof(known); j++)
+			n += (size_t)snprintf(known + n, sizeof(known) - n, "%s%s",
+					      j ? ", " : "", params[j].name);
+		err_msg("%sunknown parameter '%.*s' (known: %s)", where, (int)nlen, name, known);
+		return -1;
+	}
+	if (p->mask & d->bit) {
+		err_msg("%sparameter '%s' given twice", where, d->name);
+		return -1;
+	}
 
-	for (int i = 0; i < argc; i++) {
-		const struct param_desc *d = NULL;
-		const char *eq = strchr(argv[i], '=');
-		const char *val;
-		size_t nlen;
-		uint32_t v;
+	ret = parse_u32(val, &v);
+	if (ret == -EINVAL) {
+		bool named = false;
 
-		if (!eq || eq == argv[i])
-			return usage_err("set: '%s' is not NAME=VALUE", argv[i]);
-		nlen = (size_t)(eq - argv[i]);
-		val = eq + 1;
-
-		for (size_t j = 0; j < ARRAY_SIZE(params); j++) {
-			if (strlen(params[j].name) == nlen &&
-			    !strncmp(params[j].name, argv[i], nlen)) {
-				d = &params[j];
+		for (uint32_t r = 0; d->names && d->names[r]; r++) {
+			if (!strcmp(val, d->names[r])) {
+				v = r;
+				named = true;
+				ret = 0;
 				break;
 			}
 		}
-		if (!d) {
-			char known[512];
+		if (!named) {
+			char names[128] = "";
 			size_t n = 0;
 
-			for (size_t j = 0; j < ARRAY_SIZE(params) && n < sizeof(known); j++)
-				n += (size_t)snprintf(known + n, sizeof(known) - n, "%s%s",
-						      j ? ", " : "", params[j].name);
-			err_msg("unknown parameter '%.*s' (known: %s)", (int)nlen, argv[i], known);
-			return EXIT_FAILURE;
+			for (uint32_t r = 0; d->names && d->names[r] && n < sizeof(names); r++)
+				n += (size_t)snprintf(names + n, sizeof(names) - n, ", %s",
+						      d->names[r]);
+			err_msg("%s%s=%s: invalid value: not a decimal number (%s %" PRIu32
+				"-%" PRIu32 "%s)", where, d->name, val, d->name, d->min, d->max, names);
+			return -1;
 		}
-		if (p.mask & d->bit) {
-			err_msg("parameter '%s' given twice", d->name);
-			return EXIT_FAILURE;
-		}
-
-		ret = parse_u32(val, &v);
-		if (ret == -EINVAL) {
-			bool named = false;
-
-			for (uint32_t r = 0; d->names && d->names[r]; r++) {
-				if (!strcmp(val, d->names[r])) {
-					v = r;
-					named = true;
-					ret = 0;
-					break;
-				}
-			}
-			if (!named) {
-				char names[128] = "";
-				size_t n = 0;
-
-				for (uint32_t r = 0; d->names && d->names[r] && n < sizeof(names); r++)
-					n += (size_t)snprintf(names + n, sizeof(names) - n, ", %s",
-							      d->names[r]);
-				err_msg("%s: invalid value: not a decimal number (%s %" PRIu32
-					"-%" PRIu32 "%s)", argv[i], d->name, d->min, d->max, names);
-				return EXIT_FAILURE;
-			}
-		}
-		if (ret == -ERANGE || v < d->min || v > d->max) {
-			err_msg("%s: invalid value: out of range (%s %" PRIu32 "-%" PRIu32 ")",
-				argv[i], d->name, d->min, d->max);
-			return EXIT_FAILURE;
-		}
-
-		*param_field(&p, d) = v;
-		p.mask |= d->bit;
+	}
+	if (ret == -ERANGE || v < d->min || v > d->max) {
+		err_msg("%s%s=%s: invalid value: out of range (%s %" PRIu32 "-%" PRIu32 ")",
+			where, d->name, val, d->name, d->min, d->max);
+		return -1;
 	}
 
+	*param_field(p, d) = v;
+	p->mask |= d->bit;
+	return 0;
+}
+
+/* SET_PARAMS of every parameter in @p->mask, all or none: EXIT_SUCCESS or EXIT_FAILURE. */
+static int apply_params(struct ksmmod_params *p)
+{
+	char ranges[512];
+	int fd;
+
+	if (!p->mask)
+		return EXIT_SUCCESS;
 	fd = open_device(O_RDWR);
 	if (fd < 0)
 		return EXIT_FAILURE;
-	if (ioctl(fd, KSMMOD_IOC_SET_PARAMS, &p) < 0) {
+	if (ioctl(fd, KSMMOD_IOC_SET_PARAMS, p) < 0) {
 		switch (errno) {
 		case EPERM:
 			err_msg("changing parameters needs CAP_SYS_ADMIN");
@@ -727,9 +722,9 @@ static int cmd_set(int argc, char **argv)
 			err_msg("max_page_sharing and merge_across_nodes cannot change while pages are merged (set run=2 first)");
 			break;
 		case EINVAL:
-			fmt_ranges(ranges, sizeof(ranges), p.mask);
+			fmt_ranges(ranges, sizeof(ranges), p->mask);
 			err_msg("invalid value (ranges: %s)%s", ranges,
-				(p.mask & KSMMOD_PARAM_PAGES_TO_SCAN) ?
+				(p->mask & KSMMOD_PARAM_PAGES_TO_SCAN) ?
 				"; pages_to_scan cannot be set while advisor_mode is scan-time" : "");
 			break;
 		default:
@@ -741,6 +736,107 @@ static int cmd_set(int argc, char **argv)
 	}
 	close(fd);
 	return EXIT_SUCCESS;
+}
+
+/*
+ * "ksmmodctl set NAME=VALUE...": parse and check every assignment, then change
+ * all of them with a single KSMMOD_IOC_SET_PARAMS, so all or none change.
+ * A malformed command line exits 2; a well-formed assignment with an unknown
+ * name, a repeated name or a bad value exits 1, as the module's -EINVAL would.
+ */
+static int cmd_set(int argc, char **argv)
+{
+	struct ksmmod_params p;
+
+	if (argc < 1)
+		return usage_err("set: no NAME=VALUE given");
+
+	memset(&p, 0, sizeof(p));
+	p.size = sizeof(p);
+	for (int i = 0; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+
+		if (!eq || eq == argv[i])
+			return usage_err("set: '%s' is not NAME=VALUE", argv[i]);
+		if (parse_setting("", argv[i], (size_t)(eq - argv[i]), eq + 1, &p))
+			return EXIT_FAILURE;
+	}
+	return apply_params(&p);
+}
+
+/*
+ * "ksmmodctl apply FILE": the settings of a configuration file (e.g.
+ * /etc/ksmmod.conf, what ksmmod.service applies at boot and on reload), as
+ * one atomic update. A line is "NAME = VALUE" (the names of
+ * /sys/kernel/mm/ksmmod; blanks around both optional), a comment from '#'
+ * on, or blank. The whole file is checked first: a bad line is reported
+ * with its file, line and key, and nothing is applied. With --check, only
+ * the file is checked (no device needed).
+ */
+static int cmd_apply(int argc, char **argv)
+{
+	bool check = argc > 0 && !strcmp(argv[0], "--check");
+	struct ksmmod_params p;
+	char line[1024], where[PATH_MAX + 32];
+	unsigned int lineno = 0;
+	bool bad = false;
+	FILE *f;
+
+	if (check) {
+		argc--;
+		argv++;
+	}
+	if (argc != 1)
+		return usage_err("apply: expected [--check] FILE");
+	f = fopen(argv[0], "re");
+	if (!f) {
+		err_msg("%s: %s", argv[0], strerror(errno));
+		return EXIT_FAILURE;
+	}
+	memset(&p, 0, sizeof(p));
+	p.size = sizeof(p);
+	while (fgets(line, sizeof(line), f)) {
+		char *name, *eq, *val, *end;
+
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%u: ", argv[0], lineno);
+		if (!strchr(line, '\n') && !feof(f)) {
+			err_msg("%sline longer than %zu characters", where, sizeof(line) - 2);
+			bad = true;
+			break;
+		}
+		line[strcspn(line, "#\n")] = 0;
+		for (name = line; isspace((unsigned char)*name); name++)
+			;
+		if (!*name)
+			continue;
+		eq = strchr(name, '=');
+		if (!eq || eq == name) {
+			err_msg("%s'%s' is not NAME = VALUE", where, name);
+			bad = true;
+			break;
+		}
+		for (end = eq; end > name && isspace((unsigned char)end[-1]); end--)
+			;
+		for (val = eq + 1; isspace((unsigned char)*val); val++)
+			;
+		for (char *e = val + strlen(val); e > val && isspace((unsigned char)e[-1]); e--)
+			e[-1] = 0;
+		if (parse_setting(where, name, (size_t)(end - name), val, &p)) {
+			bad = true;
+			break;
+		}
+	}
+	if (!bad && ferror(f)) {
+		err_msg("%s: %s", argv[0], strerror(errno));
+		bad = true;
+	}
+	fclose(f);
+	if (bad) {
+		err_msg("%s: nothing applied", argv[0]);
+		return EXIT_FAILURE;
+	}
+	return check ? EXIT_SUCCESS : apply_params(&p);
 }
 
 /*
@@ -1404,6 +1500,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "set"))
 		return cmd_set(argc - i, argv + i);
+	if (!strcmp(cmd, "apply"))
+		return cmd_apply(argc - i, argv + i);
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - i, argv + i);
 	for (size_t j = 0; j < ARRAY_SIZE(reg_cmds); j++)
