@@ -992,16 +992,17 @@ static int cmd_process_status(pid_t pid, bool raw, bool json)
 		return EXIT_FAILURE;
 	}
 	if (json) {
-		printf("{\"pid\": %d, \"registered_bytes\": %" PRIu64 ", \"rmap_items\": %" PRIu64
-		       ", \"merging_pages\": %" PRIu64 ", \"zero_pages\": %" PRIu64
-		       ", \"process_profit\": %" PRId64 ", \"merge_any\": %s, \"mergeable\": %s"
-		       ", \"ineligible_pages\": %" PRIu64 ", \"merge_pinned\": %" PRIu64
-		       ", \"thp_unsplittable\": %" PRIu64 "}\n",
-		       (int)pid, (uint64_t)ps.registered_bytes, (uint64_t)ps.rmap_items,
-		       (uint64_t)ps.merging_pages, (uint64_t)ps.zero_pages, (int64_t)ps.process_profit,
-		       ps.merge_any ? "true" : "false", ps.mergeable ? "true" : "false",
-		       (uint64_t)ps.ineligible_pages, (uint64_t)ps.merge_pinned,
-		       (uint64_t)ps.thp_unsplittable);
+		printf("{\"pid\": %d", (int)pid);
+		printf(", \"registered_bytes\": %" PRIu64, (uint64_t)ps.registered_bytes);
+		printf(", \"rmap_items\": %" PRIu64, (uint64_t)ps.rmap_items);
+		printf(", \"merging_pages\": %" PRIu64, (uint64_t)ps.merging_pages);
+		printf(", \"zero_pages\": %" PRIu64, (uint64_t)ps.zero_pages);
+		printf(", \"process_profit\": %" PRId64, (int64_t)ps.process_profit);
+		printf(", \"merge_any\": %s", ps.merge_any ? "true" : "false");
+		printf(", \"mergeable\": %s", ps.mergeable ? "true" : "false");
+		printf(", \"ineligible_pages\": %" PRIu64, (uint64_t)ps.ineligible_pages);
+		printf(", \"merge_pinned\": %" PRIu64, (uint64_t)ps.merge_pinned);
+		printf(", \"thp_unsplittable\": %" PRIu64 "}\n", (uint64_t)ps.thp_unsplittable);
 		return EXIT_SUCCESS;
 	}
 	if (raw) {
