@@ -128,8 +128,13 @@ pte_t *ksmmod_lock_pte_table(struct mm_struct *mm, unsigned long addr, unsigned 
 		unsigned long pend = pud_addr_end(addr, *end);
 		unsigned long nr = ((pend - 1) >> PMD_SHIFT) - (addr >> PMD_SHIFT) + 1;
 
-		/* Entries of one PMD table, up to its end (pud_addr_end()). */
-		*next = min(pend, (addr & PMD_MASK) + ksmmod_none_entries(pmd, nr) * PMD_SIZE);
+		/*
+		 * This PMD, seen empty in pmde, and the empty ones after it in
+		 * the same PMD table (up to pud_addr_end()). Not *pmd again: a
+		 * fault may fill it meanwhile, and the walk must move on.
+		 */
+		*next = min(pend, (addr & PMD_MASK) +
+				  (1 + ksmmod_none_entries(pmd + 1, nr - 1)) * PMD_SIZE);
 		return NULL;
 	}
 	if (!pmd_present(pmde) || pmd_trans_huge(pmde))

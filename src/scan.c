@@ -116,7 +116,8 @@ void ksmmod_thread_offlining(bool begin)
  * @locked: @slot's mmap_lock is held (for read) between two pages of a batch
  * @vma: the mapping of the batch's pages (or of the page served alone),
  *	while @locked
- * @range_end: end of the registered range @vma's pages were found in
+ * @range_end: where the part of the registered range within @vma ends (the
+ *	range's end or @vma's, whichever is first)
  * @pmd: the PMD entry of the batch's page table while the lock has been
  *	held since the batch was found (ksmmod_scan_unlock() clears it); else
  *	NULL
@@ -434,6 +435,11 @@ static struct ksmmod_rmap_item *ksmmod_scan_vma(struct ksmmod_mm_slot *slot,
 		}
 		c->rmap_link = &item->rmap_list;
 		c->address = addr + PAGE_SIZE;
+		/*
+		 * The lock is held: say so, or a page smart scan skips would
+		 * leave it held with nobody to release it.
+		 */
+		c->locked = true;
 		c->vma = vma;
 		c->range_end = vend;
 		*pagep = page;
