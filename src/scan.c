@@ -261,7 +261,7 @@ static void ksmmod_scan_put_page(struct page *page)
 		ksmmod_scan_free_batch();
 }
 
-/* Release the mmap_lock kept between pages of a batch (and forget its PMD). */
+/* Release the mmap_lock kept between pages of a batch (and forget its mapping and PMD). */
 static void ksmmod_scan_unlock(void)
 {
 	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
@@ -950,11 +950,10 @@ void ksmmod_scan_batch(unsigned int pages)
 		if (ksmmod_smart_skip(page, item)) {
 			pages++;	/* not part of the batch, as in mm/ksm.c */
 		} else {
-			c->locked = ksmmod_cmp_and_merge_page(page, item, vma);
-			if (!c->locked) {
-				/* The lock was released. */
-				c->vma = NULL;
-				c->pmd = NULL;
+			if (!ksmmod_cmp_and_merge_page(page, item, vma)) {
+				/* It released the lock: forget what the lock kept. */
+				c->locked = false;
+				ksmmod_scan_unlock();
 			}
 			ksmmod_count_inc(pages_scanned);
 			ksmmod_count_refusal();
