@@ -75,7 +75,7 @@ struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned 
  *
  * Return: the number of leading all-zero entries, @nr if all are.
  */
-unsigned long ksmmod_none_entries(const void *entry, unsigned long nr)
+static unsigned long ksmmod_none_entries(const void *entry, unsigned long nr)
 {
 	const u64 *e = entry;
 	unsigned long i = 0;
@@ -90,6 +90,23 @@ unsigned long ksmmod_none_entries(const void *entry, unsigned long nr)
 		if (READ_ONCE(e[i]))
 			break;
 	return i;
+}
+
+/**
+ * ksmmod_skip_none_ptes() - move past the empty PTEs of a locked page table
+ * @ptep: the PTE of *@addr; moved with it
+ * @addr: an address; moved to the first one from it on whose PTE is not empty
+ * @end: end of the range looked at, within the page table
+ *
+ * Return: false if every PTE up to @end is empty (then *@addr is @end).
+ */
+bool ksmmod_skip_none_ptes(pte_t **ptep, unsigned long *addr, unsigned long end)
+{
+	unsigned long skip = ksmmod_none_entries(*ptep, (end - *addr) >> PAGE_SHIFT);
+
+	*ptep += skip;
+	*addr += skip << PAGE_SHIFT;
+	return *addr < end;
 }
 
 /**
@@ -202,13 +219,10 @@ int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsign
 	if (IS_ERR_OR_NULL(start_pte))
 		return start_pte ? -1 : 0;
 	for (ptep = start_pte; addr < end && n < max; addr += PAGE_SIZE, ptep++) {
-		unsigned long skip = ksmmod_none_entries(ptep, (end - addr) >> PAGE_SHIFT);
 		struct folio *folio;
 		struct page *page;
 
-		ptep += skip;
-		addr += skip << PAGE_SHIFT;
-		if (addr >= end)
+		if (!ksmmod_skip_none_ptes(&ptep, &addr, end))
 			break;
 		page = ksmmod_pte_anon_page(ptep_get(ptep));
 		if (!page)

@@ -61,12 +61,9 @@ static int ksmmod_merged_in(struct vm_area_struct *vma, unsigned long addr, unsi
 	if (IS_ERR_OR_NULL(start_pte))
 		return start_pte ? -1 : 0;
 	for (ptep = start_pte; addr < end && n < max; addr += PAGE_SIZE, ptep++) {
-		unsigned long skip = ksmmod_none_entries(ptep, (end - addr) >> PAGE_SHIFT);
 		pte_t pte;
 
-		ptep += skip;
-		addr += skip << PAGE_SHIFT;
-		if (addr >= end)
+		if (!ksmmod_skip_none_ptes(&ptep, &addr, end))
 			break;
 		pte = ptep_get(ptep);
 		if (pte_none(pte))

@@ -155,7 +155,7 @@ int ksmmod_memcmp_pages(struct page *a, struct page *b);
 /* lookup.c */
 bool ksmmod_vma_eligible(struct vm_area_struct *vma);
 struct vm_area_struct *ksmmod_find_mergeable_vma(struct mm_struct *mm, unsigned long addr);
-unsigned long ksmmod_none_entries(const void *entry, unsigned long nr);
+bool ksmmod_skip_none_ptes(pte_t **ptep, unsigned long *addr, unsigned long end);
 pte_t *ksmmod_lock_pte_table(struct mm_struct *mm, unsigned long addr, unsigned long *end,
 			     pmd_t **pmdp, spinlock_t **ptlp, unsigned long *next);
 int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsigned long end,
