@@ -484,6 +484,15 @@ static int get_params_stats(int fd, struct ksmmod_params *p, struct ksmmod_stats
 	return 0;
 }
 
+/* Counter @i of stats[] then stats_tail[] (general_profit apart), NULL past the last. */
+static const struct stat_desc *stat_at(size_t i)
+{
+	if (i < ARRAY_SIZE(stats))
+		return &stats[i];
+	i -= ARRAY_SIZE(stats);
+	return i < ARRAY_SIZE(stats_tail) ? &stats_tail[i] : NULL;
+}
+
 /* The value of counter @d of @s, or -1 if the module did not write it. */
 static int64_t stat_value(const struct ksmmod_stats *s, const struct stat_desc *d)
 {
@@ -495,6 +504,7 @@ static int64_t stat_value(const struct ksmmod_stats *s, const struct stat_desc *
 /* "ksmmodctl status --json": parameters and counters as one JSON object. */
 static void print_status_json(const struct ksmmod_params *p, const struct ksmmod_stats *s)
 {
+	const struct stat_desc *d;
 	const char *sep = "";
 
 	printf("{\"params\": {");
@@ -506,9 +516,7 @@ static void print_status_json(const struct ksmmod_params *p, const struct ksmmod
 		sep = ", ";
 	}
 	printf("}, \"stats\": {\"general_profit\": %" PRId64, (int64_t)s->general_profit);
-	for (size_t i = 0; i < ARRAY_SIZE(stats) + ARRAY_SIZE(stats_tail); i++) {
-		const struct stat_desc *d = i < ARRAY_SIZE(stats) ? &stats[i] :
-					    &stats_tail[i - ARRAY_SIZE(stats)];
+	for (size_t i = 0; (d = stat_at(i)); i++) {
 		int64_t v = stat_value(s, d);
 
 		if (v >= 0)
@@ -1364,15 +1372,12 @@ static int cmd_metrics(void)
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(metrics); i++) {
 		const struct metric_desc *m = &metrics[i];
+		const struct stat_desc *d;
 		int64_t v = -1;
 
-		for (size_t j = 0; j < ARRAY_SIZE(stats) + ARRAY_SIZE(stats_tail); j++) {
-			const struct stat_desc *d = j < ARRAY_SIZE(stats) ? &stats[j] :
-						    &stats_tail[j - ARRAY_SIZE(stats)];
-
+		for (size_t j = 0; (d = stat_at(j)); j++)
 			if (!strcmp(d->name, m->stat))
 				v = stat_value(&s, d);
-		}
 		if (v < 0)
 			continue;
 		printf("# HELP ksmmod_%s %s.\n# TYPE ksmmod_%s %s\nksmmod_%s %" PRId64 "\n",
