@@ -5,13 +5,20 @@
 # ship kernels built with their own gcc and kbuild, so their headers are used
 # inside a chroot of that release, made once with debootstrap.
 #
-#   scripts/chroot.sh create RELEASE        RELEASE = trixie | sid: create (or
-#                                           reuse) $KSMMOD_CACHE/chroots/RELEASE
+#   scripts/chroot.sh create RELEASE        RELEASE = trixie | sid | bookworm:
+#                                           create (or reuse)
+#                                           $KSMMOD_CACHE/chroots/RELEASE
 #                                           with build-essential and kmod
-#                                           (trixie: with trixie-backports)
+#                                           (trixie: with trixie-backports;
+#                                           bookworm: for the package tests)
 #   scripts/chroot.sh run RELEASE CMD...    run CMD in the chroot (/proc, /sys,
 #                                           /dev mounted in a private mount
-#                                           namespace: nothing stays mounted)
+#                                           namespace: nothing stays mounted);
+#                                           RELEASE may be a scratch's root
+#   scripts/chroot.sh scratch RELEASE DIR   a throwaway copy of the chroot:
+#                                           an overlay of it mounted at
+#                                           DIR/root, its changes in DIR/upper
+#   scripts/chroot.sh unscratch DIR         unmount it and remove DIR
 #   scripts/chroot.sh fetch TARGET          TARGET = 7-bpo (newest 7.x of
 #                                           trixie-backports), sid (newest sid
 #                                           kernel), 6.12, 6.12-cloud, 6.12-rt
@@ -50,7 +57,12 @@ export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 log() { echo "chroot.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-chroot_dir() { echo "$CACHE/chroots/$1"; }
+chroot_dir() { # release, or an absolute path (a scratch's root)
+	case "$1" in
+	/*) echo "$1" ;;
+	*) echo "$CACHE/chroots/$1" ;;
+	esac
+}
 
 # Run a command in the chroot of $1, with /proc, /sys and /dev mounted in a
 # private mount namespace (they go away with it).
@@ -95,13 +107,28 @@ sources_for() { # release -> deb822 sources
 		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 		EOF
 		;;
-	*) die "unknown release $1 (trixie or sid)" ;;
+	bookworm)
+		cat <<-EOF
+		Types: deb
+		URIs: $MIRROR
+		Suites: bookworm bookworm-updates
+		Components: main
+		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+		Types: deb
+		URIs: $SECURITY_MIRROR
+		Suites: bookworm-security
+		Components: main
+		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+		EOF
+		;;
+	*) die "unknown release $1 (trixie, sid or bookworm)" ;;
 	esac
 }
 
 cmd_create() {
 	local release=${1:-} dir t0
-	case "$release" in trixie|sid) ;; *) die "usage: $0 create trixie|sid" ;; esac
+	case "$release" in trixie|sid|bookworm) ;; *) die "usage: $0 create trixie|sid|bookworm" ;; esac
 	dir=$(chroot_dir "$release")
 	if [ -f "$dir/.ksmmod-ready" ]; then
 		log "reusing $dir"
@@ -306,14 +333,40 @@ cmd_build() {
 	log "built $dir$bdir/ksmmod.ko"
 }
 
+# A throwaway copy of a release's chroot: package tests install and purge in
+# it and leave the cached chroot as it was.
+cmd_scratch() { # release dir
+	local release=${1:-} dir=${2:-} lower
+	[ -n "$release" ] && [ -n "$dir" ] || die "usage: $0 scratch RELEASE DIR"
+	lower=$(chroot_dir "$release")
+	[ -f "$lower/.ksmmod-ready" ] || die "no chroot in $lower (run: $0 create $release)"
+	cmd_unscratch "$dir"
+	mkdir -p "$dir/root" "$dir/upper" "$dir/work"
+	mount -t overlay overlay -o "lowerdir=$lower,upperdir=$dir/upper,workdir=$dir/work" "$dir/root" ||
+		die "cannot mount an overlay of $lower at $dir/root"
+}
+
+cmd_unscratch() { # dir
+	local dir=${1:-}
+	[ -n "$dir" ] || die "usage: $0 unscratch DIR"
+	if mountpoint -q "$dir/root" 2>/dev/null; then
+		umount "$dir/root" || umount -l "$dir/root"
+	fi
+	! mountpoint -q "$dir/root" 2>/dev/null || die "$dir/root is still mounted"
+	rm -rf "$dir"
+}
+
 case "${1:-}" in
 create) shift; cmd_create "$@" ;;
+scratch) shift; cmd_scratch "$@" ;;
+unscratch) shift; cmd_unscratch "$@" ;;
 run) shift; [ $# -ge 2 ] || die "usage: $0 run RELEASE CMD..."; in_chroot "$@" ;;
 fetch) shift; cmd_fetch "$@" ;;
 build) shift; cmd_build "$@" ;;
 symbols) shift; cmd_symbols "$@" ;;
 *)
-	echo "usage: $0 create trixie|sid | run RELEASE CMD... | fetch 7-bpo|sid|6.12|6.12-cloud|6.12-rt |" \
+	echo "usage: $0 create trixie|sid|bookworm | run RELEASE CMD... | scratch RELEASE DIR |" \
+		"unscratch DIR | fetch 7-bpo|sid|6.12|6.12-cloud|6.12-rt |" \
 		"build KREL LOG [SRC] | symbols KREL" >&2
 	exit 2
 	;;
