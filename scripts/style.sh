@@ -21,4 +21,4 @@ XMACRO=COMPLEX_MACRO,MACRO_ARG_UNUSED,TRAILING_SEMICOLON,MULTISTATEMENT_MACRO_US
 cd "$ROOT"
 "$cp_dir/scripts/checkpatch.pl" --no-tree --terse --show-types \
 	--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES,LINUX_VERSION_CODE,$XMACRO \
-	-f src/*.c include/ksmmod/*.h include/uapi/linux/ksmmod.h tools/ksmmodctl/*.c
+	-f src/*.c include/ksmmod/*.h include/uapi/linux/ksmmod.h tools/ksmmodctl/*.c tools/ksmmodctl/*.h
