@@ -5,6 +5,7 @@
  *   ksmmodctl [-d PATH] version
  *   ksmmodctl [-d PATH] status [--raw | --json] [PID]
  *   ksmmodctl [-d PATH] metrics
+ *   ksmmodctl [-d PATH] watch [--interval SECONDS] [--count N]
  *   ksmmodctl [-d PATH] set NAME=VALUE...
  *   ksmmodctl [-d PATH] apply [--check] FILE
  *   ksmmodctl [-d PATH] merge|unmerge PID ADDR LENGTH
@@ -46,6 +47,12 @@ static void usage(FILE *f)
 		"  metrics              parameters, counters and each process's profit\n"
 		"                       in the Prometheus text format (node_exporter's\n"
 		"                       textfile collector)\n"
+		"  watch [--interval SECONDS] [--count N]\n"
+		"                       live view, redrawn every SECONDS (default 1):\n"
+		"                       memory saved and its rate, scan progress\n"
+		"                       (estimated) and pace, ksmmodd's CPU share, the\n"
+		"                       processes saving most; q or Ctrl-C quits, --count\n"
+		"                       after N frames (no terminal: frames follow on)\n"
 		"  set NAME=VALUE...    change parameters, all or none\n"
 		"                       (run also accepts stop, merge, unmerge)\n"
 		"  apply [--check] FILE set the parameters of a configuration file\n"
@@ -162,6 +169,8 @@ int main(int argc, char **argv)
 			return usage_err("metrics: unexpected argument '%s'", argv[i]);
 		return cmd_metrics();
 	}
+	if (!strcmp(cmd, "watch"))
+		return cmd_watch(argc - i, argv + i);
 	if (!strcmp(cmd, "set"))
 		return cmd_set(argc - i, argv + i);
 	if (!strcmp(cmd, "apply"))

@@ -8,6 +8,7 @@
  *   status.c     version, status [--raw|--json] [PID]
  *   metrics.c    metrics (Prometheus), the registered processes
  *   register.c   merge, unmerge, add, remove, run
+ *   watch.c      watch: the live view
  */
 #ifndef KSMMODCTL_H
 #define KSMMODCTL_H
@@ -117,5 +118,8 @@ struct reg_cmd;
 const struct reg_cmd *find_reg_cmd(const char *name);
 int cmd_register(const struct reg_cmd *c, int argc, char **argv);
 int cmd_run(int argc, char **argv);
+
+/* watch.c */
+int cmd_watch(int argc, char **argv);
 
 #endif /* KSMMODCTL_H */
