@@ -26,6 +26,9 @@ mkdir -p /proc /sys /dev /tmp /run
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null || true
+# pseudo terminals (/dev/ptmx finds its pts/ beside it), for tmux in 68-watch
+mkdir -p /dev/pts
+grep -q " /dev/pts " /proc/mounts || mount -t devpts devpts /dev/pts 2>/dev/null || true
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
