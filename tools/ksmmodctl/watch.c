@@ -46,7 +46,7 @@ struct watch_state {
 	bool have_boundary;		/* full_scans went up at a refresh */
 	uint64_t boundary_scanned;	/* pages_scanned at that refresh */
 	uint64_t boundary_scans;	/* full_scans then */
-	uint64_t scan_pages;		/* pages of the last full scan seen whole, 0: unknown */
+	uint64_t scan_pages;		/* pages a full scan takes, 0: unknown */
 };
 
 /* volatile sig_atomic_t: what C allows a signal handler to set */
@@ -184,25 +184,37 @@ static const char *watch_page_rate(char *buf, size_t len, long double pages, dou
 
 /*
  * The progress line's value: the estimate of the module header comment,
- * updated with this refresh's counters.
+ * updated with this refresh's counters. When full scans end between two
+ * frames, a percentage would always read ~0%: the line says how many ended
+ * and how large they are instead.
  */
 static void watch_progress(struct watch_state *w, const struct ksmmod_stats *s,
 			   char *buf, size_t len)
 {
-	uint64_t per_scan, done;
+	uint64_t per_scan, done, ended = 0;
 
-	if (w->have_prev && s->full_scans > w->prev.s.full_scans) {
-		if (w->have_boundary && s->full_scans > w->boundary_scans &&
-		    s->pages_scanned > w->boundary_scanned)
+	if (w->have_prev && (s->full_scans < w->prev.s.full_scans ||
+			     s->pages_scanned < w->prev.s.pages_scanned)) {
+		/* the counters went back: the module was reloaded */
+		w->have_boundary = false;
+		w->scan_pages = 0;
+	} else if (w->have_prev && s->full_scans > w->prev.s.full_scans) {
+		ended = s->full_scans - w->prev.s.full_scans;
+		if (w->have_boundary)	/* scans seen from end to end */
 			w->scan_pages = (s->pages_scanned - w->boundary_scanned) /
 					(s->full_scans - w->boundary_scans);
+		else			/* the average since load, until then */
+			w->scan_pages = s->pages_scanned / s->full_scans;
 		w->have_boundary = true;
 		w->boundary_scanned = s->pages_scanned;
 		w->boundary_scans = s->full_scans;
 	}
 	per_scan = w->scan_pages;
-	if (!per_scan && s->full_scans)
-		per_scan = s->pages_scanned / s->full_scans;
+	if (ended > 1 || (ended && per_scan)) {
+		snprintf(buf, len, "#%" PRIu64 ": %" PRIu64 " ended since the last frame (~%" PRIu64
+			 " pages each)", (uint64_t)s->full_scans + 1, ended, per_scan);
+		return;
+	}
 	if (!w->have_boundary || !per_scan) {
 		snprintf(buf, len, "#%" PRIu64 ": estimate after a full scan ends",
 			 (uint64_t)s->full_scans + 1);
@@ -246,7 +258,7 @@ static void watch_frame(struct watch_state *w, const struct watch_sample *cur,
 	snprintf(v, sizeof(v), "ksmmod watch, every %g s (q or Ctrl-C quits)", interval);
 	printf("%-60.60s %19s\n", v, clock);
 	printf("run %s, pages_to_scan %" PRIu32 ", sleep_millisecs %" PRIu32
-	       ", %" PRIu64 " processes\n",
+	       ", processes registered: %" PRIu64 "\n",
 	       p->run == KSMMOD_RUN_STOP ? "stop" : p->run == KSMMOD_RUN_MERGE ? "merge" :
 	       p->run == KSMMOD_RUN_UNMERGE ? "unmerge" : "?",
 	       p->pages_to_scan, p->sleep_millisecs, (uint64_t)s->mm_slots);
