@@ -132,18 +132,39 @@ static long long field(const char *s, const char *label)
 	return *p >= '0' && *p <= '9' ? atoll(p) : -1;
 }
 
-/* The line of @s that contains @needle, for messages (static buffer). */
+/*
+ * The line of @s that contains @needle, for conditions and messages: one of
+ * 8 static buffers, so that one call's arguments can hold several.
+ */
 static const char *line_of(const char *s, const char *needle)
 {
-	static char line[128];
+	static char lines[8][128];
+	static unsigned int next;
 	const char *p = strstr(s, needle), *b;
+	char *line = lines[next++ % 8];
 
 	if (!p)
 		return "(none)";
 	for (b = p; b > s && b[-1] != '\n'; b--)
 		;
-	snprintf(line, sizeof(line), "%.*s", (int)strcspn(b, "\n"), b);
+	snprintf(line, 128, "%.*s", (int)strcspn(b, "\n"), b);
 	return line;
+}
+
+/* Copy @text into the log, each line behind "# @tag| " (trailing blank lines left out). */
+static void log_lines(const char *tag, const char *text)
+{
+	int n = (int)strlen(text);
+
+	while (n > 0 && text[n - 1] == '\n')
+		n--;
+	for (const char *p = text, *end = text + n; p < end;) {
+		int len = (int)strcspn(p, "\n");
+
+		printf("# %s| %.*s\n", tag, len, p);
+		p += len + 1;
+	}
+	fflush(stdout);
 }
 
 /* Whether the stty -a output @s shows @flag set (the token, not "-flag"). */
@@ -297,7 +318,7 @@ int main(void)
 			 count_of(out, "\nTop processes by profit\n") == 2 && !err_out[0],
 			 "watch --count 2 without a terminal: exit %d, two frames with their headings, no escape sequences",
 			 rc);
-	ktap_test_result(rc == 0 && widest(out) <= 80, "watch --count 2: lines of %d columns at most 80",
+	ktap_test_result(rc == 0 && widest(out) <= 80, "watch --count 2: fits 80 columns (widest line %d)",
 			 widest(out));
 	snprintf(want, sizeof(want), "%% (pid %d)", (int)kd);
 	ktap_test_result(frame2 && kd && strstr(line_of(frame2, "ksmmodd CPU"), want) &&
@@ -343,7 +364,7 @@ int main(void)
 	/* The screen is cleared: one frame, however many were drawn. */
 	ok = ok && pane_wait("% (pid", 30);
 	ktap_test_result(ok && count_of(pane, "ksmmod watch, every") == 1 && widest(pane) <= 80,
-			 "tmux: one frame on the screen after several, %d columns wide at most",
+			 "tmux: one frame on the screen after several, fits 80 columns (widest line %d)",
 			 widest(pane));
 	/* pages_sharing as sysfs has it (stable: nothing else merges), the child on top */
 	snprintf(want, sizeof(want), "\n  %7d  68-watch ", (int)child);
@@ -356,6 +377,7 @@ int main(void)
 			break;
 		usleep(100 * 1000);
 	}
+	log_lines("pane", pane);
 	ktap_test_result(ok && sharing == sys && sharing >= NPAGES - 1 && strstr(pane, want),
 			 "tmux: pages_sharing %lld as sysfs (%lld); process %s listed: %s", sharing, sys,
 			 pidstr, line_of(pane, "68-watch"));
