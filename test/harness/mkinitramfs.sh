@@ -76,7 +76,13 @@ pack_host_file() {
 	rm -f "$dst" # a busybox applet link: replace it, do not write through it
 	cp -L "$1" "$dst"
 }
-progs=${KSMMOD_GUEST_PROGS-$(command -v tmux >/dev/null 2>&1 && echo tmux || true)}
+if [ -n "${KSMMOD_GUEST_PROGS+set}" ]; then
+	progs=$KSMMOD_GUEST_PROGS
+elif command -v tmux >/dev/null 2>&1; then
+	progs=tmux
+else
+	progs=""
+fi
 packed=""
 for prog in $progs; do
 	path=$(command -v "$prog" 2>/dev/null || true)
