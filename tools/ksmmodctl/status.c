@@ -59,6 +59,7 @@ static const char * const ioctl_names[] = {
 	[KSMMOD_NR_UNMERGE_RANGE] = "UNMERGE_RANGE",
 	[KSMMOD_NR_ADD_PROCESS] = "ADD_PROCESS",
 	[KSMMOD_NR_REMOVE_PROCESS] = "REMOVE_PROCESS",
+	[KSMMOD_NR_PROCESS_STATS] = "PROCESS_STATS",
 };
 
 /* Print the names of the bits set in @bits, unknown ones as "bitN". */
