@@ -10,6 +10,8 @@
 #                             (KERNELS="6.12" to run one); run as root on Debian 12
 #   make demo                 boot the 6.12 guest, load the module, show `ksmmodctl status`
 #   make bench                ksmmod vs the kernel's KSM in one guest (bench/results/)
+#   make deb                  Debian packages ksmmod-dkms and ksmmod-tools in build/deb
+#                             (debhelper + dh-dkms, lintian; DEB_VERSION=V overrides)
 #   make dkms-install         install the source with DKMS and build it for this kernel
 #   make dkms-remove          remove it from DKMS again
 #   make style                checkpatch.pl (from the linux-source package)
@@ -47,6 +49,9 @@ bench:
 soak:
 	scripts/soak.sh $(DURATION)
 
+deb:
+	scripts/deb.sh
+
 dkms-install:
 	rm -rf /usr/src/ksmmod-$(VERSION)
 	mkdir -p /usr/src/ksmmod-$(VERSION)
@@ -62,4 +67,5 @@ dkms-remove:
 style:
 	scripts/style.sh
 
-.PHONY: all module module-debug ksmmodctl clean check demo bench soak dkms-install dkms-remove style
+.PHONY: all module module-debug ksmmodctl clean check demo bench soak deb dkms-install dkms-remove \
+	style

@@ -26,6 +26,8 @@
 #      KSMMOD_CMDLINE="..."  extra guest kernel cmdline (e.g. ksmmod.tests=10-*)
 #      KSMMOD_SKIP_DKMS=1    skip the DKMS tests (quick runs; DKMS state is global, so two
 #                            runs at once would clobber each other's)
+#      KSMMOD_SKIP_DEB=1     skip the Debian package tests (make deb, install, upgrade and
+#                            purge in Debian 12 and 13 chroots, the packaged module in a guest)
 #      KSMMOD_CACHE, KSMMOD_ACCEL, KSMMOD_GUEST_MEM, KSMMOD_GUEST_TIMEOUT: see scripts/
 # Logs: build/logs/<krel>/ (build.log, console.log, results.ktap, summary.txt), build/logs/dkms-*.log
 # Last line: "N passed, N failed, N skipped"; exit status 1 if anything failed.
@@ -53,6 +55,17 @@ host_result() { # pass|fail|skip label [reason]
 	esac
 	RESULTS+=("$(printf '%-4s %s%s' "$verdict" "$label" "${reason:+ ($reason)}")")
 	say "$verdict $label${reason:+: $reason}"
+}
+
+# The "pass|fail LABEL [(reason)]" lines of a host-side test script, as results.
+host_lines() {
+	local line
+	while read -r line; do
+		case "$line" in
+		pass\ *) host_result pass "host:${line#pass }" ;;
+		fail\ *) host_result fail "host:${line#fail }" ;;
+		esac
+	done
 }
 
 [ "$(id -u)" = 0 ] || { echo "check: must run as root (apt, dkms, /usr/src)" >&2; exit 2; }
@@ -116,6 +129,8 @@ if [ -x "$GUEST/ksmmodctl" ]; then
 	else
 		host_result fail "host:service-unit" "$(echo "$out" | head -n1 | cut -c1-200)"
 	fi
+	# the man pages render cleanly and name every setting, file and ioctl the code has
+	host_lines < <("$S/check-docs.sh" "$GUEST/ksmmodctl" 2>"$LOGS/check-docs.log")
 fi
 
 # --- the kernel's KSM selftests (scripts/kselftests.sh), built once per series ----
@@ -278,22 +293,75 @@ fi
 # cannot support is skipped without failing the kernel's installation.
 say "=== DKMS ==="
 dkms_lane() { # where ka kb
-	local line
 	if [ -n "${KSMMOD_SKIP_DKMS:-}" ]; then
 		host_result skip "host:dkms:$1" "KSMMOD_SKIP_DKMS set"
 	elif [ -z "$2" ] || [ -z "$3" ]; then
 		host_result skip "host:dkms:$1" "needs two of its kernels among the lanes"
 	else
-		while read -r line; do
-			case "$line" in
-			pass\ *) host_result pass "host:${line#pass }" ;;
-			fail\ *) host_result fail "host:${line#fail }" ;;
-			esac
-		done < <("$S/dkms-test.sh" "$1" "$SRC" "$LOGS" "$2" "$3" 2>"$LOGS/dkms-$1.log")
+		host_lines < <("$S/dkms-test.sh" "$1" "$SRC" "$LOGS" "$2" "$3" 2>"$LOGS/dkms-$1.log")
 	fi
 }
 dkms_lane host "${LANE_KREL[6.1]:-}" "${LANE_KREL[6.12]:-}"
 dkms_lane trixie "${LANE_KREL[trixie-6.12]:-}" "${LANE_KREL[7-bpo]:-}"
+
+# --- Debian packages (scripts/deb.sh, scripts/deb-test.sh) ------------------------
+# `make deb`'s packages (and the same tree as a newer version, for the upgrade)
+# installed, upgraded and purged in throwaway copies of a Debian 12 and a Debian
+# 13 chroot with their kernels' headers; then the module the package built loads
+# and merges in a guest of each release.
+say "=== Debian packages ==="
+deb_guest() { # krel ko: boot it with the load and merge tests
+	local krel=$1 ko=$2 dlog=$LOGS/deb-guest-$1 p f s
+	rm -rf "$dlog"
+	mkdir -p "$dlog"
+	"$H/mkinitramfs.sh" "$BUILD/initramfs-deb-$krel.cpio.gz" "$ko" "$GUEST" 2>/dev/null
+	"$H/run-guest.sh" "$krel" "$BUILD/initramfs-deb-$krel.cpio.gz" "$dlog" \
+		"ksmmod.tests=10-*,70-*" >/dev/null || true
+	"$H/ktap-summary.sh" "$dlog" "deb-guest:$krel" >"$dlog/summary.txt"
+	read -r _ p f s < <(tail -n1 "$dlog/summary.txt")
+	if [ "$f" = 0 ] && [ "$p" -gt 0 ]; then
+		host_result pass "host:deb:guest:$krel" "the packaged module: $p passed, $s skipped"
+	else
+		grep -F -e ": FAIL" -e ": splat:" "$dlog/summary.txt" | head -n 4
+		host_result fail "host:deb:guest:$krel" "$p passed, $f failed, see ${dlog#"$ROOT"/}"
+	fi
+}
+deb_release() { # release krel...: the package test there (with the krels of the lanes
+	# that ran), then a guest of the first one
+	local rel=$1 k krels=()
+	shift
+	for k in "$@"; do
+		[ -z "$k" ] || krels+=("$k")
+	done
+	if [ ${#krels[@]} -eq 0 ]; then
+		host_result skip "host:deb:$rel" "none of its kernels among the lanes"
+		return
+	fi
+	host_lines < <("$S/deb-test.sh" "$rel" "$BUILD/deb" "$LOGS" "$BUILD/deb-ko" "${krels[@]}" \
+		2>"$LOGS/deb-test-$rel.log")
+	for k in "${krels[@]}"; do
+		if [ -f "$BUILD/deb-ko/$k/ksmmod.ko" ] && [ -d "$GUEST" ]; then
+			deb_guest "$k" "$BUILD/deb-ko/$k/ksmmod.ko"
+			return
+		fi
+	done
+}
+if [ -n "${KSMMOD_SKIP_DEB:-}" ]; then
+	host_result skip "host:deb" "KSMMOD_SKIP_DEB set"
+else
+	rm -rf "$BUILD/deb" "$BUILD/deb-ko"
+	debver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$ROOT/dkms.conf")
+	if "$S/deb.sh" "$BUILD/deb" >"$LOGS/deb-build.log" 2>&1 &&
+		DEB_LINTIAN=0 DEB_VERSION="$debver+check1" "$S/deb.sh" "$BUILD/deb" >>"$LOGS/deb-build.log" 2>&1; then
+		host_result pass "host:deb:build" \
+			"lintian: no errors, $(grep -c '^W:' "$BUILD/deb/lintian-$debver.log") warnings"
+		deb_release bookworm "${LANE_KREL[6.12]:-}" "${LANE_KREL[6.1]:-}"
+		deb_release trixie "${LANE_KREL[7-bpo]:-}" "${LANE_KREL[trixie-6.12]:-}"
+	else
+		tail -n 20 "$LOGS/deb-build.log"
+		host_result fail "host:deb:build" "see build/logs/deb-build.log"
+	fi
+fi
 
 # --- summary ---------------------------------------------------------------------
 T1=$(date +%s)
