@@ -39,7 +39,7 @@ has_candidate() { # pkg -> true if apt knows an installable version
 
 cmd_deps() {
 	local want=(qemu-system-x86 busybox-static cpio gcc make libc6-dev dkms pahole kmod
-		python3-prometheus-client systemd tmux)
+		python3-prometheus-client systemd tmux man-db mandoc)
 	local missing=() p
 	for p in "${want[@]}"; do
 		is_installed "$p" || missing+=("$p")
