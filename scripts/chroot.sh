@@ -82,18 +82,20 @@ in_chroot() { # release cmd...
 }
 
 sources_for() { # release -> deb822 sources
+	local extra=""
 	case "$1" in
-	trixie)
+	trixie | bookworm)
+		[ "$1" = bookworm ] || extra=" $1-backports"
 		cat <<-EOF
 		Types: deb
 		URIs: $MIRROR
-		Suites: trixie trixie-updates trixie-backports
+		Suites: $1 $1-updates$extra
 		Components: main
 		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 		Types: deb
 		URIs: $SECURITY_MIRROR
-		Suites: trixie-security
+		Suites: $1-security
 		Components: main
 		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 		EOF
@@ -103,21 +105,6 @@ sources_for() { # release -> deb822 sources
 		Types: deb
 		URIs: $MIRROR
 		Suites: sid
-		Components: main
-		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-		EOF
-		;;
-	bookworm)
-		cat <<-EOF
-		Types: deb
-		URIs: $MIRROR
-		Suites: bookworm bookworm-updates
-		Components: main
-		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-		Types: deb
-		URIs: $SECURITY_MIRROR
-		Suites: bookworm-security
 		Components: main
 		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 		EOF
