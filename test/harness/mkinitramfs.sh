@@ -9,8 +9,8 @@
 # empty /dev /proc /sys /tmp /run. The test binaries must be static (no libraries are
 # packed for them).
 #
-# Env: KSMMOD_GUEST_PROGS="prog ..."  dynamically linked host programs to pack (resolved
-#                            with `command -v`): each at /usr/bin/<name> (= /bin), with the
+# Env: KSMMOD_GUEST_PROGS="prog ..."  dynamically linked host programs to pack (a path, or
+#                            a name for `command -v`): each at /usr/bin/<name> (= /bin), with the
 #                            libraries ldd lists and the ELF interpreter at their host paths,
 #                            plus the terminfo entries and the C.UTF-8 locale that terminal
 #                            programs need. Default: "tmux" when the host has it (68-watch
@@ -93,8 +93,9 @@ for prog in $progs; do
 		continue
 		;;
 	esac
-	rm -f "$stage/usr/bin/$prog"
-	install -m 755 "$path" "$stage/usr/bin/$prog"
+	# (a path such as /usr/bin/python3 picks that one over $PATH's)
+	rm -f "$stage/usr/bin/${prog##*/}"
+	install -m 755 "$path" "$stage/usr/bin/${prog##*/}"
 	# "libX.so => /path (0x...)" and the interpreter's "/lib64/ld-linux-x86-64.so.2 (0x...)"
 	for lib in $(ldd "$path" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
 		[ -e "$stage$lib" ] || pack_host_file "$lib"
