@@ -150,12 +150,16 @@ if ! tr -d '\r' <"$res" | grep -q '^# suite 69-systemd begin$'; then
 	else
 		why="qemu exit $rc after ${secs}s"
 	fi
-	if ! grep -q 'systemd 2[0-9][0-9] running' "$con"; then
-		why="systemd did not start as PID 1, $why"
-	elif grep -q 'Freezing execution' "$con"; then
-		why="systemd froze: $(tr -d '\r' <"$con" | grep -m1 -B1 'Freezing execution' | head -n1 | cut -c1-120), $why"
+	clean=$work/console.txt # without CRs and colours
+	tr -d '\r' <"$con" | sed 's/\x1b\[[0-9;]*m//g' >"$clean"
+	if ! grep -q 'systemd\[1\]: systemd .* running in system mode' "$clean"; then
+		why="systemd did not start as PID 1$(grep -m1 -o 'Kernel panic.*' "$clean" | cut -c1-100 | sed 's/^/: /' || true), $why"
+	elif grep -q 'Freezing execution' "$clean"; then
+		why="systemd froze: $(grep -m1 -B1 'Freezing execution' "$clean" | head -n1 | cut -c1-120), $why"
+	elif ! grep -q 'Starting .*ksmmod-systemd-te' "$clean"; then
+		why="systemd started but never started ksmmod-systemd-test.service, $why"
 	else
-		why="ksmmod-systemd-test.service never ran, $why"
+		why="ksmmod-systemd-test.service started but wrote no results, $why"
 	fi
 	result fail boot "the guest never reached 69-systemd: $why; see $con"
 else
