@@ -81,7 +81,7 @@ rc_fails() { # what rc
 out "# suite $SUITE begin"
 out "KTAP version 1"
 out "1..19"
-diag "kernel $(uname -r), systemd $(systemctl --version | head -n1), up $(cut -d' ' -f1 /proc/uptime)s"
+diag "kernel $(uname -r), $(systemctl --version | head -n1), up $(cut -d' ' -f1 /proc/uptime)s"
 
 # 1. at boot: ksmmod.service ran modprobe and applied /etc/ksmmod.conf
 check boot:active eq "systemctl is-active ksmmod" "$(systemctl is-active ksmmod)" active
