@@ -304,6 +304,19 @@ dkms_lane() { # where ka kb
 dkms_lane host "${LANE_KREL[6.1]:-}" "${LANE_KREL[6.12]:-}"
 dkms_lane trixie "${LANE_KREL[trixie-6.12]:-}" "${LANE_KREL[7-bpo]:-}"
 
+# --- ksmmod.service under a real systemd (test/harness/systemd-guest.sh) ----------
+# A 6.12 guest whose PID 1 is systemd, with the unit as shipped: it loads the
+# module at boot and applies /etc/ksmmod.conf, reload reapplies, a bad file
+# fails with the line named in the journal and nothing applied, no file: no-op.
+say "=== systemd ==="
+if [ -n "${LANE_KREL[6.12]:-}" ] && [ -f "$BUILD/${LANE_KREL[6.12]}/ksmmod.ko" ] &&
+	[ -x "$GUEST/ksmmodctl" ]; then
+	host_lines < <("$H/systemd-guest.sh" "${LANE_KREL[6.12]}" "$BUILD/${LANE_KREL[6.12]}/ksmmod.ko" \
+		"$GUEST" "$LOGS/systemd-guest" 2>"$LOGS/systemd-guest.log")
+else
+	host_result skip "host:systemd" "needs the 6.12 lane's module"
+fi
+
 # --- Debian packages (scripts/deb.sh, scripts/deb-test.sh) ------------------------
 # `make deb`'s packages (and the same tree as a newer version, for the upgrade)
 # installed, upgraded and purged in throwaway copies of a Debian 12 and a Debian
