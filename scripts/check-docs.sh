@@ -218,7 +218,7 @@ fi
 # sysfs: the files src/sysfs.c defines (KSMMOD_KNOB, KSMMOD_COUNTER, a plain
 # __ATTR), which must be as many as its attribute array holds.
 sysfs_c=$ROOT/src/sysfs.c
-sysfs=$(sed -nE 's/^KSMMOD_(KNOB|COUNTER)\(([a-z0-9_]+),.*/\2/p; s/.*__ATTR\(([a-z][a-z0-9_]*),.*/\1/p' \
+sysfs=$(sed -nE 's/^KSMMOD_(KNOB|WORD_KNOB|COUNTER)\(([a-z0-9_]+),.*/\2/p; s/.*__ATTR\(([a-z][a-z0-9_]*),.*/\1/p' \
 	"$sysfs_c" | sort -u)
 nattrs=$(awk '/ksmmod_sysfs_attrs\[\] = \{/ { a = 1; next } a && /^\};/ { a = 0 }
 	a && /^[[:space:]]*&/ { n++ } END { print n + 0 }' "$sysfs_c")

@@ -116,7 +116,7 @@ static long ksmmod_ioc_get_params(void __user *uarg)
 	err = ksmmod_copy_in(&p, sizeof(p), KSMMOD_PARAMS_SIZE_VER0, uarg, &usize);
 	if (err)
 		return err;
-	if (p.flags || !ksmmod_all_zero(p.reserved, sizeof(p.reserved)))
+	if (p.flags || p.pad || !ksmmod_all_zero(p.reserved, sizeof(p.reserved)))
 		return -EINVAL;
 
 	memset(&p, 0, sizeof(p));
@@ -143,7 +143,7 @@ static long ksmmod_ioc_set_params(void __user *uarg)
 	err = ksmmod_copy_in(&p, sizeof(p), KSMMOD_PARAMS_SIZE_VER0, uarg, &usize);
 	if (err)
 		return err;
-	if (p.flags || !ksmmod_all_zero(p.reserved, sizeof(p.reserved)))
+	if (p.flags || p.pad || !ksmmod_all_zero(p.reserved, sizeof(p.reserved)))
 		return -EINVAL;
 	return ksmmod_params_set(&p);
 }

@@ -144,6 +144,7 @@ static void ksmmod_forget_slot(struct ksmmod_mm_slot *slot)
  *	change what is merged, like process_madvise(); read for statistics,
  *	like /proc/<pid>/ksm_stat)
  * @mmp: set to its mm (a reference from get_task_mm(); mmput() it)
+ * @owner: if not NULL, set to who it is (for its merge domain)
  *
  * The permission check and the mm lookup are one step, as in the kernel's
  * mm_access(): both under the target's exec_update_lock, which exec holds
@@ -155,7 +156,8 @@ static void ksmmod_forget_slot(struct ksmmod_mm_slot *slot)
  * (neither CAP_SYS_ADMIN nor allowed @mode access to it), -EINTR (fatal
  * signal while an exec of the target was in progress).
  */
-static int ksmmod_get_target_mode(u32 pidfd, unsigned int mode, struct mm_struct **mmp)
+static int ksmmod_get_target_mode(u32 pidfd, unsigned int mode, struct mm_struct **mmp,
+				  struct ksmmod_owner *owner)
 {
 	struct task_struct *task;
 	unsigned int f_flags;
@@ -184,6 +186,8 @@ static int ksmmod_get_target_mode(u32 pidfd, unsigned int mode, struct mm_struct
 		err = -EPERM;
 	} else {
 		*mmp = mm;
+		if (owner)
+			ksmmod_owner_of(task, owner);
 	}
 	up_read(&task->signal->exec_update_lock);
 out:
@@ -191,9 +195,9 @@ out:
 	return err;
 }
 
-static int ksmmod_get_target(u32 pidfd, struct mm_struct **mmp)
+static int ksmmod_get_target(u32 pidfd, struct mm_struct **mmp, struct ksmmod_owner *owner)
 {
-	return ksmmod_get_target_mode(pidfd, PTRACE_MODE_ATTACH_REALCREDS, mmp);
+	return ksmmod_get_target_mode(pidfd, PTRACE_MODE_ATTACH_REALCREDS, mmp, owner);
 }
 
 /**
@@ -204,25 +208,29 @@ static int ksmmod_get_target(u32 pidfd, struct mm_struct **mmp)
  *	registrant was checked)
  * @write: take its mmap_lock for write (registration sets VM_MERGEABLE)
  * @mmp: set to its mm, with a reference
+ * @owner: if not NULL, set to who the process is (for its merge domain)
  *
  * Takes ksmmod_thread_mutex, then the mmap_lock: the registry lock order.
  * Undo with ksmmod_unlock_target().
  *
  * Return: 0, an error of ksmmod_get_target(), -ESRCH, or -EINTR (fatal signal).
  */
-static int ksmmod_lock_target(u32 pidfd, bool check, bool write, struct mm_struct **mmp)
+static int ksmmod_lock_target(u32 pidfd, bool check, bool write, struct mm_struct **mmp,
+			      struct ksmmod_owner *owner)
 {
 	struct mm_struct *mm;
 	int err;
 
 	if (check) {
-		err = ksmmod_get_target(pidfd, &mm);
+		err = ksmmod_get_target(pidfd, &mm, owner);
 		if (err)
 			return err;
 	} else {
 		mm = get_task_mm(current);
 		if (!mm)
 			return -ESRCH;
+		if (owner)
+			ksmmod_owner_of(current, owner);
 	}
 	ksmmod_thread_lock();
 	err = write ? mmap_write_lock_killable(mm) : mmap_read_lock_killable(mm);
@@ -336,6 +344,7 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 {
 	bool whole = how & KSMMOD_REG_WHOLE, flags_set = false;
 	struct mmu_notifier *mn = NULL;
+	struct ksmmod_owner owner;
 	struct ksmmod_reg_ctx ctx;
 	struct ksmmod_mm_slot *slot;
 	struct vm_area_struct *vma;
@@ -344,7 +353,7 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 	bool holes;
 	int err;
 
-	err = ksmmod_lock_target(pidfd, !(how & KSMMOD_REG_FOLLOW), true, &mm);
+	err = ksmmod_lock_target(pidfd, !(how & KSMMOD_REG_FOLLOW), true, &mm, &owner);
 	if (err)
 		return err;
 	if (ksmmod_mm_in_kernel_ksm(mm)) {
@@ -405,6 +414,14 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 	ksmmod_registry_lock();
 	slot = ksmmod_registry_lookup(mm);
 	if (!slot && pieces) {
+		err = ksmmod_registry_ctx_place(&ctx, &owner, NULL);
+		if (err) {
+			ksmmod_registry_unlock();
+			if (mn)
+				ksmmod_notifier_put(mn);
+			ksmmod_registry_ctx_free(&ctx);
+			goto out_unlock;
+		}
 		slot = ksmmod_registry_insert(&ctx, mm);
 		trace_ksm_enter(mm);
 	}
@@ -504,7 +521,7 @@ int ksmmod_unregister(u32 pidfd, unsigned long start, unsigned long end, bool wh
 	int err;
 
 	/* REMOVE_PROCESS clears VM_MERGEABLE itself: the lock for writing. */
-	err = ksmmod_lock_target(pidfd, true, whole, &mm);
+	err = ksmmod_lock_target(pidfd, true, whole, &mm, NULL);
 	if (err)
 		return err;
 	ksmmod_count_pieces(mm, start, end, &holes);
@@ -593,7 +610,7 @@ out_unlock:
  * out of KSM. It does not take ksmmod_thread_mutex: callers hold an
  * mmap_lock that the scanner may be waiting for while it holds that mutex.
  *
- * Return: 0 or -ENOMEM.
+ * Return: 0 or -ENOMEM (also when no merge domain is left for it).
  */
 int ksmmod_enter_mm(struct mm_struct *mm)
 {
@@ -642,6 +659,24 @@ int ksmmod_enter_mm(struct mm_struct *mm)
 	}
 	slot = ksmmod_registry_lookup(mm);
 	if (!slot) {
+		struct ksmmod_mm_slot *parent = NULL;
+		struct ksmmod_owner owner;
+
+		/*
+		 * Its merge domain: a fork (or exec) stays in the domain of the
+		 * process it comes from, whose KSM pages it maps; a process of
+		 * its own is placed by who it is.
+		 */
+		if (current->mm && current->mm != mm)
+			parent = ksmmod_registry_lookup(current->mm);
+		ksmmod_owner_of(current, &owner);
+		err = ksmmod_registry_ctx_place(&ctx, &owner, parent);
+		if (err) {
+			ksmmod_registry_unlock();
+			ksmmod_registry_ctx_free(&ctx);
+			/* The kernel's __ksm_enter() fails with ENOMEM only. */
+			return -ENOMEM;
+		}
 		slot = ksmmod_registry_insert(&ctx, mm);
 		trace_ksm_enter(mm);
 		/* A forked child copied its parent's counts (6.1's ksm_fork() keeps them). */
@@ -886,7 +921,7 @@ int ksmmod_process_stats(u32 pidfd, struct ksmmod_process_stats *ps)
 	bool known;
 	int err;
 
-	err = ksmmod_get_target_mode(pidfd, PTRACE_MODE_READ_FSCREDS, &mm);
+	err = ksmmod_get_target_mode(pidfd, PTRACE_MODE_READ_FSCREDS, &mm, NULL);
 	if (err)
 		return err;
 	if (mmap_read_lock_killable(mm)) {

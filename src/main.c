@@ -27,6 +27,7 @@
  * - merge.c, unmerge.c: write-protecting and replacing PTEs; breaking merges;
  * - lookup.c, content.c: finding pages; hashing and comparing them;
  * - registry.c: the processes and address ranges registered;
+ * - domain.c: merge domains (merge_domains: whose pages may merge together);
  * - layout.c: the load-time check of that layout against the kernel's BTF;
  * - trace.c: the trace events (events/ksmmod/, as upstream's events/ksm/);
  * - symbols.c: the symbol layer, the only way ksmmod reaches non-exported
@@ -203,6 +204,7 @@ static void __exit ksmmod_exit(void)
 	ksmmod_memory_exit();
 	ksmmod_lifecycle_exit();
 	ksmmod_registry_exit();
+	ksmmod_domain_exit();
 	ksmmod_rmap_exit();
 	pr_info("unloaded\n");
 }

@@ -10,7 +10,9 @@
 #include <linux/limits.h>
 #include <linux/mutex.h>
 
+#include "ksmmod/core.h"
 #include "ksmmod/ksmmod.h"
+#include "ksmmod/registry.h"
 
 DEFINE_MUTEX(ksmmod_params_lock);
 
@@ -55,6 +57,7 @@ void ksmmod_params_get(struct ksmmod_params *p)
 	p->advisor_target_scan_time = ksmmod_tunables.advisor_target_scan_time;
 	p->advisor_min_pages_to_scan = ksmmod_tunables.advisor_min_pages_to_scan;
 	p->advisor_max_pages_to_scan = ksmmod_tunables.advisor_max_pages_to_scan;
+	p->merge_domains = ksmmod_domain_policy();
 	mutex_unlock(&ksmmod_params_lock);
 }
 
@@ -88,6 +91,8 @@ static int ksmmod_params_validate(const struct ksmmod_params *p)
 		return -EINVAL;
 	if ((m & KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME) && !p->advisor_target_scan_time)
 		return -EINVAL;
+	if ((m & KSMMOD_PARAM_MERGE_DOMAINS) && p->merge_domains > KSMMOD_DOMAINS_CGROUP)
+		return -EINVAL;
 	/* pages_to_scan, sleep_millisecs, chains_prune: any u32, as in KSM. */
 	return 0;
 }
@@ -96,9 +101,9 @@ static int ksmmod_params_validate(const struct ksmmod_params *p)
  * ksmmod_params_set() - change the tunables named in @p->mask
  * @p: requested update (already checked for reserved fields by the caller)
  *
- * max_page_sharing and merge_across_nodes shape the stable tree: like KSM,
- * they can only change while no page is merged (-EBUSY). Setting a field to
- * its current value always succeeds.
+ * max_page_sharing, merge_across_nodes and merge_domains shape the stable
+ * tree: like KSM, they can only change while no page is merged (-EBUSY).
+ * Setting a field to its current value always succeeds.
  *
  * Setting run to 2 unmerges every merged page before returning (the
  * registrations stay), like writing 2 to /sys/kernel/mm/ksm/run. Setting it
@@ -111,8 +116,8 @@ static int ksmmod_params_validate(const struct ksmmod_params *p)
 int ksmmod_params_set(const struct ksmmod_params *p)
 {
 	struct ksmmod_tunables *t = &ksmmod_tunables;
+	bool shape, domains;
 	u32 advisor;
-	bool shape;
 	int err;
 
 	err = ksmmod_params_validate(p);
@@ -120,7 +125,9 @@ int ksmmod_params_set(const struct ksmmod_params *p)
 		return err;
 
 	mutex_lock(&ksmmod_params_lock);
-	shape = ((p->mask & KSMMOD_PARAM_MAX_PAGE_SHARING) &&
+	domains = (p->mask & KSMMOD_PARAM_MERGE_DOMAINS) &&
+		  p->merge_domains != ksmmod_domain_policy();
+	shape = domains || ((p->mask & KSMMOD_PARAM_MAX_PAGE_SHARING) &&
 		 p->max_page_sharing != t->max_page_sharing) ||
 		((p->mask & KSMMOD_PARAM_MERGE_ACROSS_NODES) &&
 		 p->merge_across_nodes != t->merge_across_nodes);
@@ -141,6 +148,14 @@ int ksmmod_params_set(const struct ksmmod_params *p)
 	if ((p->mask & KSMMOD_PARAM_PAGES_TO_SCAN) && advisor != KSMMOD_ADVISOR_NONE) {
 		err = -EINVAL;
 		goto out;
+	}
+	/* The one change that can fail (memory for the domains): first. */
+	if (domains) {
+		err = ksmmod_registry_set_domain_policy(p->merge_domains);
+		if (err)
+			goto out;
+		/* Items in the unstable tree still carry their old domains. */
+		ksmmod_unstable_tree_reset();
 	}
 	if (p->mask & KSMMOD_PARAM_ADVISOR_MAX_CPU)
 		WRITE_ONCE(t->advisor_max_cpu, p->advisor_max_cpu);

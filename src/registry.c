@@ -130,6 +130,7 @@ void ksmmod_registry_remove(struct ksmmod_mm_slot *slot)
 	if (slot->mn)
 		mmu_notifier_put(slot->mn);
 	mmdrop(slot->mm);
+	ksmmod_domain_put(slot->domain);
 	kmem_cache_free(ksmmod_slot_cache, slot);
 }
 
@@ -272,8 +273,10 @@ void ksmmod_registry_ctx_free(struct ksmmod_reg_ctx *ctx)
 {
 	struct ksmmod_range_node *r, *tmp;
 
-	if (ctx->slot)
+	if (ctx->slot) {
+		ksmmod_domain_put(ctx->slot->domain);
 		kmem_cache_free(ksmmod_slot_cache, ctx->slot);
+	}
 	list_for_each_entry_safe(r, tmp, &ctx->ranges, link)
 		kmem_cache_free(ksmmod_range_cache, r);
 }
@@ -321,6 +324,70 @@ int ksmmod_registry_ctx_alloc(struct ksmmod_reg_ctx *ctx, bool slot, unsigned in
 		list_add(&r->link, &ctx->ranges);
 	}
 	return 0;
+}
+
+/**
+ * ksmmod_registry_ctx_place() - the merge domain of the process @ctx's slot is for
+ * @ctx: holds the spare slot (registry lock held)
+ * @owner: who the process is (its uid and cgroup), kept for later policy changes
+ * @parent: the slot of the process it was forked from, if it follows that
+ *	one (fork, exec): it stays in that domain whatever the policy says
+ *	(the two map the same KSM pages); NULL for a new registration
+ *
+ * Call before ksmmod_registry_insert(); ksmmod_registry_ctx_free() undoes it.
+ *
+ * Return: 0, or an error of ksmmod_domain_get() (-ENOMEM, -ENOSPC).
+ */
+int ksmmod_registry_ctx_place(struct ksmmod_reg_ctx *ctx, const struct ksmmod_owner *owner,
+			      const struct ksmmod_mm_slot *parent)
+{
+	struct ksmmod_mm_slot *slot = ctx->slot;
+
+	lockdep_assert_held(&ksmmod_registry_mutex);
+	slot->owner = *owner;
+	if (parent) {
+		ksmmod_domain_hold(parent->domain);
+		slot->domain = parent->domain;
+		return 0;
+	}
+	return ksmmod_domain_get(ksmmod_domain_policy(), owner, &slot->domain);
+}
+
+/**
+ * ksmmod_registry_set_domain_policy() - place every process in a domain of @policy
+ * @policy: KSMMOD_DOMAINS_*
+ *
+ * Each registered process goes to the domain its owner at registration
+ * belongs to under @policy. Only while nothing is merged (the caller checks,
+ * with ksmmod_thread_mutex held so that the scanner cannot merge meanwhile):
+ * pages of one process merged with another's would otherwise end up shared
+ * across domains. All or nothing.
+ *
+ * Return: 0, -ENOMEM or -ENOSPC (then nothing changed).
+ */
+int ksmmod_registry_set_domain_policy(u32 policy)
+{
+	struct ksmmod_mm_slot *slot, *undo;
+	int err = 0;
+
+	lockdep_assert_held(&ksmmod_thread_mutex);
+	ksmmod_registry_lock();
+	list_for_each_entry(slot, &ksmmod_mm_list, link) {
+		err = ksmmod_domain_get(policy, &slot->owner, &slot->domain_next);
+		if (err)
+			break;
+	}
+	list_for_each_entry(undo, &ksmmod_mm_list, link) {
+		if (err && undo == slot)
+			break;
+		ksmmod_domain_put(err ? undo->domain_next : undo->domain);
+		if (!err)
+			undo->domain = undo->domain_next;
+	}
+	if (!err)
+		ksmmod_domain_set_policy(policy);
+	ksmmod_registry_unlock();
+	return err;
 }
 
 /**

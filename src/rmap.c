@@ -131,8 +131,9 @@ void ksmmod_rmap_item_put_anon_vma(struct ksmmod_rmap_item *item, u64 hash)
  *	and ksmmod_stable_tree_append())
  *
  * A stable item's own word holds its linear_page_index: its node's hash
- * stands for it (a dup keeps its chain's). A node parked as migrated has
- * lost its hash (layout.h): none is known then.
+ * stands for it (a dup keeps its chain's), without the merge domain the
+ * node's key holds above it. A node parked as migrated has lost its hash
+ * (layout.h): none is known then.
  *
  * Return: the hash, or 0 if unknown.
  */
@@ -140,7 +141,7 @@ u64 ksmmod_rmap_item_hash(const struct ksmmod_rmap_item *item)
 {
 	if (!(item->address & KSMMOD_STABLE_FLAG))
 		return item->checksum;
-	return ksmmod_stable_node_migrated(item->head) ? 0 : item->head->hash;
+	return ksmmod_stable_node_migrated(item->head) ? 0 : ksmmod_key_hash(item->head->hash);
 }
 
 /**

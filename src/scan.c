@@ -539,7 +539,6 @@ static struct ksmmod_rmap_item *ksmmod_scan_next(struct page **pagep,
 		 */
 		kcall_lru_add_drain_all();
 		ksmmod_prune_migrated_nodes();
-		ksmmod_scan_seqnr++;
 		ksmmod_unstable_tree_reset();
 		ksmmod_advisor_start_scan();
 		trace_ksm_start_scan(atomic64_read(&ksmmod_counters.full_scans),
@@ -681,6 +680,7 @@ static void ksmmod_count_refusal(void)
 static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *item,
 				   struct vm_area_struct *vma, u64 *hashp)
 {
+	u16 domain = ksmmod_cursor.slot->domain;
 	struct ksmmod_stable_node *node;
 	bool migrated, verify;
 	struct page *kpage;
@@ -712,11 +712,12 @@ static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *i
 	hint = ksmmod_rmap_item_hash(item);
 	hash = hint;
 	if (hash)
-		kpage = ksmmod_stable_tree_search(page, hash, verify);
+		kpage = ksmmod_stable_tree_search(page, ksmmod_tree_key(domain, hash), verify);
 	if (!kpage) {
 		hash = ksmmod_page_hash(page);
 		if (hash != hint)
-			kpage = ksmmod_stable_tree_search(page, hash, true);
+			kpage = ksmmod_stable_tree_search(page, ksmmod_tree_key(domain, hash),
+							  true);
 	}
 	if (kpage == page && item->head == ksmmod_folio_stable_node(page_folio(page))) {
 		put_page(kpage);	/* already merged here */
@@ -724,7 +725,7 @@ static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *i
 	}
 	if (migrated && !kpage) {
 		/* Nothing like it in its new node's tree: move the node there. */
-		ksmmod_stable_node_reinsert(node, page);
+		ksmmod_stable_node_reinsert(node, page, domain);
 		return true;
 	}
 	/*
@@ -759,7 +760,7 @@ static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *i
 		 * keep the item out of every tree with its stale hash.
 		 */
 		hash = ksmmod_page_hash(page);
-		kpage = ksmmod_stable_tree_search(page, hash, true);
+		kpage = ksmmod_stable_tree_search(page, ksmmod_tree_key(domain, hash), true);
 		if (kpage) {
 			ksmmod_merge_with_ksm_page(item, page, kpage, vma);
 			put_page(kpage);
@@ -795,6 +796,8 @@ static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *i
 static bool ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item *item,
 				      struct vm_area_struct *vma)
 {
+	/* The merge domain of @item->mm: its pages pair only with that domain's. */
+	u16 domain = ksmmod_cursor.slot->domain;
 	struct ksmmod_rmap_item *tree_item;
 	struct ksmmod_stable_node *node;
 	struct page *kpage, *tree_page;
@@ -816,7 +819,7 @@ static bool ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 		locked = false;
 	}
 
-	tree_item = ksmmod_unstable_tree_search_insert(item, page, &tree_page, &locked);
+	tree_item = ksmmod_unstable_tree_search_insert(item, page, domain, &tree_page, &locked);
 	if (!tree_item)
 		return locked;
 	/* A partner was found: the search dropped the lock to look at it. */
@@ -852,7 +855,7 @@ static bool ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	 * Key the node by the contents as they are now that both mappings are
 	 * write-protected: the pair may have changed together since @hash.
 	 */
-	node = ksmmod_stable_tree_insert(kpage, ksmmod_page_hash(kpage));
+	node = ksmmod_stable_tree_insert(kpage, ksmmod_tree_key(domain, ksmmod_page_hash(kpage)));
 	if (node) {
 		ksmmod_stable_tree_append(tree_item, node);
 		ksmmod_stable_tree_append(item, node);

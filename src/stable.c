@@ -11,6 +11,8 @@
  * of the candidate page plus one memcmp() when it finds its match. Nodes
  * with equal hashes but different contents (collisions) are ordered by
  * memcmp() among themselves, so correctness never depends on the hash.
+ * Above the hash, a node's key holds the merge domain of the processes that
+ * map its page (ksmmod_tree_key()): pages of two domains never meet.
  *
  * A node's page is reached through the keyhole (ksmmod_get_ksm_folio()),
  * which also prunes nodes whose page has been freed; a search that meets one
@@ -147,7 +149,7 @@ void ksmmod_prune_migrated_nodes(void)
 /**
  * ksmmod_stable_tree_search() - find the KSM page to merge @page into
  * @page: a page (reference held by the caller)
- * @hash: its content hash
+ * @key: ksmmod_tree_key() of its merge domain and content hash
  * @verify: compare contents when the hashes are equal. Without, the first
  *	page with an equal hash is returned: for a caller whose merge compares
  *	the contents anyway (under the page lock, after write-protecting) and
@@ -158,7 +160,7 @@ void ksmmod_prune_migrated_nodes(void)
  * is in the tree), or NULL if there is none with these contents or every
  * one (every dup of the chain) already has max_page_sharing mappings.
  */
-struct page *ksmmod_stable_tree_search(struct page *page, u64 hash, bool verify)
+struct page *ksmmod_stable_tree_search(struct page *page, u64 key, bool verify)
 {
 	int nid = ksmmod_tree_nid(page);
 	struct rb_node *n;
@@ -172,11 +174,11 @@ again:
 		int ret;
 
 		cond_resched();
-		if (hash < node->hash) {
+		if (key < node->hash) {
 			n = n->rb_left;
 			continue;
 		}
-		if (hash > node->hash) {
+		if (key > node->hash) {
 			n = n->rb_right;
 			continue;
 		}
@@ -262,12 +264,12 @@ again:
 /**
  * ksmmod_stable_tree_insert() - add a new KSM page to the stable tree
  * @kpage: a page just made KSM (no node yet), locked by the caller
- * @hash: its content hash
+ * @key: ksmmod_tree_key() of its merge domain and content hash
  *
  * Return: its new node (regular, or a dup if the contents already had an
  * entry), or NULL if memory ran out (the caller then breaks the merge).
  */
-struct ksmmod_stable_node *ksmmod_stable_tree_insert(struct page *kpage, u64 hash)
+struct ksmmod_stable_node *ksmmod_stable_tree_insert(struct page *kpage, u64 key)
 {
 	struct ksmmod_stable_node *node;
 
@@ -275,7 +277,7 @@ struct ksmmod_stable_node *ksmmod_stable_tree_insert(struct page *kpage, u64 has
 	if (!node)
 		return NULL;
 	INIT_HLIST_HEAD(&node->hlist);
-	node->hash = hash;
+	node->hash = key;
 	node->kpfn = page_to_pfn(kpage);
 	if (!ksmmod_stable_tree_link(node, kpage)) {
 		ksmmod_stable_node_free(node);
@@ -289,11 +291,12 @@ struct ksmmod_stable_node *ksmmod_stable_tree_insert(struct page *kpage, u64 has
  * ksmmod_stable_node_reinsert() - put a parked (migrated) node into its new tree
  * @node: a node on the migrated list
  * @kpage: its page (reference held), now on another NUMA node
+ * @domain: the merge domain of the processes that map it
  *
  * Return: true if @node is in a tree again (as a regular node or a dup);
  * false if @kpage is no longer @node's page or memory ran out.
  */
-bool ksmmod_stable_node_reinsert(struct ksmmod_stable_node *node, struct page *kpage)
+bool ksmmod_stable_node_reinsert(struct ksmmod_stable_node *node, struct page *kpage, u16 domain)
 {
 	struct folio *folio = page_folio(kpage);
 	bool linked = false;
@@ -302,7 +305,7 @@ bool ksmmod_stable_node_reinsert(struct ksmmod_stable_node *node, struct page *k
 	if (ksmmod_folio_stable_node(folio) == node && ksmmod_stable_node_migrated(node)) {
 		list_del(&node->list);
 		/* Parking reused the word that holds the hash (see layout.h). */
-		node->hash = ksmmod_page_hash(kpage);
+		node->hash = ksmmod_tree_key(domain, ksmmod_page_hash(kpage));
 		linked = ksmmod_stable_tree_link(node, kpage);
 		if (!linked) {
 			node->head = &ksmmod_migrated_nodes;

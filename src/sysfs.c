@@ -31,6 +31,9 @@
  * @KSMMOD_PARSE_ULONG_EINVAL: kstrtoul(); any error is EINVAL (the advisor's
  *	files; mm/ksm.c keeps unsigned longs there, ksmmod refuses values above
  *	U32_MAX, which would not fit pages_to_scan)
+ * @KSMMOD_PARSE_WORD: one of the knob's words (its value is the word's
+ *	index); anything else is EINVAL. Read, the file lists every word with
+ *	the current one in brackets, as mm/ksm.c's advisor_mode does.
  */
 enum ksmmod_knob_parse {
 	KSMMOD_PARSE_UINT,
@@ -38,6 +41,7 @@ enum ksmmod_knob_parse {
 	KSMMOD_PARSE_ULONG,
 	KSMMOD_PARSE_BOOL,
 	KSMMOD_PARSE_ULONG_EINVAL,
+	KSMMOD_PARSE_WORD,
 };
 
 /**
@@ -46,12 +50,14 @@ enum ksmmod_knob_parse {
  * @bit: its KSMMOD_PARAM_* bit
  * @offset: offset of its u32 in struct ksmmod_params
  * @parse: how writes are parsed
+ * @words: with KSMMOD_PARSE_WORD: the words, NULL-terminated
  */
 struct ksmmod_knob {
 	struct kobj_attribute attr;
 	u64 bit;
 	size_t offset;
 	enum ksmmod_knob_parse parse;
+	const char * const *words;
 };
 
 /**
@@ -71,8 +77,17 @@ static ssize_t ksmmod_knob_show(struct kobject *kobj, struct kobj_attribute *att
 	struct ksmmod_knob *k = container_of(attr, struct ksmmod_knob, attr);
 	struct ksmmod_params p = { };
 
+	u32 val, i;
+	int len = 0;
+
 	ksmmod_params_get(&p);
-	return sysfs_emit(buf, "%u\n", *(u32 *)((char *)&p + k->offset));
+	val = *(u32 *)((char *)&p + k->offset);
+	if (k->parse != KSMMOD_PARSE_WORD)
+		return sysfs_emit(buf, "%u\n", val);
+	for (i = 0; k->words[i]; i++)
+		len += sysfs_emit_at(buf, len, i == val ? "%s[%s]" : "%s%s", i ? " " : "",
+				     k->words[i]);
+	return len + sysfs_emit_at(buf, len, "\n");
 }
 
 /* Parse @buf as the kernel's file of the same name does. */
@@ -116,6 +131,14 @@ static int ksmmod_knob_parse(const struct ksmmod_knob *k, const char *buf, u32 *
 			return -EINVAL;
 		*val = ul;
 		return 0;
+	case KSMMOD_PARSE_WORD:
+		for (u = 0; k->words[u]; u++) {
+			if (sysfs_streq(buf, k->words[u])) {
+				*val = u;
+				return 0;
+			}
+		}
+		return -EINVAL;
 	}
 	return -EINVAL;
 }
@@ -156,6 +179,16 @@ static ssize_t ksmmod_counter_show(struct kobject *kobj, struct kobj_attribute *
 		.parse = _parse,						\
 	}
 
+#define KSMMOD_WORD_KNOB(_name, _bit, ...)					\
+	static const char * const ksmmod_words_##_name[] = { __VA_ARGS__, NULL }; \
+	static struct ksmmod_knob ksmmod_knob_##_name = {			\
+		.attr = __ATTR(_name, 0644, ksmmod_knob_show, ksmmod_knob_store), \
+		.bit = _bit,							\
+		.offset = offsetof(struct ksmmod_params, _name),		\
+		.parse = KSMMOD_PARSE_WORD,					\
+		.words = ksmmod_words_##_name,					\
+	}
+
 #define KSMMOD_COUNTER(_name, _signed)						\
 	static struct ksmmod_counter_file ksmmod_counter_##_name = {		\
 		.attr = __ATTR(_name, 0444, ksmmod_counter_show, NULL),		\
@@ -181,35 +214,9 @@ KSMMOD_KNOB(advisor_min_pages_to_scan, KSMMOD_PARAM_ADVISOR_MIN_PAGES_TO_SCAN,
 KSMMOD_KNOB(advisor_max_pages_to_scan, KSMMOD_PARAM_ADVISOR_MAX_PAGES_TO_SCAN,
 	    KSMMOD_PARSE_ULONG_EINVAL);
 
-/* advisor_mode: words, as mm/ksm.c prints and parses them. */
-static ssize_t ksmmod_advisor_mode_show(struct kobject *kobj, struct kobj_attribute *attr,
-					char *buf)
-{
-	struct ksmmod_params p = { };
-
-	ksmmod_params_get(&p);
-	return sysfs_emit(buf, "%s\n", p.advisor_mode == KSMMOD_ADVISOR_SCAN_TIME ?
-			  "none [scan-time]" : "[none] scan-time");
-}
-
-static ssize_t ksmmod_advisor_mode_store(struct kobject *kobj, struct kobj_attribute *attr,
-					 const char *buf, size_t count)
-{
-	struct ksmmod_params p = { .mask = KSMMOD_PARAM_ADVISOR_MODE };
-	int err;
-
-	if (sysfs_streq(buf, "scan-time"))
-		p.advisor_mode = KSMMOD_ADVISOR_SCAN_TIME;
-	else if (sysfs_streq(buf, "none"))
-		p.advisor_mode = KSMMOD_ADVISOR_NONE;
-	else
-		return -EINVAL;
-	err = ksmmod_params_set(&p);
-	return err ? err : count;
-}
-
-static struct kobj_attribute ksmmod_advisor_mode_attr =
-	__ATTR(advisor_mode, 0644, ksmmod_advisor_mode_show, ksmmod_advisor_mode_store);
+/* Words, indexed by value (KSMMOD_ADVISOR_*, KSMMOD_DOMAINS_*), as mm/ksm.c's advisor_mode. */
+KSMMOD_WORD_KNOB(advisor_mode, KSMMOD_PARAM_ADVISOR_MODE, "none", "scan-time");
+KSMMOD_WORD_KNOB(merge_domains, KSMMOD_PARAM_MERGE_DOMAINS, "none", "uid", "cgroup");
 
 KSMMOD_COUNTER(pages_shared, false);
 KSMMOD_COUNTER(pages_sharing, false);
@@ -238,11 +245,12 @@ static struct attribute *ksmmod_sysfs_attrs[] = {
 	&ksmmod_knob_use_zero_pages.attr.attr,
 	&ksmmod_knob_densify_chains.attr.attr,
 	&ksmmod_knob_smart_scan.attr.attr,
-	&ksmmod_advisor_mode_attr.attr,
+	&ksmmod_knob_advisor_mode.attr.attr,
 	&ksmmod_knob_advisor_max_cpu.attr.attr,
 	&ksmmod_knob_advisor_target_scan_time.attr.attr,
 	&ksmmod_knob_advisor_min_pages_to_scan.attr.attr,
 	&ksmmod_knob_advisor_max_pages_to_scan.attr.attr,
+	&ksmmod_knob_merge_domains.attr.attr,
 	&ksmmod_counter_pages_shared.attr.attr,
 	&ksmmod_counter_pages_sharing.attr.attr,
 	&ksmmod_counter_pages_unshared.attr.attr,

@@ -13,7 +13,8 @@
  *
  * With merge_across_nodes=0 there is one tree per NUMA node; an item records
  * its tree in ->nid (which shares its word with the anon_vma of a stable
- * item).
+ * item). Items of different merge domains (include/ksmmod/domain.h) never
+ * pair: the tree is ordered by ->domain first, then by the hash.
  *
  * The tree is rebuilt every full scan: ksmmod_unstable_tree_reset() simply
  * forgets the root, and items remember (in the low bits of their address)
@@ -29,13 +30,23 @@
 /* The unstable trees: [0] only, or one per NUMA node (see ksmmod_tree_nid()). */
 static struct rb_root ksmmod_unstable_roots[MAX_NUMNODES];
 
-/* Full scans started so far; its low byte tags unstable tree items. */
-unsigned long ksmmod_scan_seqnr;
+/* Unstable trees started so far; its low byte tags unstable tree items. */
+static unsigned long ksmmod_scan_seqnr;
 
-/* Start a new, empty unstable tree (at the start of each full scan). */
+/**
+ * ksmmod_unstable_tree_reset() - start a new, empty unstable tree
+ *
+ * At the start of each full scan; and when processes change merge domain
+ * (merge_domains), whose items in the tree carry the old one, which a new
+ * domain may reuse. Items of the old tree are left where they are: their
+ * tag tells ksmmod_unstable_tree_erase() they are in no tree now.
+ * Called with ksmmod_thread_mutex held (the scanner between batches).
+ */
 void ksmmod_unstable_tree_reset(void)
 {
 	int nid;
+
+	ksmmod_scan_seqnr++;
 
 	for (nid = 0; nid < nr_node_ids; nid++)
 		ksmmod_unstable_roots[nid] = RB_ROOT;
@@ -57,6 +68,7 @@ void ksmmod_unstable_tree_erase(struct ksmmod_rmap_item *item)
  * ksmmod_unstable_tree_search_insert() - find a partner for @item, or insert it
  * @item: rmap item of @page, in no tree; @item->checksum is the tree key
  * @page: its page (reference held)
+ * @domain: the merge domain of @item->mm
  * @tree_pagep: set to the partner's page (with a reference) when found
  * @mm_locked: whether the caller holds @item->mm's mmap_lock; if so, it is
  *	released (and this set to false) before a partner's page is looked up,
@@ -66,7 +78,7 @@ void ksmmod_unstable_tree_erase(struct ksmmod_rmap_item *item)
  * a partner's page could not be looked at).
  */
 struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_item *item,
-							    struct page *page,
+							    struct page *page, u16 domain,
 							    struct page **tree_pagep,
 							    bool *mm_locked)
 {
@@ -83,6 +95,10 @@ struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_i
 		cond_resched();
 		tree_item = rb_entry(*link, struct ksmmod_rmap_item, node);
 		parent = *link;
+		if (domain != tree_item->domain) {
+			link = domain < tree_item->domain ? &parent->rb_left : &parent->rb_right;
+			continue;
+		}
 		if (hash < tree_item->checksum) {
 			link = &parent->rb_left;
 			continue;
@@ -119,6 +135,7 @@ struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_i
 
 	item->address |= KSMMOD_UNSTABLE_FLAG | (ksmmod_scan_seqnr & KSMMOD_SEQNR_MASK);
 	item->nid = nid;
+	item->domain = domain;
 	rb_link_node(&item->node, parent, link);
 	rb_insert_color(&item->node, root);
 	ksmmod_count_inc(pages_unshared);

@@ -120,12 +120,13 @@ static inline bool ksmmod_stable_node_is_dup(struct ksmmod_stable_node *node)
 
 struct rb_root *ksmmod_stable_root(int nid);
 struct folio *ksmmod_stable_folio(struct ksmmod_stable_node *node, int nid);
-struct page *ksmmod_stable_tree_search(struct page *page, u64 hash, bool verify);
-struct ksmmod_stable_node *ksmmod_stable_tree_insert(struct page *kpage, u64 hash);
+struct page *ksmmod_stable_tree_search(struct page *page, u64 key, bool verify);
+struct ksmmod_stable_node *ksmmod_stable_tree_insert(struct page *kpage, u64 key);
 bool ksmmod_stable_node_migrated(struct ksmmod_stable_node *node);
 void ksmmod_stable_node_unlink(struct ksmmod_stable_node *node);
 void ksmmod_stable_node_park(struct ksmmod_stable_node *node);
-bool ksmmod_stable_node_reinsert(struct ksmmod_stable_node *node, struct page *kpage);
+bool ksmmod_stable_node_reinsert(struct ksmmod_stable_node *node, struct page *kpage,
+				 u16 domain);
 void ksmmod_prune_migrated_nodes(void);
 unsigned long ksmmod_remove_all_stable_nodes(void);
 int ksmmod_collect_stable_nodes(struct xarray *nodes);
@@ -140,11 +141,10 @@ void ksmmod_chains_tick(void);
 void ksmmod_chains_free_dead(void);
 
 /* unstable.c */
-extern unsigned long ksmmod_scan_seqnr;
 void ksmmod_unstable_tree_reset(void);
 void ksmmod_unstable_tree_erase(struct ksmmod_rmap_item *item);
 struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_item *item,
-							    struct page *page,
+							    struct page *page, u16 domain,
 							    struct page **tree_pagep,
 							    bool *mm_locked);
 

@@ -90,12 +90,30 @@ struct ksmmod_stable_node {
  */
 #define KSMMOD_HASH_BITS	48
 
+/*
+ * The stable tree's key: a node's hash holds the merge domain (see
+ * include/ksmmod/domain.h) above the content hash, so that the tree keeps
+ * domains apart at no cost (one domain: the key is the hash).
+ */
+static inline u64 ksmmod_tree_key(u16 domain, u64 hash)
+{
+	return (u64)domain << KSMMOD_HASH_BITS | hash;
+}
+
+/* The content hash of a stable tree key. */
+static inline u64 ksmmod_key_hash(u64 key)
+{
+	return key & ((1ULL << KSMMOD_HASH_BITS) - 1);
+}
+
 /**
  * struct ksmmod_rmap_item - one tracked page of one mm
  * @rmap_list: next item of the same mm, in address order
  * @anon_vma: when stable: the anon_vma of the mapping (referenced); read by
  *	the kernel's rmap walkers
  * @nid: when in the unstable tree: the NUMA node of that tree
+ * @domain: when in the unstable tree: the merge domain of @mm (the rest of
+ *	the word of @anon_vma; the tree is ordered by it, then by @checksum)
  * @mm: the mm (read by the rmap walkers)
  * @address: user address; the low bits hold flags (the rmap walkers mask
  *	them off with PAGE_MASK)
@@ -120,7 +138,10 @@ struct ksmmod_rmap_item {
 	struct ksmmod_rmap_item *rmap_list;
 	union {
 		struct anon_vma *anon_vma;
-		int nid;
+		struct {
+			int nid;
+			u16 domain;
+		};
 	};
 	struct mm_struct *mm;
 	unsigned long address;

@@ -9,6 +9,8 @@
 #include <linux/list.h>
 #include <linux/types.h>
 
+#include "ksmmod/domain.h"
+
 struct ksmmod_rmap_item;
 struct mm_struct;
 struct mmu_notifier;
@@ -28,6 +30,9 @@ struct vm_area_struct;
  * @ineligible_acc: the same, counted by the scanner's current pass
  * @merge_pinned: merges of the process's pages refused: pinned (scanner)
  * @thp_unsplittable: merges given up on its unsplittable huge pages (scanner)
+ * @owner: who the process was at registration (its uid and cgroup)
+ * @domain: its merge domain (include/ksmmod/domain.h), a reference held
+ * @domain_next: a policy change's new @domain, before it takes effect
  * @mn: ksmmod's mmu_notifier on @mm (src/notifier.c), or NULL
  * @mn_tried: ksmmodd tried to register @mn (do not retry every pass)
  * @entered: drop-in mode: ksmmod set MMF_VM_MERGEABLE on @mm (it entered
@@ -51,6 +56,9 @@ struct ksmmod_mm_slot {
 	unsigned long ineligible_acc;
 	u64 merge_pinned;
 	u64 thp_unsplittable;
+	struct ksmmod_owner owner;
+	u16 domain;
+	u16 domain_next;
 	struct mmu_notifier *mn;
 	bool mn_tried;
 	bool entered;
@@ -80,6 +88,9 @@ struct ksmmod_mm_slot *ksmmod_registry_find(struct mm_struct *mm);
 int ksmmod_registry_ctx_alloc(struct ksmmod_reg_ctx *ctx, bool slot, unsigned int n);
 void ksmmod_registry_ctx_free(struct ksmmod_reg_ctx *ctx);
 struct ksmmod_mm_slot *ksmmod_registry_insert(struct ksmmod_reg_ctx *ctx, struct mm_struct *mm);
+int ksmmod_registry_ctx_place(struct ksmmod_reg_ctx *ctx, const struct ksmmod_owner *owner,
+			      const struct ksmmod_mm_slot *parent);
+int ksmmod_registry_set_domain_policy(u32 policy);
 void ksmmod_registry_add_range(struct ksmmod_mm_slot *slot, struct ksmmod_reg_ctx *ctx,
 			       unsigned long start, unsigned long end);
 void ksmmod_registry_remove_range(struct ksmmod_mm_slot *slot, struct ksmmod_reg_ctx *ctx,

@@ -89,9 +89,9 @@ int main(void)
 
 		memset(&p, 0, sizeof(p));
 		p.size = sizeof(p);
-		p.reserved[4] = 1;
+		p.reserved[3] = 1;
 		ktap_test_result(ksmt_ioctl(fd, KSMMOD_IOC_GET_PARAMS, &p) == -EINVAL && p.run == 0 &&
-				 p.reserved[4] == 1,
+				 p.reserved[3] == 1,
 				 "GET_PARAMS with reserved != 0 -> EINVAL, nothing written");
 	}
 

@@ -24,7 +24,8 @@ static bool same_values(const struct ksmmod_params *a, const struct ksmmod_param
 	       a->advisor_max_cpu == b->advisor_max_cpu &&
 	       a->advisor_target_scan_time == b->advisor_target_scan_time &&
 	       a->advisor_min_pages_to_scan == b->advisor_min_pages_to_scan &&
-	       a->advisor_max_pages_to_scan == b->advisor_max_pages_to_scan;
+	       a->advisor_max_pages_to_scan == b->advisor_max_pages_to_scan &&
+	       a->merge_domains == b->merge_domains;
 }
 
 /*
@@ -67,6 +68,7 @@ static struct ksmmod_params valid_req(void)
 	p.advisor_target_scan_time = 100;
 	p.advisor_min_pages_to_scan = 400;
 	p.advisor_max_pages_to_scan = 20000;
+	p.merge_domains = KSMMOD_DOMAINS_CGROUP;
 	return p;
 }
 
@@ -93,7 +95,7 @@ int main(void)
 	char big[512];
 	int err;
 
-	ktap_print_header(51);
+	ktap_print_header(56);
 	ksmt_ensure_loaded();
 	fd = ksmt_open();
 
@@ -153,8 +155,12 @@ int main(void)
 	expect_rejected("advisor_mode=2", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
 	p = valid_req(); p.mask = KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME; p.advisor_target_scan_time = 0;
 	expect_rejected("advisor_target_scan_time=0", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
-	p = valid_req(); p.reserved[4] = 1;
+	p = valid_req(); p.reserved[3] = 1;
 	expect_rejected("reserved != 0", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
+	p = valid_req(); p.pad = 1;
+	expect_rejected("pad != 0", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
+	p = valid_req(); p.mask = KSMMOD_PARAM_MERGE_DOMAINS; p.merge_domains = 3;
+	expect_rejected("merge_domains=3", KSMMOD_IOC_SET_PARAMS, &p, EINVAL);
 
 	/* Sizes and pointers. */
 	p = valid_req(); p.size = KSMMOD_PARAMS_SIZE_VER0 - 8;
@@ -192,6 +198,9 @@ int main(void)
 	SET_ONE(densify_chains, KSMMOD_PARAM_DENSIFY_CHAINS, 1);
 	SET_ONE(smart_scan, KSMMOD_PARAM_SMART_SCAN, 0);
 	SET_ONE(smart_scan, KSMMOD_PARAM_SMART_SCAN, 1);
+	SET_ONE(merge_domains, KSMMOD_PARAM_MERGE_DOMAINS, KSMMOD_DOMAINS_UID);
+	SET_ONE(merge_domains, KSMMOD_PARAM_MERGE_DOMAINS, KSMMOD_DOMAINS_CGROUP);
+	SET_ONE(merge_domains, KSMMOD_PARAM_MERGE_DOMAINS, KSMMOD_DOMAINS_NONE);
 	SET_ONE(advisor_max_cpu, KSMMOD_PARAM_ADVISOR_MAX_CPU, UINT_MAX);
 	SET_ONE(advisor_max_cpu, KSMMOD_PARAM_ADVISOR_MAX_CPU, 70);
 	SET_ONE(advisor_target_scan_time, KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME, 1);

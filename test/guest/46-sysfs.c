@@ -22,6 +22,7 @@ static const char *const knobs[] = {
 	"stable_node_chains_prune_millisecs", "merge_across_nodes", "use_zero_pages",
 	"densify_chains", "smart_scan", "advisor_mode", "advisor_max_cpu",
 	"advisor_target_scan_time", "advisor_min_pages_to_scan", "advisor_max_pages_to_scan",
+	"merge_domains",
 };
 static const char *const counters[] = {
 	"pages_shared", "pages_sharing", "pages_unshared", "pages_volatile", "pages_scanned",
@@ -90,7 +91,7 @@ int main(void)
 		}
 		nmodes += kmode != 0;
 	}
-	ktap_test_result(nbad == 0, "all 30 files exist with KSM's modes (%d compared with /sys/kernel/mm/ksm)",
+	ktap_test_result(nbad == 0, "all 31 files exist with KSM's modes (%d compared with /sys/kernel/mm/ksm)",
 			 nmodes);
 
 	/* Values equal the ioctl interface's. */

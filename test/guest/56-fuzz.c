@@ -173,10 +173,10 @@ static const struct {
 } lay[NCMDS] = {
 	{ offsetof(struct ksmmod_api, flags), offsetof(struct ksmmod_api, pad),
 	  offsetof(struct ksmmod_api, reserved), sizeof(((struct ksmmod_api *)0)->reserved) },
-	{ offsetof(struct ksmmod_params, flags), 0, offsetof(struct ksmmod_params, reserved),
-	  sizeof(((struct ksmmod_params *)0)->reserved) },
-	{ offsetof(struct ksmmod_params, flags), 0, offsetof(struct ksmmod_params, reserved),
-	  sizeof(((struct ksmmod_params *)0)->reserved) },
+	{ offsetof(struct ksmmod_params, flags), offsetof(struct ksmmod_params, pad),
+	  offsetof(struct ksmmod_params, reserved), sizeof(((struct ksmmod_params *)0)->reserved) },
+	{ offsetof(struct ksmmod_params, flags), offsetof(struct ksmmod_params, pad),
+	  offsetof(struct ksmmod_params, reserved), sizeof(((struct ksmmod_params *)0)->reserved) },
 	{ offsetof(struct ksmmod_stats, flags), 0, offsetof(struct ksmmod_stats, reserved),
 	  sizeof(((struct ksmmod_stats *)0)->reserved) },
 	{ offsetof(struct ksmmod_range, flags), offsetof(struct ksmmod_range, pad),
@@ -422,6 +422,7 @@ static void gen_struct(struct call *c, int snr, bool priv)
 		p.advisor_target_scan_time = rnd(4) ? 1 + rnd(300) : rnd(2) ? 0 : UINT32_MAX;
 		p.advisor_min_pages_to_scan = rnd(4) ? 500 : (uint32_t)rnd64();
 		p.advisor_max_pages_to_scan = rnd(4) ? 30000 : (uint32_t)rnd64();
+		p.merge_domains = rnd(4) ? cur.merge_domains : rnd(5);
 		memcpy(img, &p, sizeof(p));
 		break;
 	}
@@ -740,7 +741,7 @@ static unsigned int model_cmd(const struct call *c, bool priv)
 		bool shape;
 
 		memcpy(&p, k, sizeof(p));
-		if (p.flags || !all_zero(p.reserved, sizeof(p.reserved)))
+		if (p.flags || p.pad || !all_zero(p.reserved, sizeof(p.reserved)))
 			return B(EINVAL);
 		if (c->nr == KSMMOD_NR_GET_PARAMS)
 			return B(0);
@@ -754,9 +755,12 @@ static unsigned int model_cmd(const struct call *c, bool priv)
 		    ((p.mask & KSMMOD_PARAM_DENSIFY_CHAINS) && p.densify_chains > 1) ||
 		    ((p.mask & KSMMOD_PARAM_SMART_SCAN) && p.smart_scan > 1) ||
 		    ((p.mask & KSMMOD_PARAM_ADVISOR_MODE) && p.advisor_mode > KSMMOD_ADVISOR_SCAN_TIME) ||
-		    ((p.mask & KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME) && !p.advisor_target_scan_time))
+		    ((p.mask & KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME) && !p.advisor_target_scan_time) ||
+		    ((p.mask & KSMMOD_PARAM_MERGE_DOMAINS) && p.merge_domains > KSMMOD_DOMAINS_CGROUP))
 			return B(EINVAL);
-		shape = ((p.mask & KSMMOD_PARAM_MAX_PAGE_SHARING) &&
+		shape = ((p.mask & KSMMOD_PARAM_MERGE_DOMAINS) &&
+			 p.merge_domains != cur.merge_domains) ||
+			((p.mask & KSMMOD_PARAM_MAX_PAGE_SHARING) &&
 			 p.max_page_sharing != cur.max_page_sharing) ||
 			((p.mask & KSMMOD_PARAM_MERGE_ACROSS_NODES) &&
 			 p.merge_across_nodes != cur.merge_across_nodes);
@@ -927,7 +931,8 @@ static bool params_match(const struct ksmmod_params *p)
 	       p->advisor_max_cpu == cur.advisor_max_cpu &&
 	       p->advisor_target_scan_time == cur.advisor_target_scan_time &&
 	       p->advisor_min_pages_to_scan == cur.advisor_min_pages_to_scan &&
-	       p->advisor_max_pages_to_scan == cur.advisor_max_pages_to_scan;
+	       p->advisor_max_pages_to_scan == cur.advisor_max_pages_to_scan &&
+	       p->merge_domains == cur.merge_domains;
 }
 
 /* What an output command wrote; NULL if fine. */
@@ -1027,6 +1032,8 @@ static void learn(const struct call *c, int ret, bool priv)
 			cur.advisor_min_pages_to_scan = p.advisor_min_pages_to_scan;
 		if (p.mask & KSMMOD_PARAM_ADVISOR_MAX_PAGES_TO_SCAN)
 			cur.advisor_max_pages_to_scan = p.advisor_max_pages_to_scan;
+		if (p.mask & KSMMOD_PARAM_MERGE_DOMAINS)
+			cur.merge_domains = p.merge_domains;
 		/* A change of mode resets pages_to_scan (mm/ksm.c's set_advisor_defaults()). */
 		if ((p.mask & KSMMOD_PARAM_ADVISOR_MODE) && p.advisor_mode != cur.advisor_mode) {
 			cur.advisor_mode = p.advisor_mode;
@@ -1241,7 +1248,7 @@ static void bystander(void)
 
 /* ---- sysfs: a model of kstrto*() and of src/sysfs.c ---- */
 
-enum { P_RUN, P_UINT, P_INT, P_ULONG, P_BOOL, P_ULONG_EINVAL, P_TARGET, P_MODE };
+enum { P_RUN, P_UINT, P_INT, P_ULONG, P_BOOL, P_ULONG_EINVAL, P_TARGET, P_MODE, P_DOMAINS };
 
 static const struct {
 	const char *name;
@@ -1261,6 +1268,7 @@ static const struct {
 	{ "advisor_target_scan_time", P_TARGET },
 	{ "advisor_min_pages_to_scan", P_ULONG_EINVAL },
 	{ "advisor_max_pages_to_scan", P_ULONG_EINVAL },
+	{ "merge_domains", P_DOMAINS },
 };
 #define NKNOBS	(sizeof(knobs) / sizeof(knobs[0]))
 
@@ -1351,6 +1359,12 @@ static int predict(int parse, const char *s)
 		if (!strcmp(s, "none") || !strcmp(s, "none\n") || !strcmp(s, "scan-time") ||
 		    !strcmp(s, "scan-time\n"))
 			return 0;
+		return -EINVAL;
+	case P_DOMAINS:
+		for (const char *const *w = (const char *const[]){ "none", "uid", "cgroup", NULL };
+		     *w; w++)
+			if (!strncmp(s, *w, strlen(*w)) && (!s[strlen(*w)] || !strcmp(s + strlen(*w), "\n")))
+				return 0;
 		return -EINVAL;
 	default:
 		/* kstrtobool(): the first character(s) decide (e/d since 6.x). */

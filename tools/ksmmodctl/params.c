@@ -18,6 +18,14 @@ static const char * const advisor_names[] = {
 	NULL
 };
 
+/* merge_domains' values, as /sys/kernel/mm/ksmmod/merge_domains names them. */
+static const char * const domain_names[] = {
+	[KSMMOD_DOMAINS_NONE] = "none",
+	[KSMMOD_DOMAINS_UID] = "uid",
+	[KSMMOD_DOMAINS_CGROUP] = "cgroup",
+	NULL
+};
+
 #define PARAM(_name, _bit, _min, _max, _pages) {			\
 	.name = #_name,							\
 	.bit = (_bit),							\
@@ -55,6 +63,7 @@ const struct param_desc params[] = {
 	      true),
 	PARAM(advisor_max_pages_to_scan, KSMMOD_PARAM_ADVISOR_MAX_PAGES_TO_SCAN, 0, UINT32_MAX,
 	      true),
+	NAMED_PARAM(merge_domains, KSMMOD_PARAM_MERGE_DOMAINS, domain_names),
 };
 
 const size_t nr_params = ARRAY_SIZE(params);

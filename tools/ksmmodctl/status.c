@@ -48,6 +48,7 @@ static const char * const feature_names[] = {
 	"smart_scan",	/* KSMMOD_FEATURE_SMART_SCAN */
 	"advisor",	/* KSMMOD_FEATURE_ADVISOR */
 	"why",		/* KSMMOD_FEATURE_WHY */
+	"domains",	/* KSMMOD_FEATURE_DOMAINS */
 };
 
 static const char * const ioctl_names[] = {

@@ -52,11 +52,12 @@
 #define KSMMOD_FEATURE_SMART_SCAN	(1ULL << 6)	/* smart_scan, pages_skipped */
 #define KSMMOD_FEATURE_ADVISOR		(1ULL << 7)	/* advisor_* */
 #define KSMMOD_FEATURE_WHY		(1ULL << 8)	/* ineligible_pages, merge_pinned, ... */
+#define KSMMOD_FEATURE_DOMAINS		(1ULL << 9)	/* merge_domains */
 #define KSMMOD_FEATURES_ALL		(KSMMOD_FEATURE_PARAMS | KSMMOD_FEATURE_STATS | \
 					 KSMMOD_FEATURE_REGISTER | KSMMOD_FEATURE_PROCESS_STATS | \
 					 KSMMOD_FEATURE_KEEP_EXEC | KSMMOD_FEATURE_CHAINS | \
 					 KSMMOD_FEATURE_SMART_SCAN | KSMMOD_FEATURE_ADVISOR | \
-					 KSMMOD_FEATURE_WHY)
+					 KSMMOD_FEATURE_WHY | KSMMOD_FEATURE_DOMAINS)
 
 #define KSMMOD_VERSION_LEN	32
 #define KSMMOD_RELEASE_LEN	72	/* >= __NEW_UTS_LEN + 1, multiple of 8 */
@@ -106,7 +107,13 @@ struct ksmmod_api {
 #define KSMMOD_PARAM_ADVISOR_TARGET_SCAN_TIME		(1ULL << 11)
 #define KSMMOD_PARAM_ADVISOR_MIN_PAGES_TO_SCAN		(1ULL << 12)
 #define KSMMOD_PARAM_ADVISOR_MAX_PAGES_TO_SCAN		(1ULL << 13)
-#define KSMMOD_PARAM_ALL				((1ULL << 14) - 1)
+#define KSMMOD_PARAM_MERGE_DOMAINS			(1ULL << 14)	/* KSMMOD_FEATURE_DOMAINS */
+#define KSMMOD_PARAM_ALL				((1ULL << 15) - 1)
+
+/* merge_domains: which processes' pages may merge with each other */
+#define KSMMOD_DOMAINS_NONE	0	/* all: one merge domain */
+#define KSMMOD_DOMAINS_UID	1	/* those of one real uid (at registration) */
+#define KSMMOD_DOMAINS_CGROUP	2	/* those of one cgroup v2 (at registration) */
 
 /* advisor_mode: who sets pages_to_scan */
 #define KSMMOD_ADVISOR_NONE		0	/* the administrator */
@@ -154,6 +161,15 @@ struct ksmmod_api {
  *	default 500.
  * @advisor_max_pages_to_scan: the advisor's ceiling on pages_to_scan;
  *	default 30000.
+ * @merge_domains: KSMMOD_DOMAINS_*; default NONE. Pages merge only with
+ *	pages of processes in the same merge domain: with UID, those whose
+ *	real uid was the same when they were registered; with CGROUP, those
+ *	that were in the same cgroup v2 then. Zero pages (use_zero_pages) are
+ *	shared by every domain. -EBUSY while pages are merged; -ENOMEM, or
+ *	-ENOSPC past 65535 domains at once (then nothing changed; a
+ *	registration (MERGE_RANGE, ADD_PROCESS) that would need another
+ *	domain fails the same way, madvise()/prctl() with ENOMEM).
+ * @pad: must be zero.
  * @reserved: must be zero.
  */
 struct ksmmod_params {
@@ -174,7 +190,9 @@ struct ksmmod_params {
 	__u32 advisor_target_scan_time;
 	__u32 advisor_min_pages_to_scan;
 	__u32 advisor_max_pages_to_scan;
-	__u64 reserved[5];
+	__u32 merge_domains;
+	__u32 pad;
+	__u64 reserved[4];
 };
 
 /**

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Merge domains (merge_domains = none | uid | cgroup): identical pages merge
+ * only within a domain, proven by exact counters and by the PFNs each
+ * process maps (read by the root parent from /proc/PID/pagemap).
+ *
+ * Three workers hold NPAGES pages of the same byte each, registered by
+ * themselves (MERGE_RANGE). With uid: A and C (uid 1000) and B (uid 1001):
+ * two KSM pages, A's and C's pages one PFN, B's another. While merged, a
+ * policy change is EBUSY and changes nothing; after run=2, changing to
+ * cgroup places the same three (all in the root cgroup when registered)
+ * in one domain: one KSM page. Then three new workers in cgroups d1, d2,
+ * d1: two KSM pages again. A fork of a merged worker (drop-in mode) stays
+ * in its parent's domain: its pages join its parent's KSM page. Unknown
+ * words are EINVAL; the file reads like advisor_mode.
+ */
+#include "ksmtest.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define NPAGES	16
+#define BYTE	0x5a
+#define DOMAINS	"/sys/kernel/mm/ksmmod/merge_domains"
+#define CG	"/sys/fs/cgroup"
+
+/**
+ * struct worker - a child holding NPAGES identical pages
+ * @pid: its pid
+ * @addr: where its pages are
+ * @up: reads its reports
+ * @down: sends it commands ('f': fork a child that holds the pages too)
+ */
+struct worker {
+	pid_t pid;
+	uint64_t addr;
+	int up, down;
+};
+
+static int fd;
+
+/* Child: join @cgroup, become @uid, fill and register its pages, then serve commands. */
+static void worker_main(const char *cgroup, uid_t uid, int up, int down)
+{
+	long psize = sysconf(_SC_PAGESIZE);
+	uint64_t msg;
+	char path[128], c;
+	char *m;
+
+	if (cgroup) {
+		snprintf(path, sizeof(path), CG "/%s/cgroup.procs", cgroup);
+		if (!ksmt_write_file(path, "0"))
+			_exit(2);
+	}
+	if (uid && setresuid(uid, uid, uid))
+		_exit(3);
+	m = ksmt_map_filled(NPAGES, BYTE);
+	if (!m || ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize))
+		_exit(4);
+	msg = (uintptr_t)m;
+	if (write(up, &msg, sizeof(msg)) != sizeof(msg))
+		_exit(5);
+	while (read(down, &c, 1) == 1) {
+		if (c == 'f') {
+			pid_t child = fork();
+
+			if (child == 0) {
+				pause();
+				_exit(0);
+			}
+			msg = child;
+			if (write(up, &msg, sizeof(msg)) != sizeof(msg))
+				_exit(6);
+		}
+	}
+	_exit(0);
+}
+
+static struct worker start(const char *cgroup, uid_t uid)
+{
+	int up[2], down[2];
+	struct worker w;
+
+	if (pipe(up) || pipe(down))
+		ktap_exit_fail_msg("pipe");
+	fflush(stdout);
+	w.pid = fork();
+	if (w.pid == 0) {
+		close(up[0]);
+		close(down[1]);
+		worker_main(cgroup, uid, up[1], down[0]);
+	}
+	close(up[1]);
+	close(down[0]);
+	w.up = up[0];
+	w.down = down[1];
+	if (read(w.up, &w.addr, sizeof(w.addr)) != sizeof(w.addr))
+		ktap_exit_fail_msg("worker (cgroup %s, uid %u) did not start", cgroup ? cgroup : "-",
+				   uid);
+	return w;
+}
+
+static void stop(struct worker *w)
+{
+	kill(w->pid, SIGKILL);
+	waitpid(w->pid, NULL, 0);
+	close(w->up);
+	close(w->down);
+}
+
+/* The PFN all of @pid's NPAGES pages at @addr map, 0 if they do not map one. */
+static uint64_t pfn_of(pid_t pid, uint64_t addr)
+{
+	long psize = sysconf(_SC_PAGESIZE);
+	uint64_t e, pfn = 0;
+	char path[64];
+	int pm;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	pm = open(path, O_RDONLY | O_CLOEXEC);
+	if (pm < 0)
+		ktap_exit_fail_msg("%s: %s", path, strerror(errno));
+	for (int i = 0; i < NPAGES; i++) {
+		if (pread(pm, &e, sizeof(e), (addr / psize + i) * sizeof(e)) != sizeof(e))
+			ktap_exit_fail_msg("%s: %s", path, strerror(errno));
+		e = (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
+		if (!i)
+			pfn = e;
+		else if (e != pfn)
+			pfn = 0;
+	}
+	close(pm);
+	return pfn;
+}
+
+/* Set merge_domains through the ioctl: 0 or -errno. */
+static int set_policy(uint32_t policy)
+{
+	struct ksmmod_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.merge_domains = policy;
+	return ksmt_set_params(fd, &p, KSMMOD_PARAM_MERGE_DOMAINS);
+}
+
+static bool reads(const char *want)
+{
+	char buf[64] = "";
+
+	ksmt_read_file(DOMAINS, buf, sizeof(buf));
+	buf[strcspn(buf, "\n")] = '\0';
+	if (strcmp(buf, want))
+		ktap_print_msg("merge_domains reads '%s', want '%s'", buf, want);
+	return !strcmp(buf, want);
+}
+
+/* Merge until settled; true if the counters are exactly @shared/@sharing. */
+static bool merged(uint64_t shared, uint64_t sharing)
+{
+	struct ksmmod_stats s;
+
+	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
+	ksmt_settle(fd, 3);
+	s = ksmt_settle(fd, 1);
+	return s.pages_shared == shared && s.pages_sharing == sharing;
+}
+
+static void unmerge(void)
+{
+	ksmt_set_run(fd, KSMMOD_RUN_UNMERGE);
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+}
+
+int main(void)
+{
+	struct worker a, b, c, d, e, f;
+	uint64_t pa, pb, pc, msg;
+	bool cgroups;
+	int err;
+
+	ktap_print_header(17);
+	ksmt_ensure_loaded();
+	fd = ksmt_open();
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+
+	/* 1-3: the file, and bad input that changes nothing. */
+	ktap_test_result(reads("[none] uid cgroup"), "merge_domains reads [none] uid cgroup");
+	err = ksmt_write_errno(DOMAINS, "tenant");
+	ktap_test_result(err == -EINVAL && reads("[none] uid cgroup"),
+			 "an unknown word: EINVAL, unchanged (got %s)", strerror(-err));
+	ktap_test_result(set_policy(3) == -EINVAL && reads("[none] uid cgroup"),
+			 "SET_PARAMS merge_domains=3: EINVAL, unchanged");
+
+	/* 4-6: per uid. */
+	ktap_test_result(!ksmt_write_errno(DOMAINS, "uid") && reads("none [uid] cgroup"),
+			 "merge_domains=uid");
+	a = start(NULL, 1000);
+	b = start(NULL, 1001);
+	c = start(NULL, 1000);
+	ktap_test_result(merged(2, 3 * NPAGES - 2),
+			 "uid: two KSM pages (uids 1000 and 1001), %d mappings", 3 * NPAGES);
+	pa = pfn_of(a.pid, a.addr);
+	pb = pfn_of(b.pid, b.addr);
+	pc = pfn_of(c.pid, c.addr);
+	ktap_test_result(pa && pa == pc && pb && pb != pa,
+			 "uid: uid 1000's two processes map one page, uid 1001's another (%#llx %#llx %#llx)",
+			 (unsigned long long)pa, (unsigned long long)pc, (unsigned long long)pb);
+
+	/* 7: a fork stays in its parent's domain (drop-in: fork reaches ksmmod). */
+	if (ksmt_dropin()) {
+		pid_t child;
+
+		if (write(a.down, "f", 1) != 1 || read(a.up, &msg, sizeof(msg)) != sizeof(msg))
+			ktap_exit_fail_msg("fork request");
+		child = msg;
+		ktap_test_result(merged(2, 4 * NPAGES - 2) && pfn_of(child, a.addr) == pa &&
+				 pfn_of(b.pid, b.addr) == pb,
+				 "a fork of uid 1000's process joins its KSM page, not uid 1001's");
+		kill(child, SIGKILL);
+	} else {
+		ktap_test_skip("a fork joins its parent's KSM page",
+			       "dropin=0: the fork of a MERGE_RANGE process is not registered");
+	}
+
+	/* 8-9: no change while merged. */
+	err = ksmt_write_errno(DOMAINS, "none");
+	ktap_test_result(err == -EBUSY && reads("none [uid] cgroup"),
+			 "merge_domains=none while merged: EBUSY, unchanged (got %s)", strerror(-err));
+	ktap_test_result(set_policy(KSMMOD_DOMAINS_CGROUP) == -EBUSY && reads("none [uid] cgroup"),
+			 "SET_PARAMS merge_domains=cgroup while merged: EBUSY, unchanged");
+
+	/* 10: after run=2, a new policy places the same processes anew. */
+	unmerge();
+	ktap_test_result(!set_policy(KSMMOD_DOMAINS_CGROUP) && reads("none uid [cgroup]") &&
+			 merged(1, 3 * NPAGES - 1) && pfn_of(a.pid, a.addr) == pfn_of(b.pid, b.addr),
+			 "cgroup after run=2: the three (one cgroup) share one KSM page");
+	unmerge();
+	stop(&a);
+	stop(&b);
+	stop(&c);
+
+	/* 11-12: per cgroup. */
+	mkdir(CG, 0755);
+	cgroups = !access(CG "/cgroup.controllers", F_OK) ||
+		  !system("mount -t cgroup2 none " CG " 2>/dev/null");
+	if (cgroups) {
+		mkdir(CG "/ksmdom1", 0755);
+		mkdir(CG "/ksmdom2", 0755);
+		d = start("ksmdom1", 0);
+		e = start("ksmdom2", 0);
+		f = start("ksmdom1", 0);
+		ktap_test_result(merged(2, 3 * NPAGES - 2),
+				 "cgroup: two KSM pages (two cgroups), %d mappings", 3 * NPAGES);
+		pa = pfn_of(d.pid, d.addr);
+		pb = pfn_of(e.pid, e.addr);
+		pc = pfn_of(f.pid, f.addr);
+		ktap_test_result(pa && pa == pc && pb && pb != pa,
+				 "cgroup: one cgroup's two processes map one page, the other's another");
+	} else {
+		ktap_test_skip("cgroup: two KSM pages", "no cgroup v2 in this guest");
+		ktap_test_skip("cgroup: PFNs", "no cgroup v2 in this guest");
+	}
+
+	/* 13-15: back to one domain: everything merges. */
+	err = ksmt_write_errno(DOMAINS, "none");
+	ktap_test_result(!cgroups || (err == -EBUSY && reads("none uid [cgroup]")),
+			 "merge_domains=none while merged: EBUSY");
+	unmerge();
+	ktap_test_result(!ksmt_write_errno(DOMAINS, "none") && reads("[none] uid cgroup"),
+			 "merge_domains=none after run=2");
+	if (cgroups) {
+		ktap_test_result(merged(1, 3 * NPAGES - 1) &&
+				 pfn_of(d.pid, d.addr) == pfn_of(e.pid, e.addr),
+				 "none: the two cgroups' processes share one KSM page");
+		unmerge();
+		stop(&d);
+		stop(&e);
+		stop(&f);
+		rmdir(CG "/ksmdom1");
+		rmdir(CG "/ksmdom2");
+	} else {
+		ktap_test_skip("none: one KSM page", "no cgroup v2 in this guest");
+	}
+
+	/* 16-17: unprivileged callers change nothing. */
+	fflush(stdout);
+	if (fork() == 0) {
+		bool ok;
+
+		if (setresuid(1000, 1000, 1000))
+			_exit(2);
+		ok = set_policy(KSMMOD_DOMAINS_UID) == -EPERM;
+		ok = ok && ksmt_write_errno(DOMAINS, "uid") != 0;
+		_exit(ok ? 0 : 1);
+	} else {
+		int status;
+
+		wait(&status);
+		ktap_test_result(WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+				 reads("[none] uid cgroup"),
+				 "uid 1000: SET_PARAMS EPERM, the file refused, unchanged");
+	}
+	ktap_test_result(ksmt_stats(fd).pages_shared == 0 && ksmt_stats(fd).pages_sharing == 0,
+			 "nothing left merged");
+	close(fd);
+	return ktap_finished();
+}
