@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # demo.sh — `make demo`: what ksmmod is for, in a guest of Debian's 6.12 kernel
-# under QEMU: four copies of an unmodified python3 load the same data set, and
-# the memory available and saved is shown second by second while ksmmod merges
-# (test/demo/demo-guest.sh). Run as root on Debian 12; installs what it needs
+# under QEMU: four copies of an unmodified python3 load the same data set,
+# started the way systemd's MemoryKSM=yes starts a service (drop-in mode serves
+# it), and the memory available and saved is shown second by second while
+# ksmmod merges (test/demo/demo-guest.sh). Run as root on Debian 12; installs what it needs
 # (see scripts/kernels.sh). DEMO_KERNEL=6.1 picks the other kernel.
 set -euo pipefail
 
@@ -34,9 +35,10 @@ rm -rf "$D/pyroot"
 pylib=$(find "$D/pyroot/usr/lib" -maxdepth 2 -name os.py -printf '%h\n' | head -n1)
 mkdir -p "$pylib/lib-dynload"
 cp "$ROOT/test/demo/demo-load.py" "$D/demo-load.py"
+gcc -O2 -Wall -Wextra -static -o "$D/merge-exec" "$ROOT/test/demo/merge-exec.c"
 # (Debian's python3: a python3 earlier in $PATH may be a pyenv shim, a script)
 KSMMOD_GUEST_PROGS=/usr/bin/python3 "$H/mkinitramfs.sh" "$D/initramfs.cpio.gz" "$D/$krel/ksmmod.ko" "$D/bin" \
-	"$D/demo-load.py" "$D/pyroot" >/dev/null
+	"$D/demo-load.py" "$D/merge-exec" "$D/pyroot" >/dev/null
 echo "demo: booting $krel"
 "$H/run-guest.sh" "$krel" "$D/initramfs.cpio.gz" "$D/logs" >/dev/null
 echo

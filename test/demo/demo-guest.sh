@@ -2,7 +2,8 @@
 # demo-guest.sh — runs inside the `make demo` guest (as its only "test"): four
 # copies of an unmodified python3 load the same 24 MiB data set (the file's
 # bytes and the same values as an array of doubles: 48 MiB each), each started
-# through `ksmmodctl run` as a user would start a service; then the scanner
+# as systemd's MemoryKSM=yes starts a service (prctl(PR_SET_MEMORY_MERGE), then
+# exec: drop-in mode hands it to ksmmod; `ksmmodctl run` before 6.4); then the scanner
 # merges and a table shows the memory available and saved, second by second,
 # until merging settles. Each copy then checks its data against the checksums
 # it took when loading. Output goes to the results channel, which
@@ -27,9 +28,16 @@ dd if=/dev/urandom of=/tmp/data.bin bs=1M count=24 2>/dev/null
 before=$(mem_avail)
 say "grep MemAvailable /proc/meminfo"
 echo "MemAvailable: $before MiB"
+# As systemd's MemoryKSM=yes: prctl(PR_SET_MEMORY_MERGE), then exec; drop-in mode
+# hands that to ksmmod. Kernels before 6.4 have no such prctl: ksmmodctl run.
+if /merge-exec /bin/true 2>/dev/null; then
+	launch="/merge-exec" shown="merge-exec"
+else
+	launch="ksmmodctl run --" shown="ksmmodctl run --"
+fi
 for i in $(seq "$COPIES"); do
-	say "ksmmodctl run -- python3 demo-load.py /tmp/data.bin &"
-	ksmmodctl run -- /usr/bin/python3 -S /demo-load.py /tmp/data.bin &
+	say "$shown python3 demo-load.py /tmp/data.bin &"
+	$launch /usr/bin/python3 -S /demo-load.py /tmp/data.bin &
 done
 # every copy has loaded (it writes /tmp/ready.PID), at most 120 s
 for _ in $(seq 240); do
