@@ -14,7 +14,9 @@
  * With merge_across_nodes=0 there is one tree per NUMA node; an item records
  * its tree in ->nid (which shares its word with the anon_vma of a stable
  * item). Items of different merge domains (include/ksmmod/domain.h) never
- * pair: the tree is ordered by ->domain first, then by the hash.
+ * pair: among equal hashes the tree is ordered by ->domain (then by
+ * contents), so that the common case, unequal hashes, costs what it did
+ * before domains.
  *
  * The tree is rebuilt every full scan: ksmmod_unstable_tree_reset() simply
  * forgets the root, and items remember (in the low bits of their address)
@@ -95,16 +97,17 @@ struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_i
 		cond_resched();
 		tree_item = rb_entry(*link, struct ksmmod_rmap_item, node);
 		parent = *link;
-		if (domain != tree_item->domain) {
-			link = domain < tree_item->domain ? &parent->rb_left : &parent->rb_right;
-			continue;
-		}
 		if (hash < tree_item->checksum) {
 			link = &parent->rb_left;
 			continue;
 		}
 		if (hash > tree_item->checksum) {
 			link = &parent->rb_right;
+			continue;
+		}
+		/* Equal hashes (a match, almost always): the domain decides next. */
+		if (domain != tree_item->domain) {
+			link = domain < tree_item->domain ? &parent->rb_left : &parent->rb_right;
 			continue;
 		}
 		if (*mm_locked) {

@@ -113,7 +113,7 @@ static inline u64 ksmmod_key_hash(u64 key)
  *	the kernel's rmap walkers
  * @nid: when in the unstable tree: the NUMA node of that tree
  * @domain: when in the unstable tree: the merge domain of @mm (the rest of
- *	the word of @anon_vma; the tree is ordered by it, then by @checksum)
+ *	the word of @anon_vma; among equal @checksum the tree is ordered by it)
  * @mm: the mm (read by the rmap walkers)
  * @address: user address; the low bits hold flags (the rmap walkers mask
  *	them off with PAGE_MASK)
