@@ -15,8 +15,12 @@
  * process anew from what it was at registration (struct ksmmod_owner).
  *
  * The table maps an index (what slots and tree entries carry) to the kind
- * and id of a domain, with the number of slots in it; an index is reused
- * once no slot holds it. Index 0, the default domain, is not in the table.
+ * and id of a domain, with the number of slots in it. A domain whose last
+ * slot is gone stays in the table, dead, until the stable tree has been rid
+ * of its nodes (ksmmod_stable_reap_domains(): a page an unregistered fork
+ * child still maps keeps its node without items): only then can its index
+ * name another domain. The same uid or cgroup registering again meanwhile
+ * revives it. Index 0, the default domain, is not in the table.
  * The table changes under its own mutex; lookups by (kind, id) walk it,
  * which is cheap for the rare registrations and the few domains a host has.
  */
@@ -148,7 +152,7 @@ void ksmmod_domain_hold(u16 idx)
 
 /**
  * ksmmod_domain_put() - a slot leaves domain @idx
- * @idx: the domain; freed with its last slot
+ * @idx: the domain; dead with its last slot (see ksmmod_domain_next_dead())
  */
 void ksmmod_domain_put(u16 idx)
 {
@@ -158,7 +162,47 @@ void ksmmod_domain_put(u16 idx)
 		return;
 	mutex_lock(&ksmmod_domains_lock);
 	d = xa_load(&ksmmod_domains, idx);
-	if (!WARN_ON_ONCE(!d) && !--d->refs) {
+	if (!WARN_ON_ONCE(!d || !d->refs))
+		d->refs--;
+	mutex_unlock(&ksmmod_domains_lock);
+}
+
+/**
+ * ksmmod_domain_next_dead() - the next domain without processes
+ * @after: an index; 0 for the first
+ *
+ * Return: the lowest index above @after whose domain has no slot, or 0.
+ */
+u16 ksmmod_domain_next_dead(u16 after)
+{
+	unsigned long i = after;
+	struct ksmmod_domain *d;
+	u16 idx = 0;
+
+	mutex_lock(&ksmmod_domains_lock);
+	xa_for_each_start(&ksmmod_domains, i, d, (unsigned long)after + 1) {
+		if (!d->refs) {
+			idx = i;
+			break;
+		}
+	}
+	mutex_unlock(&ksmmod_domains_lock);
+	return idx;
+}
+
+/**
+ * ksmmod_domain_free_dead() - free the index of a dead domain
+ * @idx: from ksmmod_domain_next_dead(), after the stable tree forgot it
+ *
+ * Nothing happens if a slot revived the domain meanwhile.
+ */
+void ksmmod_domain_free_dead(u16 idx)
+{
+	struct ksmmod_domain *d;
+
+	mutex_lock(&ksmmod_domains_lock);
+	d = xa_load(&ksmmod_domains, idx);
+	if (d && !d->refs) {
 		xa_erase(&ksmmod_domains, idx);
 		kfree(d);
 	}
@@ -172,7 +216,7 @@ void ksmmod_domain_exit(void)
 	unsigned long i;
 
 	xa_for_each(&ksmmod_domains, i, d) {
-		WARN_ONCE(1, "ksmmod: merge domain %lu still has %lu processes\n", i, d->refs);
+		WARN_ONCE(d->refs, "ksmmod: merge domain %lu still has %lu processes\n", i, d->refs);
 		kfree(d);
 	}
 	xa_destroy(&ksmmod_domains);

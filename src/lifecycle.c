@@ -663,11 +663,13 @@ int ksmmod_enter_mm(struct mm_struct *mm)
 		struct ksmmod_owner owner;
 
 		/*
-		 * Its merge domain: a fork (or exec) stays in the domain of the
-		 * process it comes from, whose KSM pages it maps; a process of
-		 * its own is placed by who it is.
+		 * Its merge domain: a fork stays in the domain of the process
+		 * it comes from, whose KSM pages it maps; anything else (also
+		 * an exec, whose new mm maps nothing of the old one) is placed
+		 * by who it is now: systemd's MemoryKSM= makes its prctl()
+		 * before it switches to the service's user and execs.
 		 */
-		if (current->mm && current->mm != mm)
+		if (current->mm && current->mm != mm && !ksmmod_enter_is_exec(mm))
 			parent = ksmmod_registry_lookup(current->mm);
 		ksmmod_owner_of(current, &owner);
 		err = ksmmod_registry_ctx_place(&ctx, &owner, parent);

@@ -154,8 +154,13 @@ int ksmmod_params_set(const struct ksmmod_params *p)
 		err = ksmmod_registry_set_domain_policy(p->merge_domains);
 		if (err)
 			goto out;
-		/* Items in the unstable tree still carry their old domains. */
-		ksmmod_unstable_tree_reset();
+		/*
+		 * Items in the unstable tree still carry their old domains, and
+		 * nodes without items (pages only unregistered processes map)
+		 * the old indexes, which new domains may take next.
+		 */
+		ksmmod_unstable_tree_clear();
+		ksmmod_stable_reap_domains();
 	}
 	if (p->mask & KSMMOD_PARAM_ADVISOR_MAX_CPU)
 		WRITE_ONCE(t->advisor_max_cpu, p->advisor_max_cpu);

@@ -539,6 +539,7 @@ static struct ksmmod_rmap_item *ksmmod_scan_next(struct page **pagep,
 		 */
 		kcall_lru_add_drain_all();
 		ksmmod_prune_migrated_nodes();
+		ksmmod_stable_reap_domains();
 		ksmmod_unstable_tree_reset();
 		ksmmod_advisor_start_scan();
 		trace_ksm_start_scan(atomic64_read(&ksmmod_counters.full_scans),

@@ -37,6 +37,7 @@
 #include <linux/rmap.h>
 
 #include "ksmmod/core.h"
+#include "ksmmod/domain.h"
 #include "ksmmod/ksmmod.h"
 
 /* The stable trees: [0] only, or one per NUMA node (merge_across_nodes=0). */
@@ -285,6 +286,68 @@ struct ksmmod_stable_node *ksmmod_stable_tree_insert(struct page *kpage, u64 key
 	}
 	ksmmod_folio_set_stable_node(page_folio(kpage), node);
 	return node;
+}
+
+/* A node of @nid's tree whose key is in [@lo, @hi], or NULL. */
+static struct ksmmod_stable_node *ksmmod_stable_any_in(int nid, u64 lo, u64 hi)
+{
+	struct rb_node *n = ksmmod_stable_roots[nid].rb_node;
+
+	while (n) {
+		struct ksmmod_stable_node *node = rb_entry(n, struct ksmmod_stable_node, node);
+
+		if (node->hash < lo)
+			n = n->rb_right;
+		else if (node->hash > hi)
+			n = n->rb_left;
+		else
+			return node;
+	}
+	return NULL;
+}
+
+/*
+ * Take every entry of merge domain @domain out of the trees: park its nodes
+ * with the migrated ones, where no search finds them and
+ * ksmmod_prune_migrated_nodes() frees them once their page is gone. The
+ * domain has no process left, so its nodes have no items.
+ */
+static void ksmmod_stable_tree_forget_domain(u16 domain)
+{
+	u64 lo = ksmmod_tree_key(domain, 0), hi = ksmmod_tree_key(domain, 0) | ksmmod_key_hash(~0ULL);
+	struct ksmmod_stable_node *node;
+	int nid;
+
+	for (nid = 0; nid < nr_node_ids; nid++) {
+		while ((node = ksmmod_stable_any_in(nid, lo, hi))) {
+			/* A chain leaves the tree with its last dup. */
+			if (ksmmod_stable_node_is_chain(node))
+				node = hlist_entry(node->hlist.first, struct ksmmod_stable_node,
+						   hlist_dup);
+			ksmmod_stable_node_park(node);
+			cond_resched();
+		}
+	}
+}
+
+/**
+ * ksmmod_stable_reap_domains() - free the indexes of merge domains without processes
+ *
+ * A node can outlive the processes of its domain (its page still mapped by
+ * an unregistered fork child). Before a dead domain's index may name
+ * another domain, its nodes leave the tree: else that other domain's pages
+ * would merge into them, shared with the old domain's child. At the start of
+ * every full scan and after a change of merge_domains, with
+ * ksmmod_thread_mutex held (no merge meanwhile).
+ */
+void ksmmod_stable_reap_domains(void)
+{
+	u16 idx = 0;
+
+	while ((idx = ksmmod_domain_next_dead(idx))) {
+		ksmmod_stable_tree_forget_domain(idx);
+		ksmmod_domain_free_dead(idx);
+	}
 }
 
 /**

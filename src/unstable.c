@@ -38,11 +38,10 @@ static unsigned long ksmmod_scan_seqnr;
 /**
  * ksmmod_unstable_tree_reset() - start a new, empty unstable tree
  *
- * At the start of each full scan; and when processes change merge domain
- * (merge_domains), whose items in the tree carry the old one, which a new
- * domain may reuse. Items of the old tree are left where they are: their
- * tag tells ksmmod_unstable_tree_erase() they are in no tree now.
- * Called with ksmmod_thread_mutex held (the scanner between batches).
+ * At the start of each full scan. Items of the old tree are left where they
+ * are: their tag (one scan old) tells ksmmod_unstable_tree_erase() they are
+ * in no tree now. That holds only while the tag moves once between two
+ * visits of an item: other callers want ksmmod_unstable_tree_clear().
  */
 void ksmmod_unstable_tree_reset(void)
 {
@@ -52,6 +51,28 @@ void ksmmod_unstable_tree_reset(void)
 
 	for (nid = 0; nid < nr_node_ids; nid++)
 		ksmmod_unstable_roots[nid] = RB_ROOT;
+}
+
+/**
+ * ksmmod_unstable_tree_clear() - take every item out of the current unstable tree
+ *
+ * When processes change merge domain (merge_domains): the items carry the
+ * old one, which a new domain may reuse. Each item is unlinked as if
+ * removed (its flag and tag cleared, pages_unshared down); the scan goes on
+ * with an empty tree. Called with ksmmod_thread_mutex held.
+ */
+void ksmmod_unstable_tree_clear(void)
+{
+	struct ksmmod_rmap_item *item, *next;
+	int nid;
+
+	for (nid = 0; nid < nr_node_ids; nid++) {
+		rbtree_postorder_for_each_entry_safe(item, next, &ksmmod_unstable_roots[nid], node) {
+			item->address &= PAGE_MASK;
+			ksmmod_count_dec(pages_unshared);
+		}
+		ksmmod_unstable_roots[nid] = RB_ROOT;
+	}
 }
 
 /**

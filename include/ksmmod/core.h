@@ -128,6 +128,7 @@ void ksmmod_stable_node_park(struct ksmmod_stable_node *node);
 bool ksmmod_stable_node_reinsert(struct ksmmod_stable_node *node, struct page *kpage,
 				 u16 domain);
 void ksmmod_prune_migrated_nodes(void);
+void ksmmod_stable_reap_domains(void);
 unsigned long ksmmod_remove_all_stable_nodes(void);
 int ksmmod_collect_stable_nodes(struct xarray *nodes);
 void ksmmod_remove_stable_nodes_in(unsigned long start_pfn, unsigned long end_pfn);
@@ -142,6 +143,7 @@ void ksmmod_chains_free_dead(void);
 
 /* unstable.c */
 void ksmmod_unstable_tree_reset(void);
+void ksmmod_unstable_tree_clear(void);
 void ksmmod_unstable_tree_erase(struct ksmmod_rmap_item *item);
 struct ksmmod_rmap_item *ksmmod_unstable_tree_search_insert(struct ksmmod_rmap_item *item,
 							    struct page *page, u16 domain,

@@ -35,6 +35,8 @@ void ksmmod_domain_set_policy(u32 policy);
 int ksmmod_domain_get(u32 policy, const struct ksmmod_owner *owner, u16 *idx);
 void ksmmod_domain_hold(u16 idx);
 void ksmmod_domain_put(u16 idx);
+u16 ksmmod_domain_next_dead(u16 after);
+void ksmmod_domain_free_dead(u16 idx);
 void ksmmod_domain_exit(void);
 
 #endif /* _KSMMOD_DOMAIN_H */

@@ -13,6 +13,13 @@
  * d1: two KSM pages again. A fork of a merged worker (drop-in mode) stays
  * in its parent's domain: its pages join its parent's KSM page. Unknown
  * words are EINVAL; the file reads like advisor_mode.
+ *
+ * Then two things that once went wrong: 256 policy changes with items in
+ * the unstable tree (the tree is emptied, not abandoned: an 8-bit tag
+ * used to wrap and let a stale item be unlinked from the live tree); and
+ * a domain index reused while a page of the dead domain is still mapped by
+ * an unregistered fork child (dropin=0): the new domain must not merge into
+ * that page.
  */
 #include "ksmtest.h"
 
@@ -42,8 +49,11 @@ struct worker {
 
 static int fd;
 
-/* Child: join @cgroup, become @uid, fill and register its pages, then serve commands. */
-static void worker_main(const char *cgroup, uid_t uid, int up, int down)
+/*
+ * Child: join @cgroup, become @uid, fill (every page BYTE, or with @unique
+ * each its own byte) and register its pages, then serve commands.
+ */
+static void worker_main(const char *cgroup, uid_t uid, bool unique, int up, int down)
 {
 	long psize = sysconf(_SC_PAGESIZE);
 	uint64_t msg;
@@ -58,6 +68,8 @@ static void worker_main(const char *cgroup, uid_t uid, int up, int down)
 	if (uid && setresuid(uid, uid, uid))
 		_exit(3);
 	m = ksmt_map_filled(NPAGES, BYTE);
+	for (int i = 0; m && unique && i < NPAGES; i++)
+		memset(m + i * psize, BYTE + 1 + i, psize);
 	if (!m || ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize))
 		_exit(4);
 	msg = (uintptr_t)m;
@@ -79,7 +91,7 @@ static void worker_main(const char *cgroup, uid_t uid, int up, int down)
 	_exit(0);
 }
 
-static struct worker start(const char *cgroup, uid_t uid)
+static struct worker start_mode(const char *cgroup, uid_t uid, bool unique)
 {
 	int up[2], down[2];
 	struct worker w;
@@ -91,7 +103,7 @@ static struct worker start(const char *cgroup, uid_t uid)
 	if (w.pid == 0) {
 		close(up[0]);
 		close(down[1]);
-		worker_main(cgroup, uid, up[1], down[0]);
+		worker_main(cgroup, uid, unique, up[1], down[0]);
 	}
 	close(up[1]);
 	close(down[0]);
@@ -101,6 +113,11 @@ static struct worker start(const char *cgroup, uid_t uid)
 		ktap_exit_fail_msg("worker (cgroup %s, uid %u) did not start", cgroup ? cgroup : "-",
 				   uid);
 	return w;
+}
+
+static struct worker start(const char *cgroup, uid_t uid)
+{
+	return start_mode(cgroup, uid, false);
 }
 
 static void stop(struct worker *w)
@@ -127,10 +144,13 @@ static uint64_t pfn_of(pid_t pid, uint64_t addr)
 		if (pread(pm, &e, sizeof(e), (addr / psize + i) * sizeof(e)) != sizeof(e))
 			ktap_exit_fail_msg("%s: %s", path, strerror(errno));
 		e = (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
-		if (!i)
+		if (!i) {
 			pfn = e;
-		else if (e != pfn)
+		} else if (e != pfn && pfn) {
+			ktap_print_msg("pid %d: page %d maps %#llx, page 0 %#llx", pid, i,
+				       (unsigned long long)e, (unsigned long long)pfn);
 			pfn = 0;
+		}
 	}
 	close(pm);
 	return pfn;
@@ -181,7 +201,7 @@ int main(void)
 	bool cgroups;
 	int err;
 
-	ktap_print_header(17);
+	ktap_print_header(22);
 	ksmt_ensure_loaded();
 	fd = ksmt_open();
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
@@ -305,6 +325,83 @@ int main(void)
 	}
 	ktap_test_result(ksmt_stats(fd).pages_shared == 0 && ksmt_stats(fd).pages_sharing == 0,
 			 "nothing left merged");
+
+	/* 18-19: 256 policy changes with items in the unstable tree. */
+	{
+		struct ksmmod_stats s;
+		int nok = 0;
+
+		a = start_mode(NULL, 1000, true);
+		ksmt_set_run(fd, KSMMOD_RUN_MERGE);
+		ksmt_settle(fd, 3);
+		ksmt_set_run(fd, KSMMOD_RUN_STOP);
+		s = ksmt_stats(fd);
+		for (int i = 0; i < 256; i++)
+			nok += !set_policy(i % 2 ? KSMMOD_DOMAINS_NONE : KSMMOD_DOMAINS_UID);
+		ktap_test_result(s.pages_unshared == NPAGES && nok == 256 &&
+				 ksmt_stats(fd).pages_unshared == 0 && reads("[none] uid cgroup"),
+				 "256 policy changes (the tag's period) with %llu items in the unstable tree: %d succeed, the tree emptied (%llu left)",
+				 (unsigned long long)s.pages_unshared, nok,
+				 (unsigned long long)ksmt_stats(fd).pages_unshared);
+		ksmt_set_run(fd, KSMMOD_RUN_MERGE);
+		ksmt_settle(fd, 3);
+		s = ksmt_settle(fd, 1);
+		ktap_test_result(s.pages_unshared == NPAGES && !s.pages_shared,
+				 "the next scans fill it again: %d unique pages unshared, nothing merged",
+				 NPAGES);
+		unmerge();
+		stop(&a);
+	}
+
+	/* 20-22: a dead domain's index is reused only once its pages left the tree. */
 	close(fd);
+	err = ksmt_unload();
+	if (!err)
+		err = ksmt_load("dropin=0");
+	if (err)
+		ktap_exit_fail_msg("reload with dropin=0: %s", strerror(-err));
+	fd = ksmt_open();
+	{
+		uint64_t pk, pd, pe;
+		struct ksmmod_stats s;
+		pid_t child;
+		bool ok;
+
+		set_policy(KSMMOD_DOMAINS_UID);
+		a = start(NULL, 1000);
+		b = start(NULL, 1000);
+		ktap_test_result(merged(1, 2 * NPAGES - 1),
+				 "dropin=0, uid 1000: two processes share one KSM page");
+		if (write(a.down, "f", 1) != 1 || read(a.up, &msg, sizeof(msg)) != sizeof(msg))
+			ktap_exit_fail_msg("fork request");
+		child = msg;
+		pk = pfn_of(child, a.addr);
+		/* The child maps the page but is nobody's: dropin=0 does not follow it. */
+		stop(&a);
+		stop(&b);
+		KSMT_WAIT_STATS(fd, s, s.mm_slots == 0);
+		ksmt_settle(fd, 2);	/* full scans start: the dead domain is reaped */
+		d = start(NULL, 1001);
+		e = start(NULL, 1001);
+		ok = merged(1, 2 * NPAGES - 1);
+		pd = pfn_of(d.pid, d.addr);
+		pe = pfn_of(e.pid, e.addr);
+		ktap_test_result(ok && pk && pfn_of(child, a.addr) == pk && pd && pd == pe && pd != pk,
+				 "uid 1001 after uid 1000 is gone: its own KSM page (%#llx, %#llx), not the page uid 1000's child still maps (%#llx)",
+				 (unsigned long long)pd, (unsigned long long)pe, (unsigned long long)pk);
+		kill(child, SIGKILL);
+		unmerge();
+		stop(&d);
+		stop(&e);
+		set_policy(KSMMOD_DOMAINS_NONE);
+		KSMT_WAIT_STATS(fd, s, s.mm_slots == 0);
+		ktap_test_result(!s.mm_slots && !ksmt_stats(fd).pages_shared, "all gone");
+	}
+	close(fd);
+	err = ksmt_unload();
+	if (!err)
+		err = ksmt_load(NULL);
+	if (err)
+		ktap_exit_fail_msg("reload: %s", strerror(-err));
 	return ktap_finished();
 }
