@@ -671,6 +671,7 @@ static void ksmmod_count_refusal(void)
  * @item: its rmap item
  * @vma: the mapping of @page; @item->mm's mmap_lock is held for read, so
  *	that a merge into a KSM page (the common case) needs no lookup again
+ * @domain: the merge domain of @item->mm
  * @hashp: set to the page's current hash when the unstable tree is next
  *
  * Nothing here takes another process's mmap_lock.
@@ -679,9 +680,8 @@ static void ksmmod_count_refusal(void)
  * page is unchanged since the last scan).
  */
 static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *item,
-				   struct vm_area_struct *vma, u64 *hashp)
+				   struct vm_area_struct *vma, u16 domain, u64 *hashp)
 {
-	u16 domain = ksmmod_cursor.slot->domain;
 	struct ksmmod_stable_node *node;
 	bool migrated, verify;
 	struct page *kpage;
@@ -806,7 +806,7 @@ static bool ksmmod_cmp_and_merge_page(struct page *page, struct ksmmod_rmap_item
 	bool split;
 	u64 hash = 0;
 
-	if (ksmmod_cmp_with_stable(page, item, vma, &hash))
+	if (ksmmod_cmp_with_stable(page, item, vma, domain, &hash))
 		return true;
 	/* What follows may drop the lock and wait for another process's. */
 	ksmmod_scan_free_batch();

@@ -314,7 +314,7 @@ static struct ksmmod_stable_node *ksmmod_stable_any_in(int nid, u64 lo, u64 hi)
  */
 static void ksmmod_stable_tree_forget_domain(u16 domain)
 {
-	u64 lo = ksmmod_tree_key(domain, 0), hi = ksmmod_tree_key(domain, 0) | ksmmod_key_hash(~0ULL);
+	u64 lo = ksmmod_tree_key(domain, 0), hi = lo | ksmmod_key_hash(~0ULL);
 	struct ksmmod_stable_node *node;
 	int nid;
 
