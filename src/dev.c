@@ -219,7 +219,7 @@ static long ksmmod_ioc_range(void __user *uarg, bool merge)
 	if (err || start == end)
 		return err;
 	if (merge)
-		return ksmmod_register(r.pidfd, start, end, 0);
+		return ksmmod_register(r.pidfd, start, end, 0, 0);
 	return ksmmod_unregister(r.pidfd, start, end, false);
 }
 
@@ -256,7 +256,8 @@ static long ksmmod_ioc_process(void __user *uarg, bool add)
 	if (add)
 		return ksmmod_register(p.pidfd, 0, TASK_SIZE_MAX,
 				       KSMMOD_REG_WHOLE |
-				       (p.flags & KSMMOD_PROCESS_KEEP_EXEC ? KSMMOD_REG_KEEP_EXEC : 0));
+				       (p.flags & KSMMOD_PROCESS_KEEP_EXEC ? KSMMOD_REG_KEEP_EXEC : 0),
+				       0);
 	return ksmmod_unregister(p.pidfd, 0, TASK_SIZE_MAX, true);
 }
 
@@ -300,6 +301,76 @@ static long ksmmod_ioc_process_stats(void __user *uarg)
 }
 
 /**
+ * ksmmod_ioc_set_domain() - KSMMOD_IOC_SET_DOMAIN
+ * @uarg: struct ksmmod_set_domain
+ *
+ * Return: 0 or a negative errno (see struct ksmmod_set_domain).
+ */
+static long ksmmod_ioc_set_domain(void __user *uarg)
+{
+	struct ksmmod_set_domain d;
+	u32 usize;
+	int err;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	err = ksmmod_copy_in(&d, sizeof(d), KSMMOD_SET_DOMAIN_SIZE_VER0, uarg, &usize);
+	if (err)
+		return err;
+	if (d.flags || d.pad || !ksmmod_all_zero(d.reserved, sizeof(d.reserved)))
+		return -EINVAL;
+	return ksmmod_set_domain(d.pidfd, d.domain);
+}
+
+/* More entries than there can be domains (65535 and the default one). */
+#define KSMMOD_DOMAIN_STATS_MAX	65536
+
+/**
+ * ksmmod_ioc_domain_stats() - KSMMOD_IOC_DOMAIN_STATS
+ * @uarg: struct ksmmod_domain_stats
+ *
+ * Return: 0 or a negative errno (see struct ksmmod_domain_stats).
+ */
+static long ksmmod_ioc_domain_stats(void __user *uarg)
+{
+	struct ksmmod_domain_entry *out = NULL;
+	struct ksmmod_domain_stats ds;
+	u32 usize, total, i, esize;
+	u8 __user *dst;
+	long err;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	err = ksmmod_copy_in(&ds, sizeof(ds), KSMMOD_DOMAIN_STATS_SIZE_VER0, uarg, &usize);
+	if (err)
+		return err;
+	if (ds.flags || !ksmmod_all_zero(ds.reserved, sizeof(ds.reserved)) ||
+	    ds.entry_size < KSMMOD_DOMAIN_ENTRY_SIZE_VER0 || ds.entry_size > KSMMOD_MAX_ARG_SIZE ||
+	    ds.count > KSMMOD_DOMAIN_STATS_MAX)
+		return -EINVAL;
+	dst = u64_to_user_ptr(ds.entries);
+	if (ds.count) {
+		if (!access_ok(dst, (size_t)ds.count * ds.entry_size))
+			return -EFAULT;
+		out = kvcalloc(ds.count, sizeof(*out), GFP_KERNEL);
+		if (!out)
+			return -ENOMEM;
+	}
+	err = ksmmod_domain_stats(out, ds.count, &total);
+	esize = min_t(u32, ds.entry_size, sizeof(*out));
+	for (i = 0; !err && i < min(ds.count, total); i++, dst += ds.entry_size) {
+		if (copy_to_user(dst, &out[i], esize) ||
+		    clear_user(dst + esize, ds.entry_size - esize))
+			err = -EFAULT;
+	}
+	kvfree(out);
+	if (err)
+		return err;
+	ds.count = total;
+	return ksmmod_copy_out(uarg, usize, &ds, sizeof(ds));
+}
+
+/**
  * struct ksmmod_ioctl_desc - one command
  * @dir: required _IOC_DIR() of the command
  * @handler: implementation
@@ -319,6 +390,8 @@ static const struct ksmmod_ioctl_desc ksmmod_ioctls[] = {
 	[KSMMOD_NR_ADD_PROCESS] = { _IOC_WRITE, ksmmod_ioc_add_process },
 	[KSMMOD_NR_REMOVE_PROCESS] = { _IOC_WRITE, ksmmod_ioc_remove_process },
 	[KSMMOD_NR_PROCESS_STATS] = { _IOC_READ | _IOC_WRITE, ksmmod_ioc_process_stats },
+	[KSMMOD_NR_SET_DOMAIN] = { _IOC_WRITE, ksmmod_ioc_set_domain },
+	[KSMMOD_NR_DOMAIN_STATS] = { _IOC_READ | _IOC_WRITE, ksmmod_ioc_domain_stats },
 };
 
 /* Bit N set for every command number N this module implements. */

@@ -13,6 +13,10 @@
  * fixed when it is registered (fork passes the parent's on); a change of the
  * policy, allowed only while nothing is merged, places every registered
  * process anew from what it was at registration (struct ksmmod_owner).
+ * An administrator can also name the domain of a process (SET_DOMAIN, an
+ * "explicit" domain): that one holds whatever the policy, and passes to the
+ * process's forks and, where its registration follows exec, to what it
+ * executes.
  *
  * The table maps an index (what slots and tree entries carry) to the kind
  * and id of a domain, with the number of slots in it. A domain whose last
@@ -37,8 +41,8 @@
 
 /**
  * struct ksmmod_domain - one merge domain
- * @kind: KSMMOD_DOMAINS_UID or KSMMOD_DOMAINS_CGROUP
- * @id: the uid or the cgroup id
+ * @kind: KSMMOD_DOMAINS_UID, KSMMOD_DOMAINS_CGROUP or KSMMOD_DOMAINS_EXPLICIT
+ * @id: the uid, the cgroup id or the id SET_DOMAIN gave
  * @refs: slots in it
  */
 struct ksmmod_domain {
@@ -60,6 +64,7 @@ void ksmmod_owner_of(struct task_struct *task, struct ksmmod_owner *owner)
 {
 	owner->uid = from_kuid_munged(&init_user_ns, task_uid(task));
 	owner->cgroup = 0;
+	owner->explicit = 0;
 #ifdef CONFIG_CGROUPS
 	rcu_read_lock();
 	owner->cgroup = cgroup_id(task_dfl_cgroup(task));
@@ -87,8 +92,9 @@ void ksmmod_domain_set_policy(u32 policy)
 
 /**
  * ksmmod_domain_get() - the domain of a process, with a reference
- * @policy: KSMMOD_DOMAINS_*
- * @owner: who the process was at registration
+ * @policy: KSMMOD_DOMAINS_NONE, _UID or _CGROUP
+ * @owner: who the process was at registration; its explicit domain, if it
+ *	has one, overrides @policy
  * @idx: set to the domain's index (0 for the default domain)
  *
  * Return: 0, -ENOMEM, or -ENOSPC when every index is taken.
@@ -101,11 +107,14 @@ int ksmmod_domain_get(u32 policy, const struct ksmmod_owner *owner, u16 *idx)
 	u64 id;
 	int err;
 
+	if (owner->explicit)
+		policy = KSMMOD_DOMAINS_EXPLICIT;
 	if (policy == KSMMOD_DOMAINS_NONE) {
 		*idx = 0;
 		return 0;
 	}
-	id = policy == KSMMOD_DOMAINS_UID ? owner->uid : owner->cgroup;
+	id = policy == KSMMOD_DOMAINS_UID ? owner->uid :
+	     policy == KSMMOD_DOMAINS_CGROUP ? owner->cgroup : owner->explicit;
 	mutex_lock(&ksmmod_domains_lock);
 	xa_for_each(&ksmmod_domains, i, d) {
 		if (d->kind == policy && d->id == id) {
@@ -188,6 +197,34 @@ u16 ksmmod_domain_next_dead(u16 after)
 	}
 	mutex_unlock(&ksmmod_domains_lock);
 	return idx;
+}
+
+/**
+ * ksmmod_domain_describe() - what domain @idx stands for
+ * @idx: an index a slot holds
+ * @kind: set to its KSMMOD_DOMAINS_* kind (NONE for index 0)
+ * @id: set to its uid, cgroup id or explicit id (0 for index 0)
+ *
+ * Return: false if @idx names no domain (or one without processes).
+ */
+bool ksmmod_domain_describe(u16 idx, u32 *kind, u64 *id)
+{
+	struct ksmmod_domain *d;
+	bool live;
+
+	*kind = KSMMOD_DOMAINS_NONE;
+	*id = 0;
+	if (!idx)
+		return true;
+	mutex_lock(&ksmmod_domains_lock);
+	d = xa_load(&ksmmod_domains, idx);
+	live = d && d->refs;
+	if (live) {
+		*kind = d->kind;
+		*id = d->id;
+	}
+	mutex_unlock(&ksmmod_domains_lock);
+	return live;
 }
 
 /**

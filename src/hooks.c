@@ -99,6 +99,7 @@
 #include "ksmmod/ksmmod.h"
 #include "ksmmod/lifecycle.h"
 #include "ksmmod/process.h"
+#include "ksmmod/registry.h"
 #include "ksmmod/symbols.h"
 
 static bool dropin = true;
@@ -281,12 +282,14 @@ static void notrace ksmmod_watch_do_brk_flags(unsigned long ip, unsigned long pa
  * @cb: the task_work, queued on the new process
  * @mm: the new mm (mmgrab()ed), to tell a completed exec from a failed one
  * @keep_exec: register with KSMMOD_PROCESS_KEEP_EXEC
+ * @explicit: the explicit merge domain of the process followed (0: none)
  * @next_free: in the pool: the next free one
  */
 struct ksmmod_follow_work {
 	struct callback_head cb;
 	struct mm_struct *mm;
 	bool keep_exec;
+	u64 explicit;
 	struct ksmmod_follow_work *next_free;
 };
 
@@ -410,7 +413,7 @@ static void ksmmod_follow_work_fn(struct callback_head *cb)
 	if (current->mm == w->mm) {
 		err = ksmmod_register(0, 0, TASK_SIZE_MAX,
 				      KSMMOD_REG_WHOLE | KSMMOD_REG_FOLLOW |
-				      (w->keep_exec ? KSMMOD_REG_KEEP_EXEC : 0));
+				      (w->keep_exec ? KSMMOD_REG_KEEP_EXEC : 0), w->explicit);
 		if (err) {
 			/* No slot: nothing may follow this mm (exec marked it early). */
 			ksmmod_mm_clear_whole(w->mm);
@@ -432,6 +435,9 @@ static void ksmmod_follow_work_fn(struct callback_head *cb)
  * @task: the task that will run in @mm (current for exec, a new child for fork)
  * @mm: its new address space
  * @keep_exec: with KSMMOD_PROCESS_KEEP_EXEC
+ * @from: the mm it follows (current's): its explicit merge domain goes
+ *	along, read now, as the slot of an exec's old mm will be gone when the
+ *	work runs
  *
  * Called from watch hooks (atomic, also on PREEMPT_RT: nothing here
  * allocates, frees or takes a sleeping lock). The registration (which
@@ -441,7 +447,8 @@ static void ksmmod_follow_work_fn(struct callback_head *cb)
  *
  * Return: whether the work was queued.
  */
-static bool notrace ksmmod_follow(struct task_struct *task, struct mm_struct *mm, bool keep_exec)
+static bool notrace ksmmod_follow(struct task_struct *task, struct mm_struct *mm, bool keep_exec,
+				  struct mm_struct *from)
 {
 	struct ksmmod_follow_work *w;
 
@@ -455,6 +462,7 @@ static bool notrace ksmmod_follow(struct task_struct *task, struct mm_struct *mm
 	}
 	w->mm = mm;
 	w->keep_exec = keep_exec;
+	w->explicit = ksmmod_registry_explicit_of(from);
 	mmgrab(mm);
 	init_task_work(&w->cb, ksmmod_follow_work_fn);
 	ksmmod_hook_in();
@@ -489,7 +497,7 @@ static void notrace ksmmod_watch_begin_new_exec(unsigned long ip, unsigned long 
 	if (!regs || !mm || !ksmmod_mm_whole(mm) || !ksmmod_mm_keep_exec(mm))
 		return;
 	new_mm = ((struct linux_binprm *)regs->di)->mm;
-	if (ksmmod_follow(current, new_mm, true))
+	if (ksmmod_follow(current, new_mm, true, mm))
 		ksmmod_mm_set_whole(new_mm, true, ksmmod_dropin_active());
 }
 
@@ -517,7 +525,7 @@ static void notrace ksmmod_watch_wake_up_new_task(unsigned long ip, unsigned lon
 	if (!ksmmod_mm_flag_test(mm, MMF_VM_MERGEABLE))
 		ksmmod_mm_fork_counts(child_mm);
 	if (ksmmod_mm_whole(mm))
-		ksmmod_follow(p, child_mm, ksmmod_mm_keep_exec(mm));
+		ksmmod_follow(p, child_mm, ksmmod_mm_keep_exec(mm), mm);
 }
 
 #define KSMMOD_WATCH(_name, _fn, _modes)					\

@@ -337,10 +337,13 @@ static int ksmmod_madvise_range(struct mm_struct *mm, unsigned long start, unsig
  * @how: KSMMOD_REG_* bits: KSMMOD_REG_WHOLE for ADD_PROCESS (holes are not
  *	an error; later mappings, fork and, with KSMMOD_REG_KEEP_EXEC, exec
  *	follow), KSMMOD_REG_FOLLOW when ksmmod registers the caller itself
+ * @explicit: with KSMMOD_REG_FOLLOW: the explicit merge domain of the
+ *	process followed (0: none), which a new slot keeps
  *
  * Return: 0 or a negative errno; on error nothing changed.
  */
-int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned int how)
+int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned int how,
+		    u64 explicit)
 {
 	bool whole = how & KSMMOD_REG_WHOLE, flags_set = false;
 	struct mmu_notifier *mn = NULL;
@@ -414,6 +417,8 @@ int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned 
 	ksmmod_registry_lock();
 	slot = ksmmod_registry_lookup(mm);
 	if (!slot && pieces) {
+		if (how & KSMMOD_REG_FOLLOW)
+			owner.explicit = explicit;
 		err = ksmmod_registry_ctx_place(&ctx, &owner, NULL);
 		if (err) {
 			ksmmod_registry_unlock();
@@ -595,6 +600,46 @@ out_unlock:
 }
 
 /**
+ * ksmmod_set_domain() - SET_DOMAIN: put a registered process in an explicit merge domain
+ * @pidfd: target process (0: the caller); the caller has CAP_SYS_ADMIN
+ * @explicit: the domain id; 0: the domain merge_domains gives it
+ *
+ * Its merged pages may be shared with processes of its old domain: they are
+ * unmerged first, and its rmap items dropped (out of both trees; the scanner
+ * makes new ones), all with the scanner between batches, so that nothing of
+ * the old domain is merged meanwhile.
+ *
+ * Return: 0, an error of ksmmod_lock_target(), -ENOENT (not registered),
+ * -ENOMEM, -ENOSPC, -EINTR; on error the process keeps its domain.
+ */
+int ksmmod_set_domain(u32 pidfd, u64 explicit)
+{
+	struct ksmmod_mm_slot *slot;
+	struct mm_struct *mm;
+	int err;
+
+	err = ksmmod_lock_target(pidfd, true, false, &mm, NULL);
+	if (err)
+		return err;
+	slot = ksmmod_registry_find(mm);
+	if (!slot || slot->gone) {
+		err = -ENOENT;
+	} else if (slot->owner.explicit != explicit) {
+		err = ksmmod_unmerge_slot(slot, 0, ULONG_MAX);
+		if (!err)
+			err = ksmmod_registry_set_explicit(slot, explicit);
+		if (!err) {
+			ksmmod_scan_forget_slot(slot, false);
+			ksmmod_remove_rmap_items_in(&slot->rmap_list, 0, ULONG_MAX);
+		}
+	}
+	ksmmod_unlock_target(mm, false);
+	if (!err)
+		ksmmod_scan_wake();
+	return err;
+}
+
+/**
  * ksmmod_enter_mm() - drop-in __ksm_enter(): @mm is ksmmod's now
  * @mm: an address space; its mmap_lock is held for write by the caller
  *	(madvise, prctl, fork), or nobody else can see it yet (exec)
@@ -659,7 +704,7 @@ int ksmmod_enter_mm(struct mm_struct *mm)
 	}
 	slot = ksmmod_registry_lookup(mm);
 	if (!slot) {
-		struct ksmmod_mm_slot *parent = NULL;
+		struct ksmmod_mm_slot *from = NULL;
 		struct ksmmod_owner owner;
 
 		/*
@@ -667,12 +712,16 @@ int ksmmod_enter_mm(struct mm_struct *mm)
 		 * it comes from, whose KSM pages it maps; anything else (also
 		 * an exec, whose new mm maps nothing of the old one) is placed
 		 * by who it is now: systemd's MemoryKSM= makes its prctl()
-		 * before it switches to the service's user and execs.
+		 * before it switches to the service's user and execs. An
+		 * explicit domain passes to both.
 		 */
-		if (current->mm && current->mm != mm && !ksmmod_enter_is_exec(mm))
-			parent = ksmmod_registry_lookup(current->mm);
+		if (current->mm && current->mm != mm)
+			from = ksmmod_registry_lookup(current->mm);
 		ksmmod_owner_of(current, &owner);
-		err = ksmmod_registry_ctx_place(&ctx, &owner, parent);
+		if (from)
+			owner.explicit = from->owner.explicit;
+		err = ksmmod_registry_ctx_place(&ctx, &owner,
+						ksmmod_enter_is_exec(mm) ? NULL : from);
 		if (err) {
 			ksmmod_registry_unlock();
 			ksmmod_registry_ctx_free(&ctx);

@@ -23,6 +23,11 @@
  * alone. Slots are freed only under ksmmod_thread_mutex: a slot the holder
  * of that mutex found stays valid while it holds it. Readers that only
  * count slots need nothing.
+ *
+ * Slots of processes in an explicit merge domain are also in a second,
+ * small hash table under a raw spinlock, which the watch hooks read (they
+ * run in atomic context and cannot take the registry lock): a fork or exec
+ * they hand to a task_work takes the domain along (ksmmod_registry_explicit_of()).
  */
 #include <linux/hashtable.h>
 #include <linux/mm.h>
@@ -58,6 +63,52 @@ static unsigned long ksmmod_nr_slots;
 static unsigned long ksmmod_nr_unattached;
 static struct kmem_cache *ksmmod_slot_cache;
 static struct kmem_cache *ksmmod_range_cache;
+
+#define KSMMOD_EXPLICIT_HASH_BITS	6
+
+/* Slots with an explicit domain, by mm: changed under the registry lock too. */
+static DEFINE_RAW_SPINLOCK(ksmmod_explicit_lock);
+static DEFINE_HASHTABLE(ksmmod_explicit_hash, KSMMOD_EXPLICIT_HASH_BITS);
+
+/* @slot's explicit domain is now @explicit: (un)list it (registry lock held). */
+static void ksmmod_registry_list_explicit(struct ksmmod_mm_slot *slot, u64 explicit)
+{
+	unsigned long flags;
+
+	lockdep_assert_held(&ksmmod_registry_mutex);
+	raw_spin_lock_irqsave(&ksmmod_explicit_lock, flags);
+	if (slot->owner.explicit)
+		hash_del(&slot->explicit_link);
+	slot->owner.explicit = explicit;
+	if (explicit)
+		hash_add(ksmmod_explicit_hash, &slot->explicit_link, (unsigned long)slot->mm);
+	raw_spin_unlock_irqrestore(&ksmmod_explicit_lock, flags);
+}
+
+/**
+ * ksmmod_registry_explicit_of() - the explicit merge domain of @mm
+ * @mm: an address space
+ *
+ * For the watch hooks: any context, no sleeping lock.
+ *
+ * Return: the id SET_DOMAIN (or inheritance) gave @mm's slot, or 0.
+ */
+u64 notrace ksmmod_registry_explicit_of(struct mm_struct *mm)
+{
+	struct ksmmod_mm_slot *slot;
+	unsigned long flags;
+	u64 id = 0;
+
+	raw_spin_lock_irqsave(&ksmmod_explicit_lock, flags);
+	hash_for_each_possible(ksmmod_explicit_hash, slot, explicit_link, (unsigned long)mm) {
+		if (slot->mm == mm) {
+			id = slot->owner.explicit;
+			break;
+		}
+	}
+	raw_spin_unlock_irqrestore(&ksmmod_explicit_lock, flags);
+	return id;
+}
 
 /* Take the registry lock (see "Registry" above for the lock order). */
 void ksmmod_registry_lock(void)
@@ -121,6 +172,7 @@ void ksmmod_registry_remove(struct ksmmod_mm_slot *slot)
 	list_for_each_entry_safe(r, tmp, &slot->ranges, link)
 		kmem_cache_free(ksmmod_range_cache, r);
 	hash_del(&slot->hash);
+	ksmmod_registry_list_explicit(slot, 0);
 	list_del(&slot->link);
 	WRITE_ONCE(ksmmod_nr_slots, ksmmod_nr_slots - 1);
 	if (!slot->mn_tried)
@@ -331,8 +383,8 @@ int ksmmod_registry_ctx_alloc(struct ksmmod_reg_ctx *ctx, bool slot, unsigned in
  * @ctx: holds the spare slot (registry lock held)
  * @owner: who the process is (its uid and cgroup), kept for later policy changes
  * @parent: the slot of the process it was forked from, if it follows that
- *	one (fork, exec): it stays in that domain whatever the policy says
- *	(the two map the same KSM pages); NULL for a new registration
+ *	one: it stays in that domain whatever the policy says (the two map the
+ *	same KSM pages), and keeps its explicit domain; NULL otherwise
  *
  * Call before ksmmod_registry_insert(); ksmmod_registry_ctx_free() undoes it.
  *
@@ -346,11 +398,40 @@ int ksmmod_registry_ctx_place(struct ksmmod_reg_ctx *ctx, const struct ksmmod_ow
 	lockdep_assert_held(&ksmmod_registry_mutex);
 	slot->owner = *owner;
 	if (parent) {
+		slot->owner.explicit = parent->owner.explicit;
 		ksmmod_domain_hold(parent->domain);
 		slot->domain = parent->domain;
 		return 0;
 	}
 	return ksmmod_domain_get(ksmmod_domain_policy(), owner, &slot->domain);
+}
+
+/**
+ * ksmmod_registry_set_explicit() - move @slot to the explicit domain @explicit
+ * @slot: a slot without merged pages (ksmmod_thread_mutex held, so that the
+ *	scanner merges none meanwhile; the registry lock not)
+ * @explicit: the domain id; 0: the domain the policy gives it
+ *
+ * Return: 0, -ENOMEM or -ENOSPC (then nothing changed).
+ */
+int ksmmod_registry_set_explicit(struct ksmmod_mm_slot *slot, u64 explicit)
+{
+	struct ksmmod_owner owner;
+	u16 idx;
+	int err;
+
+	lockdep_assert_held(&ksmmod_thread_mutex);
+	ksmmod_registry_lock();
+	owner = slot->owner;
+	owner.explicit = explicit;
+	err = ksmmod_domain_get(ksmmod_domain_policy(), &owner, &idx);
+	if (!err) {
+		ksmmod_domain_put(slot->domain);
+		slot->domain = idx;
+		ksmmod_registry_list_explicit(slot, explicit);
+	}
+	ksmmod_registry_unlock();
+	return err;
 }
 
 /**
@@ -407,6 +488,12 @@ struct ksmmod_mm_slot *ksmmod_registry_insert(struct ksmmod_reg_ctx *ctx, struct
 	mmgrab(mm);
 	INIT_LIST_HEAD(&slot->ranges);
 	hash_add(ksmmod_mm_hash, &slot->hash, (unsigned long)mm);
+	if (slot->owner.explicit) {
+		u64 explicit = slot->owner.explicit;
+
+		slot->owner.explicit = 0;
+		ksmmod_registry_list_explicit(slot, explicit);
+	}
 	list_add_tail(&slot->link, &ksmmod_mm_list);
 	WRITE_ONCE(ksmmod_nr_slots, ksmmod_nr_slots + 1);
 	WRITE_ONCE(ksmmod_nr_unattached, ksmmod_nr_unattached + 1);
@@ -544,6 +631,39 @@ unsigned long ksmmod_registry_zero_pages(void)
 		sum += ksmmod_zero_pages_of(slot->mm, &slot->zero_pages);
 	ksmmod_registry_unlock();
 	return max(sum, 0L);
+}
+
+/**
+ * ksmmod_registry_domain_sums() - what the processes of each merge domain hold
+ * @sums: an empty xarray, filled with one struct ksmmod_domain_entry
+ *	(kzalloc()ed) per domain index that has a slot: its @processes,
+ *	@ksm_zero_pages and @rmap_items
+ *
+ * Return: 0 or -ENOMEM (the caller frees what @sums holds either way).
+ */
+int ksmmod_registry_domain_sums(struct xarray *sums)
+{
+	struct ksmmod_domain_entry *e;
+	struct ksmmod_mm_slot *slot;
+	int err = 0;
+
+	ksmmod_registry_lock();
+	list_for_each_entry(slot, &ksmmod_mm_list, link) {
+		e = xa_load(sums, slot->domain);
+		if (!e) {
+			e = kzalloc(sizeof(*e), GFP_KERNEL);
+			if (!e || xa_err(xa_store(sums, slot->domain, e, GFP_KERNEL))) {
+				kfree(e);
+				err = -ENOMEM;
+				break;
+			}
+		}
+		e->processes++;
+		e->ksm_zero_pages += ksmmod_zero_pages_of(slot->mm, &slot->zero_pages);
+		e->rmap_items += READ_ONCE(slot->mm->ksm_rmap_items);
+	}
+	ksmmod_registry_unlock();
+	return err;
 }
 
 int ksmmod_registry_init(void)

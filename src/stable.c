@@ -350,6 +350,64 @@ void ksmmod_stable_reap_domains(void)
 	}
 }
 
+/* Add @node's page to a domain's counts, if a registered process maps it. */
+static void ksmmod_stable_count_node(struct ksmmod_stable_node *node, u64 *shared, u64 *sharing)
+{
+	if (node->rmap_hlist_len > 0) {
+		*shared += 1;
+		*sharing += node->rmap_hlist_len - 1;
+	}
+}
+
+/**
+ * ksmmod_stable_domain_pages() - the KSM pages of merge domain @domain
+ * @domain: a domain index
+ * @shared: set to its pages that registered processes map (as pages_shared)
+ * @sharing: set to their further mappings (as pages_sharing)
+ *
+ * Walks the domain's key range of every tree (dups of chains each count as
+ * a page) and the parked nodes. ksmmod_thread_mutex held.
+ */
+void ksmmod_stable_domain_pages(u16 domain, u64 *shared, u64 *sharing)
+{
+	u64 lo = ksmmod_tree_key(domain, 0), hi = lo | ksmmod_key_hash(~0ULL);
+	struct ksmmod_stable_node *node, *dup;
+	int nid;
+
+	lockdep_assert_held(&ksmmod_thread_mutex);
+	*shared = 0;
+	*sharing = 0;
+	for (nid = 0; nid < nr_node_ids; nid++) {
+		struct rb_node *n = ksmmod_stable_roots[nid].rb_node, *first = NULL;
+
+		/* The leftmost node with a key of at least @lo. */
+		while (n) {
+			node = rb_entry(n, struct ksmmod_stable_node, node);
+			if (node->hash < lo) {
+				n = n->rb_right;
+			} else {
+				first = n;
+				n = n->rb_left;
+			}
+		}
+		for (n = first; n; n = rb_next(n)) {
+			node = rb_entry(n, struct ksmmod_stable_node, node);
+			if (node->hash > hi)
+				break;
+			if (!ksmmod_stable_node_is_chain(node)) {
+				ksmmod_stable_count_node(node, shared, sharing);
+				continue;
+			}
+			hlist_for_each_entry(dup, &node->hlist, hlist_dup)
+				ksmmod_stable_count_node(dup, shared, sharing);
+		}
+	}
+	/* Parked nodes keep their key (the list head overlays only the rb_node). */
+	list_for_each_entry(node, &ksmmod_migrated_nodes, list)
+		if (node->hash >> KSMMOD_HASH_BITS == domain)
+			ksmmod_stable_count_node(node, shared, sharing);
+}
+
 /**
  * ksmmod_stable_node_reinsert() - put a parked (migrated) node into its new tree
  * @node: a node on the migrated list

@@ -6,7 +6,11 @@
  */
 #include <linux/atomic.h>
 #include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/xarray.h>
 
+#include "ksmmod/core.h"
+#include "ksmmod/domain.h"
 #include "ksmmod/ksmmod.h"
 #include "ksmmod/registry.h"
 
@@ -56,4 +60,50 @@ bool ksmmod_pages_merged(void)
 {
 	return atomic64_read(&ksmmod_counters.pages_shared) ||
 	       atomic64_read(&ksmmod_counters.stable_node_chains);
+}
+
+/**
+ * ksmmod_domain_stats() - counters per merge domain (KSMMOD_IOC_DOMAIN_STATS)
+ * @out: room for @max entries
+ * @max: how many fit
+ * @total: set to the number of domains with registered processes
+ *
+ * A snapshot taken with the scanner between batches: the stable tree's
+ * nodes give each domain's pages_shared and pages_sharing exactly, its
+ * processes the rest. Entries beyond @max are counted, not written.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int ksmmod_domain_stats(struct ksmmod_domain_entry *out, u32 max, u32 *total)
+{
+	struct ksmmod_domain_entry *e;
+	unsigned long idx;
+	struct xarray sums;
+	u32 n = 0;
+	int err;
+
+	xa_init(&sums);
+	ksmmod_thread_lock();
+	err = ksmmod_registry_domain_sums(&sums);
+	xa_for_each(&sums, idx, e) {
+		if (err)
+			break;
+		if (!ksmmod_domain_describe(idx, &e->kind, &e->id))
+			continue;
+		ksmmod_stable_domain_pages(idx, &e->pages_shared, &e->pages_sharing);
+		if ((s64)e->ksm_zero_pages < 0)
+			e->ksm_zero_pages = 0;
+		/* As general_profit. */
+		e->profit = (s64)(e->pages_sharing + e->ksm_zero_pages) * PAGE_SIZE -
+			    (s64)e->rmap_items * KSMMOD_RMAP_ITEM_BYTES;
+		if (n < max)
+			out[n] = *e;
+		n++;
+	}
+	mutex_unlock(&ksmmod_thread_mutex);
+	xa_for_each(&sums, idx, e)
+		kfree(e);
+	xa_destroy(&sums);
+	*total = n;
+	return err;
 }

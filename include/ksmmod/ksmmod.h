@@ -117,6 +117,7 @@ extern struct ksmmod_counters ksmmod_counters;
 
 void ksmmod_stats_get(struct ksmmod_stats *s);
 bool ksmmod_pages_merged(void);
+int ksmmod_domain_stats(struct ksmmod_domain_entry *out, u32 max, u32 *total);
 
 /* advisor.c */
 void ksmmod_advisor_set_mode(u32 mode);

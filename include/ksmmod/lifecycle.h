@@ -17,9 +17,11 @@ struct ksmmod_process_stats;
 #define KSMMOD_REG_KEEP_EXEC	BIT(1)	/* ... with KSMMOD_PROCESS_KEEP_EXEC */
 #define KSMMOD_REG_FOLLOW	BIT(2)	/* the caller follows a fork or exec: no permission check */
 
-int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned int how);
+int ksmmod_register(u32 pidfd, unsigned long start, unsigned long end, unsigned int how,
+		    u64 explicit);
 int ksmmod_unregister(u32 pidfd, unsigned long start, unsigned long end, bool whole);
 int ksmmod_process_stats(u32 pidfd, struct ksmmod_process_stats *ps);
+int ksmmod_set_domain(u32 pidfd, u64 explicit);
 void ksmmod_set_dropin(bool on);
 bool ksmmod_dropin_active(void);
 bool ksmmod_own_madvise(void);

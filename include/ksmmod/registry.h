@@ -15,10 +15,13 @@ struct ksmmod_rmap_item;
 struct mm_struct;
 struct mmu_notifier;
 struct vm_area_struct;
+struct xarray;
 
 /**
  * struct ksmmod_mm_slot - a process with registered memory
  * @hash: link in the registry's hash table, keyed by @mm
+ * @explicit_link: with an explicit domain: link in the table the watch
+ *	hooks read (see src/registry.c)
  * @link: link in the list of slots the scanner walks
  * @mm: the address space (mmgrab()ed)
  * @ranges: registered ranges, sorted, non-overlapping, page aligned
@@ -47,6 +50,7 @@ struct vm_area_struct;
  */
 struct ksmmod_mm_slot {
 	struct hlist_node hash;
+	struct hlist_node explicit_link;
 	struct list_head link;
 	struct mm_struct *mm;
 	struct list_head ranges;
@@ -91,6 +95,8 @@ struct ksmmod_mm_slot *ksmmod_registry_insert(struct ksmmod_reg_ctx *ctx, struct
 int ksmmod_registry_ctx_place(struct ksmmod_reg_ctx *ctx, const struct ksmmod_owner *owner,
 			      const struct ksmmod_mm_slot *parent);
 int ksmmod_registry_set_domain_policy(u32 policy);
+int ksmmod_registry_set_explicit(struct ksmmod_mm_slot *slot, u64 explicit);
+u64 ksmmod_registry_explicit_of(struct mm_struct *mm);
 void ksmmod_registry_add_range(struct ksmmod_mm_slot *slot, struct ksmmod_reg_ctx *ctx,
 			       unsigned long start, unsigned long end);
 void ksmmod_registry_remove_range(struct ksmmod_mm_slot *slot, struct ksmmod_reg_ctx *ctx,
@@ -106,5 +112,6 @@ bool ksmmod_registry_next_range(struct ksmmod_mm_slot *slot, unsigned long addr,
 unsigned long ksmmod_registry_nr_slots(void);
 bool ksmmod_registry_slot_stats(struct mm_struct *mm, struct ksmmod_process_stats *ps);
 unsigned long ksmmod_registry_zero_pages(void);
+int ksmmod_registry_domain_sums(struct xarray *sums);
 
 #endif /* _KSMMOD_REGISTRY_H */

@@ -33,8 +33,8 @@ int main(void)
 	ktap_test_result(a.api_version == KSMMOD_API_VERSION, "api_version = %u", a.api_version);
 	ktap_test_result(a.features == KSMMOD_FEATURES_ALL, "features = %#llx",
 			 (unsigned long long)a.features);
-	ktap_test_result(a.ioctls == 0x1ff,
-			 "ioctls mask = %#llx (API, GET/SET_PARAMS, GET_STATS, MERGE/UNMERGE_RANGE, ADD/REMOVE_PROCESS, PROCESS_STATS)",
+	ktap_test_result(a.ioctls == 0x7ff,
+			 "ioctls mask = %#llx (API, GET/SET_PARAMS, GET_STATS, MERGE/UNMERGE_RANGE, ADD/REMOVE_PROCESS, PROCESS_STATS, SET_DOMAIN, DOMAIN_STATS)",
 			 (unsigned long long)a.ioctls);
 	ktap_test_result(!strcmp(a.kernel_release, ksmt_release()), "kernel_release '%s' = uname '%s'",
 			 a.kernel_release, ksmt_release());

@@ -21,140 +21,14 @@
  * an unregistered fork child (dropin=0): the new domain must not merge into
  * that page.
  */
-#include "ksmtest.h"
-
-#include <signal.h>
-#include <stdint.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-
 #define NPAGES	16
 #define BYTE	0x5a
+#include "domworker.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
 #define DOMAINS	"/sys/kernel/mm/ksmmod/merge_domains"
-#define CG	"/sys/fs/cgroup"
-
-/**
- * struct worker - a child holding NPAGES identical pages
- * @pid: its pid
- * @addr: where its pages are
- * @up: reads its reports
- * @down: sends it commands ('f': fork a child that holds the pages too)
- */
-struct worker {
-	pid_t pid;
-	uint64_t addr;
-	int up, down;
-};
-
-static int fd;
-
-/*
- * Child: join @cgroup, become @uid, fill (every page BYTE, or with @unique
- * each its own byte) and register its pages, then serve commands.
- */
-static void worker_main(const char *cgroup, uid_t uid, bool unique, int up, int down)
-{
-	long psize = sysconf(_SC_PAGESIZE);
-	uint64_t msg;
-	char path[128], c;
-	char *m;
-
-	if (cgroup) {
-		snprintf(path, sizeof(path), CG "/%s/cgroup.procs", cgroup);
-		if (!ksmt_write_file(path, "0"))
-			_exit(2);
-	}
-	if (uid && setresuid(uid, uid, uid))
-		_exit(3);
-	m = ksmt_map_filled(NPAGES, BYTE);
-	for (int i = 0; m && unique && i < NPAGES; i++)
-		memset(m + i * psize, BYTE + 1 + i, psize);
-	if (!m || ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize))
-		_exit(4);
-	msg = (uintptr_t)m;
-	if (write(up, &msg, sizeof(msg)) != sizeof(msg))
-		_exit(5);
-	while (read(down, &c, 1) == 1) {
-		if (c == 'f') {
-			pid_t child = fork();
-
-			if (child == 0) {
-				pause();
-				_exit(0);
-			}
-			msg = child;
-			if (write(up, &msg, sizeof(msg)) != sizeof(msg))
-				_exit(6);
-		}
-	}
-	_exit(0);
-}
-
-static struct worker start_mode(const char *cgroup, uid_t uid, bool unique)
-{
-	int up[2], down[2];
-	struct worker w;
-
-	if (pipe(up) || pipe(down))
-		ktap_exit_fail_msg("pipe");
-	fflush(stdout);
-	w.pid = fork();
-	if (w.pid == 0) {
-		close(up[0]);
-		close(down[1]);
-		worker_main(cgroup, uid, unique, up[1], down[0]);
-	}
-	close(up[1]);
-	close(down[0]);
-	w.up = up[0];
-	w.down = down[1];
-	if (read(w.up, &w.addr, sizeof(w.addr)) != sizeof(w.addr))
-		ktap_exit_fail_msg("worker (cgroup %s, uid %u) did not start", cgroup ? cgroup : "-",
-				   uid);
-	return w;
-}
-
-static struct worker start(const char *cgroup, uid_t uid)
-{
-	return start_mode(cgroup, uid, false);
-}
-
-static void stop(struct worker *w)
-{
-	kill(w->pid, SIGKILL);
-	waitpid(w->pid, NULL, 0);
-	close(w->up);
-	close(w->down);
-}
-
-/* The PFN all of @pid's NPAGES pages at @addr map, 0 if they do not map one. */
-static uint64_t pfn_of(pid_t pid, uint64_t addr)
-{
-	long psize = sysconf(_SC_PAGESIZE);
-	uint64_t e, pfn = 0;
-	char path[64];
-	int pm;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	pm = open(path, O_RDONLY | O_CLOEXEC);
-	if (pm < 0)
-		ktap_exit_fail_msg("%s: %s", path, strerror(errno));
-	for (int i = 0; i < NPAGES; i++) {
-		if (pread(pm, &e, sizeof(e), (addr / psize + i) * sizeof(e)) != sizeof(e))
-			ktap_exit_fail_msg("%s: %s", path, strerror(errno));
-		e = (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
-		if (!i) {
-			pfn = e;
-		} else if (e != pfn && pfn) {
-			ktap_print_msg("pid %d: page %d maps %#llx, page 0 %#llx", pid, i,
-				       (unsigned long long)e, (unsigned long long)pfn);
-			pfn = 0;
-		}
-	}
-	close(pm);
-	return pfn;
-}
 
 /* Set merge_domains through the ioctl: 0 or -errno. */
 static int set_policy(uint32_t policy)

@@ -3,14 +3,15 @@
  * ksmmodctl - control the ksmmod kernel module through /dev/ksmmod.
  *
  *   ksmmodctl [-d PATH] version
- *   ksmmodctl [-d PATH] status [--raw | --json] [PID]
+ *   ksmmodctl [-d PATH] status [--raw | --json] [PID | --domains]
  *   ksmmodctl [-d PATH] metrics
  *   ksmmodctl [-d PATH] watch [--interval SECONDS] [--count N]
  *   ksmmodctl [-d PATH] set NAME=VALUE...
  *   ksmmodctl [-d PATH] apply [--check] FILE
  *   ksmmodctl [-d PATH] merge|unmerge PID ADDR LENGTH
- *   ksmmodctl [-d PATH] add|remove PID
- *   ksmmodctl [-d PATH] run [--] CMD [ARGS...]
+ *   ksmmodctl [-d PATH] add [--domain ID] PID
+ *   ksmmodctl [-d PATH] remove PID
+ *   ksmmodctl [-d PATH] run [--domain ID] [--] CMD [ARGS...]
  *   ksmmodctl help
  *
  * Exit status: 0 success, 1 error, 2 usage error (bad command line); run
@@ -44,6 +45,9 @@ static void usage(FILE *f)
 		"                       show what ksmmod does for process PID\n"
 		"                       (--raw: 'name value' lines only; --json: one\n"
 		"                       JSON object)\n"
+		"  status [--raw|--json] --domains\n"
+		"                       show each merge domain's processes, pages\n"
+		"                       and profit (needs CAP_SYS_ADMIN)\n"
 		"  metrics              parameters, counters and each process's profit\n"
 		"                       in the Prometheus text format (node_exporter's\n"
 		"                       textfile collector)\n"
@@ -66,13 +70,18 @@ static void usage(FILE *f)
 		"  unmerge PID ADDR LENGTH\n"
 		"                       undo merge for that range: merged pages become\n"
 		"                       private copies again (like MADV_UNMERGEABLE)\n"
-		"  add PID              make all private anonymous memory process PID\n"
-		"                       has now mergeable\n"
+		"  add [--domain ID] PID\n"
+		"                       make all private anonymous memory process PID\n"
+		"                       has now mergeable; --domain: merge it only with\n"
+		"                       processes of merge domain ID (its merged pages\n"
+		"                       are unmerged first; ID 0: the domain\n"
+		"                       merge_domains gives; needs CAP_SYS_ADMIN)\n"
 		"  remove PID           unmerge and forget all memory of process PID\n"
-		"  run [--] CMD [ARGS...]\n"
+		"  run [--domain ID] [--] CMD [ARGS...]\n"
 		"                       run CMD with all its private anonymous memory\n"
 		"                       mergeable, including memory it maps later, its\n"
-		"                       children's and what it execs\n"
+		"                       children's and what it execs (--domain: all in\n"
+		"                       merge domain ID)\n"
 		"  help                 show this help\n"
 		"\n"
 		"PID is a process id (> 0). ADDR and LENGTH are decimal or 0x-hex; ADDR\n"
@@ -146,7 +155,7 @@ int main(int argc, char **argv)
 		return cmd_version();
 	}
 	if (!strcmp(cmd, "status")) {
-		bool raw = false, json = false, have_pid = false;
+		bool raw = false, json = false, have_pid = false, domains = false;
 		pid_t pid = 0;
 
 		for (; i < argc; i++) {
@@ -154,7 +163,9 @@ int main(int argc, char **argv)
 				raw = true;
 			} else if (!strcmp(argv[i], "--json") && !raw && !json) {
 				json = true;
-			} else if (!have_pid && argv[i][0] != '-') {
+			} else if (!strcmp(argv[i], "--domains") && !domains && !have_pid) {
+				domains = true;
+			} else if (!have_pid && !domains && argv[i][0] != '-') {
 				int ret = parse_pid("status", argv[i], &pid);
 
 				if (ret)
@@ -164,6 +175,8 @@ int main(int argc, char **argv)
 				return usage_err("status: unexpected argument '%s'", argv[i]);
 			}
 		}
+		if (domains)
+			return cmd_domain_status(raw, json);
 		return have_pid ? cmd_process_status(pid, raw, json) : cmd_status(raw, json);
 	}
 	if (!strcmp(cmd, "metrics")) {

@@ -122,4 +122,10 @@ int cmd_run(int argc, char **argv);
 /* watch.c */
 int cmd_watch(int argc, char **argv);
 
+/* domains.c */
+int parse_domain(const char *cmd, const char *s, uint64_t *id);
+int domain_check_allowed(int fd);
+int set_domain(int fd, int pidfd, uint64_t id);
+int cmd_domain_status(bool raw, bool json);
+
 #endif /* KSMMODCTL_H */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ksmmodctl: the registration commands: merge, unmerge, add, remove
- * (one ioctl on a pidfd of the process) and run (register and exec).
+ * (one ioctl on a pidfd of the process) and run (register and exec); add
+ * and run can also put the process in a merge domain (src/domains.c).
  */
 #include "ksmmodctl.h"
 
@@ -70,19 +71,31 @@ other:
 }
 
 /*
- * "ksmmodctl merge|unmerge PID ADDR LENGTH", "ksmmodctl add|remove PID": open a
- * pidfd of PID and pass it to the module with one ioctl.
+ * "ksmmodctl merge|unmerge PID ADDR LENGTH", "ksmmodctl add [--domain ID]|remove
+ * PID": open a pidfd of PID and pass it to the module with one ioctl (add
+ * --domain: then SET_DOMAIN, checked to be allowed before anything changes).
  */
 int cmd_register(const struct reg_cmd *c, int argc, char **argv)
 {
 	struct ksmmod_range r;
 	struct ksmmod_process pr;
-	uint64_t addr = 0, length = 0;
+	uint64_t addr = 0, length = 0, domain = 0;
 	int nargs = c->range ? 3 : 1;
+	bool have_domain = false;
 	int fd, pidfd, ret;
 	pid_t pid = 0;
 	void *arg;
 
+	if (c->ioc == KSMMOD_IOC_ADD_PROCESS && argc > 0 && !strcmp(argv[0], "--domain")) {
+		if (argc < 2)
+			return usage_err("add: option '--domain' needs an ID");
+		ret = parse_domain(c->name, argv[1], &domain);
+		if (ret)
+			return ret;
+		have_domain = true;
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < nargs)
 		return usage_err("%s: expected %s", c->name,
 				 c->range ? "PID ADDR LENGTH" : "PID");
@@ -107,6 +120,11 @@ int cmd_register(const struct reg_cmd *c, int argc, char **argv)
 	fd = open_device_pidfd(O_RDWR, pid, &pidfd);
 	if (fd < 0)
 		return EXIT_FAILURE;
+	if (have_domain && domain_check_allowed(fd)) {
+		close(pidfd);
+		close(fd);
+		return EXIT_FAILURE;
+	}
 
 	if (c->range) {
 		memset(&r, 0, sizeof(r));
@@ -124,22 +142,36 @@ int cmd_register(const struct reg_cmd *c, int argc, char **argv)
 	ret = ioctl(fd, c->ioc, arg);
 	if (ret < 0)
 		reg_err(c, pid);
+	else if (have_domain)
+		ret = set_domain(fd, pidfd, domain);
 	close(pidfd);
 	close(fd);
 	return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 /*
- * "ksmmodctl run [--] CMD [ARGS...]": register ksmmodctl itself whole, with
- * KSMMOD_PROCESS_KEEP_EXEC, then exec CMD in its place: CMD, what it maps
- * later and its children (fork) are registered, and so is whatever they
- * exec. Needs drop-in mode (KSMMOD_FEATURE_KEEP_EXEC).
+ * "ksmmodctl run [--domain ID] [--] CMD [ARGS...]": register ksmmodctl itself
+ * whole, with KSMMOD_PROCESS_KEEP_EXEC (and in merge domain ID), then exec
+ * CMD in its place: CMD, what it maps later and its children (fork) are
+ * registered, and so is whatever they exec, all in that domain.
  */
 int cmd_run(int argc, char **argv)
 {
 	struct ksmmod_process pr;
+	bool have_domain = false;
+	uint64_t domain = 0;
 	int fd, err;
 
+	if (argc > 0 && !strcmp(argv[0], "--domain")) {
+		if (argc < 2)
+			return usage_err("run: option '--domain' needs an ID");
+		err = parse_domain("run", argv[1], &domain);
+		if (err)
+			return err;
+		have_domain = true;
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc > 0 && !strcmp(argv[0], "--")) {
 		argc--;
 		argv++;
@@ -150,6 +182,10 @@ int cmd_run(int argc, char **argv)
 	fd = open_device(O_RDWR);
 	if (fd < 0)
 		return EXIT_FAILURE;
+	if (have_domain && domain_check_allowed(fd)) {
+		close(fd);
+		return EXIT_FAILURE;
+	}
 	memset(&pr, 0, sizeof(pr));
 	pr.size = sizeof(pr);
 	pr.flags = KSMMOD_PROCESS_KEEP_EXEC;
@@ -161,6 +197,10 @@ int cmd_run(int argc, char **argv)
 			err_msg("run: ksmmodctl uses the kernel's own KSM; ksmmod does not take it over");
 		else
 			ioctl_err("KSMMOD_IOC_ADD_PROCESS");
+		close(fd);
+		return EXIT_FAILURE;
+	}
+	if (have_domain && set_domain(fd, 0, domain)) {
 		close(fd);
 		return EXIT_FAILURE;
 	}

@@ -49,6 +49,7 @@ static const char * const feature_names[] = {
 	"advisor",	/* KSMMOD_FEATURE_ADVISOR */
 	"why",		/* KSMMOD_FEATURE_WHY */
 	"domains",	/* KSMMOD_FEATURE_DOMAINS */
+	"domain_ioctls",	/* KSMMOD_FEATURE_DOMAIN_IOCTLS */
 };
 
 static const char * const ioctl_names[] = {
@@ -61,6 +62,8 @@ static const char * const ioctl_names[] = {
 	[KSMMOD_NR_ADD_PROCESS] = "ADD_PROCESS",
 	[KSMMOD_NR_REMOVE_PROCESS] = "REMOVE_PROCESS",
 	[KSMMOD_NR_PROCESS_STATS] = "PROCESS_STATS",
+	[KSMMOD_NR_SET_DOMAIN] = "SET_DOMAIN",
+	[KSMMOD_NR_DOMAIN_STATS] = "DOMAIN_STATS",
 };
 
 /* Print the names of the bits set in @bits, unknown ones as "bitN". */

@@ -53,11 +53,13 @@
 #define KSMMOD_FEATURE_ADVISOR		(1ULL << 7)	/* advisor_* */
 #define KSMMOD_FEATURE_WHY		(1ULL << 8)	/* ineligible_pages, merge_pinned, ... */
 #define KSMMOD_FEATURE_DOMAINS		(1ULL << 9)	/* merge_domains */
+#define KSMMOD_FEATURE_DOMAIN_IOCTLS	(1ULL << 10)	/* SET_DOMAIN, DOMAIN_STATS */
 #define KSMMOD_FEATURES_ALL		(KSMMOD_FEATURE_PARAMS | KSMMOD_FEATURE_STATS | \
 					 KSMMOD_FEATURE_REGISTER | KSMMOD_FEATURE_PROCESS_STATS | \
 					 KSMMOD_FEATURE_KEEP_EXEC | KSMMOD_FEATURE_CHAINS | \
 					 KSMMOD_FEATURE_SMART_SCAN | KSMMOD_FEATURE_ADVISOR | \
-					 KSMMOD_FEATURE_WHY | KSMMOD_FEATURE_DOMAINS)
+					 KSMMOD_FEATURE_WHY | KSMMOD_FEATURE_DOMAINS | \
+					 KSMMOD_FEATURE_DOMAIN_IOCTLS)
 
 #define KSMMOD_VERSION_LEN	32
 #define KSMMOD_RELEASE_LEN	72	/* >= __NEW_UTS_LEN + 1, multiple of 8 */
@@ -114,6 +116,8 @@ struct ksmmod_api {
 #define KSMMOD_DOMAINS_NONE	0	/* all: one merge domain */
 #define KSMMOD_DOMAINS_UID	1	/* those of one real uid (at registration) */
 #define KSMMOD_DOMAINS_CGROUP	2	/* those of one cgroup v2 (at registration) */
+/* Kind of a domain given by KSMMOD_IOC_SET_DOMAIN (struct ksmmod_domain_entry) */
+#define KSMMOD_DOMAINS_EXPLICIT	3
 
 /* advisor_mode: who sets pages_to_scan */
 #define KSMMOD_ADVISOR_NONE		0	/* the administrator */
@@ -380,6 +384,101 @@ struct ksmmod_process_stats {
 	__u64 reserved[4];
 };
 
+/**
+ * struct ksmmod_set_domain - put a process in a merge domain (KSMMOD_IOC_SET_DOMAIN)
+ *
+ * The process's pages merge only with pages of processes in the same
+ * explicit domain, whatever merge_domains says; domain 0 gives it back to
+ * the domain merge_domains gives it. Its pages merged so far are unmerged
+ * first (they may be shared with another domain): the call waits for that
+ * to end. Processes forked from it are in the same domain, and so is what
+ * it executes where its registration follows exec (KSMMOD_PROCESS_KEEP_EXEC,
+ * PR_SET_MEMORY_MERGE on kernels that keep it across execve()).
+ *
+ * Errors: EINVAL (flags, pad or reserved not zero), EPERM (the caller lacks
+ * CAP_SYS_ADMIN, even for itself: a process that could pick its domain
+ * could join another tenant's), EBADF, ESRCH as for struct ksmmod_range,
+ * ENOENT (ksmmod has no memory of the process registered), ENOSPC (65535
+ * domains are in use), ENOMEM, EINTR (a fatal signal while unmerging; the
+ * process stays in its domain). On error the domain is unchanged.
+ *
+ * @size: in: sizeof(struct ksmmod_set_domain) as the caller knows it.
+ * @flags: must be zero.
+ * @pidfd: a pidfd of the process, or 0 for the caller.
+ * @pad: must be zero.
+ * @domain: the domain id; 0: the one merge_domains gives it.
+ * @reserved: must be zero.
+ */
+struct ksmmod_set_domain {
+	__u32 size;
+	__u32 flags;
+	__u32 pidfd;
+	__u32 pad;
+	__u64 domain;
+	__u64 reserved[4];
+};
+
+/**
+ * struct ksmmod_domain_entry - one merge domain (see struct ksmmod_domain_stats)
+ * @kind: KSMMOD_DOMAINS_NONE (the default domain, @id 0), _UID (@id is the
+ *	uid), _CGROUP (@id is the cgroup id, as name_to_handle_at() on the
+ *	cgroup's directory gives it) or _EXPLICIT (@id is the SET_DOMAIN id).
+ * @pad: zero.
+ * @id: see @kind.
+ * @processes: registered processes in the domain.
+ * @pages_shared: KSM pages of the domain (as pages_shared, counting the
+ *	pages the domain's registered processes map).
+ * @pages_sharing: mappings of those pages beyond the first of each (as
+ *	pages_sharing).
+ * @ksm_zero_pages: zero pages ksmmod mapped in the domain's processes.
+ * @rmap_items: pages of the domain's processes that ksmmod tracks.
+ * @profit: as general_profit, for the domain: bytes saved by @pages_sharing
+ *	and @ksm_zero_pages minus the metadata of @rmap_items.
+ * @reserved: zero.
+ */
+struct ksmmod_domain_entry {
+	__u32 kind;
+	__u32 pad;
+	__u64 id;
+	__u64 processes;
+	__u64 pages_shared;
+	__u64 pages_sharing;
+	__u64 ksm_zero_pages;
+	__u64 rmap_items;
+	__s64 profit;
+	__u64 reserved[2];
+};
+
+/**
+ * struct ksmmod_domain_stats - counters per merge domain (KSMMOD_IOC_DOMAIN_STATS)
+ *
+ * Fills @entries with one entry per domain that has registered processes,
+ * in no particular order, at most @count of them. Call with @count 0 to
+ * learn how many there are. Only for CAP_SYS_ADMIN (EPERM): what another
+ * tenant shares is what domains keep from it. Errors: EINVAL (flags or
+ * reserved not zero, @entry_size below KSMMOD_DOMAIN_ENTRY_SIZE_VER0 or
+ * above 4096, @count above 65536), EFAULT (@entries not writable for
+ * @count entries), ENOMEM.
+ *
+ * @size: in: sizeof(struct ksmmod_domain_stats) as the caller knows it.
+ * @flags: must be zero.
+ * @count: in: room at @entries, in entries; out: domains with processes
+ *	(more than were written if there was not room for all).
+ * @entry_size: in: sizeof(struct ksmmod_domain_entry) as the caller knows
+ *	it: each entry is written to that size (fields the module does not
+ *	know are zeroed).
+ * @entries: in: user address of the array (may be 0 with @count 0).
+ * @reserved: must be zero.
+ */
+struct ksmmod_domain_stats {
+	__u32 size;
+	__u32 flags;
+	__u32 count;
+	__u32 entry_size;
+	__u64 entries;
+	__u64 reserved[4];
+};
+
 /* Command numbers (_IOC_NR). */
 #define KSMMOD_NR_API		0x00
 #define KSMMOD_NR_GET_PARAMS	0x01
@@ -390,6 +489,8 @@ struct ksmmod_process_stats {
 #define KSMMOD_NR_ADD_PROCESS	0x06
 #define KSMMOD_NR_REMOVE_PROCESS	0x07
 #define KSMMOD_NR_PROCESS_STATS	0x08
+#define KSMMOD_NR_SET_DOMAIN	0x09
+#define KSMMOD_NR_DOMAIN_STATS	0x0a
 
 #define KSMMOD_IOC_API		_IOWR(KSMMOD_IOC_TYPE, KSMMOD_NR_API, struct ksmmod_api)
 #define KSMMOD_IOC_GET_PARAMS	_IOWR(KSMMOD_IOC_TYPE, KSMMOD_NR_GET_PARAMS, struct ksmmod_params)
@@ -401,6 +502,9 @@ struct ksmmod_process_stats {
 #define KSMMOD_IOC_REMOVE_PROCESS	_IOW(KSMMOD_IOC_TYPE, KSMMOD_NR_REMOVE_PROCESS, struct ksmmod_process)
 #define KSMMOD_IOC_PROCESS_STATS	_IOWR(KSMMOD_IOC_TYPE, KSMMOD_NR_PROCESS_STATS, \
 					      struct ksmmod_process_stats)
+#define KSMMOD_IOC_SET_DOMAIN	_IOW(KSMMOD_IOC_TYPE, KSMMOD_NR_SET_DOMAIN, struct ksmmod_set_domain)
+#define KSMMOD_IOC_DOMAIN_STATS	_IOWR(KSMMOD_IOC_TYPE, KSMMOD_NR_DOMAIN_STATS, \
+				      struct ksmmod_domain_stats)
 
 /* Smallest @size each command accepts (the first version of its struct). */
 #define KSMMOD_API_SIZE_VER0	168
@@ -410,5 +514,8 @@ struct ksmmod_process_stats {
 #define KSMMOD_PROCESS_SIZE_VER0	48
 #define KSMMOD_PROCESS_STATS_SIZE_VER0	88
 #define KSMMOD_PROCESS_STATS_SIZE_VER1	128	/* + merge_any ... thp_unsplittable */
+#define KSMMOD_SET_DOMAIN_SIZE_VER0	56
+#define KSMMOD_DOMAIN_STATS_SIZE_VER0	56
+#define KSMMOD_DOMAIN_ENTRY_SIZE_VER0	80
 
 #endif /* _UAPI_LINUX_KSMMOD_H */
