@@ -20,6 +20,7 @@
 
 #include "ksmmod/ksmmod.h"
 #include "ksmmod/lifecycle.h"
+#include "ksmmod/registry.h"
 
 /* Largest @size accepted: a sanity bound on how much user memory is scanned. */
 #define KSMMOD_MAX_ARG_SIZE	PAGE_SIZE
@@ -289,6 +290,7 @@ static long ksmmod_ioc_process_stats(void __user *uarg)
 	if (ps.flags || ps.pad || ps.merging_pages || ps.rmap_items || ps.zero_pages ||
 	    ps.process_profit || ps.registered_bytes || ps.merge_any || ps.mergeable ||
 	    ps.ineligible_pages || ps.merge_pinned || ps.thp_unsplittable ||
+	    ps.domain_kind || ps.pad2 || ps.domain_id ||
 	    !ksmmod_all_zero(ps.reserved, sizeof(ps.reserved)))
 		return -EINVAL;
 	pidfd = ps.pidfd;
@@ -335,7 +337,7 @@ static long ksmmod_ioc_domain_stats(void __user *uarg)
 {
 	struct ksmmod_domain_entry *out = NULL;
 	struct ksmmod_domain_stats ds;
-	u32 usize, total, i, esize;
+	u32 usize, total, i, esize, room;
 	u8 __user *dst;
 	long err;
 
@@ -349,16 +351,29 @@ static long ksmmod_ioc_domain_stats(void __user *uarg)
 	    ds.count > KSMMOD_DOMAIN_STATS_MAX)
 		return -EINVAL;
 	dst = u64_to_user_ptr(ds.entries);
-	if (ds.count) {
-		if (!access_ok(dst, (size_t)ds.count * ds.entry_size))
-			return -EFAULT;
-		out = kvcalloc(ds.count, sizeof(*out), GFP_KERNEL);
-		if (!out)
-			return -ENOMEM;
+	if (ds.count && !access_ok(dst, (size_t)ds.count * ds.entry_size))
+		return -EFAULT;
+	/*
+	 * Each domain listed has a process: room for the processes there are
+	 * (the caller's @count bounds memory only through that), again if
+	 * more came meanwhile.
+	 */
+	room = min_t(u32, ds.count, ksmmod_registry_nr_slots() + 64);
+	for (;;) {
+		if (room) {
+			out = kvcalloc(room, sizeof(*out), GFP_KERNEL);
+			if (!out)
+				return -ENOMEM;
+		}
+		err = ksmmod_domain_stats(out, room, &total);
+		if (err || total <= room || room == ds.count)
+			break;
+		kvfree(out);
+		out = NULL;
+		room = min_t(u32, ds.count, total + 64);
 	}
-	err = ksmmod_domain_stats(out, ds.count, &total);
 	esize = min_t(u32, ds.entry_size, sizeof(*out));
-	for (i = 0; !err && i < min(ds.count, total); i++, dst += ds.entry_size) {
+	for (i = 0; !err && i < min(room, total); i++, dst += ds.entry_size) {
 		if (copy_to_user(dst, &out[i], esize) ||
 		    clear_user(dst + esize, ds.entry_size - esize))
 			err = -EFAULT;

@@ -605,17 +605,20 @@ out_unlock:
  * @explicit: the domain id; 0: the domain merge_domains gives it
  *
  * Its merged pages may be shared with processes of its old domain: they are
- * unmerged first, and its rmap items dropped (out of both trees; the scanner
- * makes new ones), all with the scanner between batches, so that nothing of
- * the old domain is merged meanwhile.
+ * unmerged, the nodes only its pages are on leave the tree (its swapped-out
+ * pages and unregistered children may still map them), and its rmap items
+ * are dropped (out of both trees; the scanner makes new ones), all with the
+ * scanner between batches, so that nothing is merged meanwhile.
  *
  * Return: 0, an error of ksmmod_lock_target(), -ENOENT (not registered),
- * -ENOMEM, -ENOSPC, -EINTR; on error the process keeps its domain.
+ * -EBUSY (the kernel's own KSM has it), -ENOMEM, -ENOSPC, -EINTR; on error
+ * the process keeps its domain.
  */
 int ksmmod_set_domain(u32 pidfd, u64 explicit)
 {
 	struct ksmmod_mm_slot *slot;
 	struct mm_struct *mm;
+	u64 old;
 	int err;
 
 	err = ksmmod_lock_target(pidfd, true, false, &mm, NULL);
@@ -624,11 +627,20 @@ int ksmmod_set_domain(u32 pidfd, u64 explicit)
 	slot = ksmmod_registry_find(mm);
 	if (!slot || slot->gone) {
 		err = -ENOENT;
+	} else if (ksmmod_mm_in_kernel_ksm(mm)) {
+		err = -EBUSY;
 	} else if (slot->owner.explicit != explicit) {
-		err = ksmmod_unmerge_slot(slot, 0, ULONG_MAX);
-		if (!err)
-			err = ksmmod_registry_set_explicit(slot, explicit);
+		/* First what can fail for want of memory (no unmerge wasted). */
+		old = slot->owner.explicit;
+		err = ksmmod_registry_set_explicit(slot, explicit);
 		if (!err) {
+			err = ksmmod_unmerge_slot(slot, 0, ULONG_MAX);
+			/* The old domain is still in the table (reaping needs our mutex). */
+			if (err)
+				WARN_ON_ONCE(ksmmod_registry_set_explicit(slot, old));
+		}
+		if (!err) {
+			ksmmod_stable_park_nodes_of(slot->rmap_list, mm);
 			ksmmod_scan_forget_slot(slot, false);
 			ksmmod_remove_rmap_items_in(&slot->rmap_list, 0, ULONG_MAX);
 		}

@@ -578,7 +578,8 @@ unsigned long ksmmod_registry_nr_slots(void)
  * ksmmod_registry_slot_stats() - what the registry knows of @mm, for PROCESS_STATS
  * @mm: an address space, mmap_lock held
  * @ps: its registered bytes (of VM_MERGEABLE mappings), zero pages,
- *	merging pages, rmap items, profit, merge_any and mergeable are filled in
+ *	merging pages, rmap items, profit, merge_any, mergeable and merge
+ *	domain are filled in
  *
  * Return: false if ksmmod does not know @mm.
  */
@@ -606,6 +607,7 @@ bool ksmmod_registry_slot_stats(struct mm_struct *mm, struct ksmmod_process_stat
 		ps->process_profit = (s64)(ps->merging_pages + ps->zero_pages) * PAGE_SIZE -
 				     (s64)ps->rmap_items * KSMMOD_RMAP_ITEM_BYTES;
 		ps->merge_any = slot->whole;
+		ksmmod_domain_describe(slot->domain, &ps->domain_kind, &ps->domain_id);
 		ps->mergeable = ps->merge_any || ps->registered_bytes;
 		/* Written by ksmmodd: snapshots. */
 		ps->ineligible_pages = READ_ONCE(slot->ineligible_pages);
@@ -681,7 +683,8 @@ int ksmmod_registry_init(void)
 /* At unload, once every slot is freed. */
 void ksmmod_registry_exit(void)
 {
-	WARN_ON_ONCE(!list_empty(&ksmmod_mm_list) || !list_empty(&ksmmod_gone_list));
+	WARN_ON_ONCE(!list_empty(&ksmmod_mm_list) || !list_empty(&ksmmod_gone_list) ||
+		     !hash_empty(ksmmod_explicit_hash));
 	kmem_cache_destroy(ksmmod_slot_cache);
 	kmem_cache_destroy(ksmmod_range_cache);
 }

@@ -39,6 +39,7 @@
 #include "ksmmod/core.h"
 #include "ksmmod/domain.h"
 #include "ksmmod/ksmmod.h"
+#include "ksmmod/registry.h"
 
 /* The stable trees: [0] only, or one per NUMA node (merge_across_nodes=0). */
 static struct rb_root ksmmod_stable_roots[MAX_NUMNODES];
@@ -394,18 +395,59 @@ void ksmmod_stable_domain_pages(u16 domain, u64 *shared, u64 *sharing)
 			node = rb_entry(n, struct ksmmod_stable_node, node);
 			if (node->hash > hi)
 				break;
-			if (!ksmmod_stable_node_is_chain(node)) {
+			if (!ksmmod_stable_node_is_chain(node))
 				ksmmod_stable_count_node(node, shared, sharing);
-				continue;
-			}
-			hlist_for_each_entry(dup, &node->hlist, hlist_dup)
-				ksmmod_stable_count_node(dup, shared, sharing);
+			else
+				hlist_for_each_entry(dup, &node->hlist, hlist_dup)
+					ksmmod_stable_count_node(dup, shared, sharing);
+			cond_resched();
 		}
 	}
-	/* Parked nodes keep their key (the list head overlays only the rb_node). */
-	list_for_each_entry(node, &ksmmod_migrated_nodes, list)
-		if (node->hash >> KSMMOD_HASH_BITS == domain)
+	/*
+	 * Parking took the word that held a node's key: the process of its
+	 * first item says which domain a parked node's page is in.
+	 */
+	list_for_each_entry(node, &ksmmod_migrated_nodes, list) {
+		struct ksmmod_rmap_item *item;
+		struct ksmmod_mm_slot *slot;
+
+		if (hlist_empty(&node->hlist))
+			continue;
+		item = hlist_entry(node->hlist.first, struct ksmmod_rmap_item, hlist);
+		slot = ksmmod_registry_find(item->mm);
+		if (slot && slot->domain == domain)
 			ksmmod_stable_count_node(node, shared, sharing);
+	}
+}
+
+/**
+ * ksmmod_stable_park_nodes_of() - take the nodes only @mm's pages are on out of every search
+ * @list: @mm's rmap items
+ * @mm: a process leaving its merge domain (ksmmod_thread_mutex held)
+ *
+ * Such a node outlives the items the caller is about to drop when @mm
+ * still maps its page where unmerging does not reach (a swap entry) or an
+ * unregistered child of @mm does: left in the tree, pages of the old
+ * domain would merge into a page a process of another domain maps. Parked,
+ * no search finds it and it is freed with its page.
+ */
+void ksmmod_stable_park_nodes_of(struct ksmmod_rmap_item *list, struct mm_struct *mm)
+{
+	struct ksmmod_rmap_item *item, *other;
+
+	lockdep_assert_held(&ksmmod_thread_mutex);
+	for (item = list; item; item = item->rmap_list) {
+		struct ksmmod_stable_node *node = item->head;
+
+		if (!(item->address & KSMMOD_STABLE_FLAG) || ksmmod_stable_node_migrated(node))
+			continue;
+		hlist_for_each_entry(other, &node->hlist, hlist)
+			if (other->mm != mm)
+				break;
+		if (!other)
+			ksmmod_stable_node_park(node);
+		cond_resched();
+	}
 }
 
 /**

@@ -130,6 +130,7 @@ bool ksmmod_stable_node_reinsert(struct ksmmod_stable_node *node, struct page *k
 void ksmmod_prune_migrated_nodes(void);
 void ksmmod_stable_reap_domains(void);
 void ksmmod_stable_domain_pages(u16 domain, u64 *shared, u64 *sharing);
+void ksmmod_stable_park_nodes_of(struct ksmmod_rmap_item *list, struct mm_struct *mm);
 unsigned long ksmmod_remove_all_stable_nodes(void);
 int ksmmod_collect_stable_nodes(struct xarray *nodes);
 void ksmmod_remove_stable_nodes_in(unsigned long start_pfn, unsigned long end_pfn);

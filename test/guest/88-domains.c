@@ -30,16 +30,6 @@
 
 #define DOMAINS	"/sys/kernel/mm/ksmmod/merge_domains"
 
-/* Set merge_domains through the ioctl: 0 or -errno. */
-static int set_policy(uint32_t policy)
-{
-	struct ksmmod_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.merge_domains = policy;
-	return ksmt_set_params(fd, &p, KSMMOD_PARAM_MERGE_DOMAINS);
-}
-
 static bool reads(const char *want)
 {
 	char buf[64] = "";
@@ -49,23 +39,6 @@ static bool reads(const char *want)
 	if (strcmp(buf, want))
 		ktap_print_msg("merge_domains reads '%s', want '%s'", buf, want);
 	return !strcmp(buf, want);
-}
-
-/* Merge until settled; true if the counters are exactly @shared/@sharing. */
-static bool merged(uint64_t shared, uint64_t sharing)
-{
-	struct ksmmod_stats s;
-
-	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
-	ksmt_settle(fd, 3);
-	s = ksmt_settle(fd, 1);
-	return s.pages_shared == shared && s.pages_sharing == sharing;
-}
-
-static void unmerge(void)
-{
-	ksmt_set_run(fd, KSMMOD_RUN_UNMERGE);
-	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 }
 
 int main(void)
@@ -233,13 +206,7 @@ int main(void)
 	}
 
 	/* 20-22: a dead domain's index is reused only once its pages left the tree. */
-	close(fd);
-	err = ksmt_unload();
-	if (!err)
-		err = ksmt_load("dropin=0");
-	if (err)
-		ktap_exit_fail_msg("reload with dropin=0: %s", strerror(-err));
-	fd = ksmt_open();
+	reload("dropin=0");
 	{
 		uint64_t pk, pd, pe;
 		struct ksmmod_stats s;
@@ -276,11 +243,6 @@ int main(void)
 		KSMT_WAIT_STATS(fd, s, s.mm_slots == 0);
 		ktap_test_result(!s.mm_slots && !ksmt_stats(fd).pages_shared, "all gone");
 	}
-	close(fd);
-	err = ksmt_unload();
-	if (!err)
-		err = ksmt_load(NULL);
-	if (err)
-		ktap_exit_fail_msg("reload: %s", strerror(-err));
+	reload(NULL);
 	return ktap_finished();
 }

@@ -106,30 +106,18 @@ static bool domain_is(struct ksmmod_domain_entry *e, int n, uint32_t kind, uint6
 	       d->rmap_items == items;
 }
 
-/* Merge until settled; true if the counters are exactly @shared/@sharing. */
-static bool merged(uint64_t shared, uint64_t sharing)
+/* Whether PROCESS_STATS of @pid says merge domain (@kind, @id). */
+static bool stats_domain_is(pid_t pid, uint32_t kind, uint64_t id)
 {
-	struct ksmmod_stats s;
+	struct ksmmod_process_stats ps;
+	int pfd = pidfd_of(pid), err;
 
-	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
-	ksmt_settle(fd, 3);
-	s = ksmt_settle(fd, 1);
-	return s.pages_shared == shared && s.pages_sharing == sharing;
-}
-
-static void unmerge(void)
-{
-	ksmt_set_run(fd, KSMMOD_RUN_UNMERGE);
-	ksmt_set_run(fd, KSMMOD_RUN_STOP);
-}
-
-static int set_policy(uint32_t policy)
-{
-	struct ksmmod_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.merge_domains = policy;
-	return ksmt_set_params(fd, &p, KSMMOD_PARAM_MERGE_DOMAINS);
+	err = ksmt_process_stats(fd, pfd, &ps);
+	close(pfd);
+	if (err || ps.domain_kind != kind || ps.domain_id != id || ps.pad2)
+		ktap_print_msg("PROCESS_STATS of %d: %d, domain kind %u id %llu", pid, err,
+			       ps.domain_kind, (unsigned long long)ps.domain_id);
+	return !err && ps.domain_kind == kind && ps.domain_id == id && !ps.pad2;
 }
 
 /* A worker's fork (command 'f'): the child's pid. */
@@ -227,6 +215,33 @@ static void errors(struct worker *a, pid_t plain)
 	waitpid(kid, &st, 0);
 	ktap_test_result(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 			 "uid 1000 (no CAP_SYS_ADMIN): SET_DOMAIN of another process and of itself, DOMAIN_STATS: EPERM");
+	fflush(stdout);
+	kid = fork();
+	if (kid == 0) {
+		char pid[16], out[256], err_out[256];
+		struct ksmmod_process_stats ps;
+		pid_t g;
+		int rc, pfd;
+
+		if (setresuid(1000, 1000, 1000))
+			_exit(3);
+		g = fork();
+		if (g == 0) {
+			pause();
+			_exit(0);
+		}
+		snprintf(pid, sizeof(pid), "%d", g);
+		rc = ksmt_ksmmodctl((char *[]){ "ksmmodctl", "add", "--domain", "5", pid, NULL },
+				    out, sizeof(out), err_out, sizeof(err_out));
+		pfd = pidfd_of(g);
+		/* Not registered: the refusal came before ADD_PROCESS. */
+		st = ksmt_process_stats(fd, pfd, &ps);
+		kill(g, SIGKILL);
+		_exit(rc == 1 && strstr(err_out, "CAP_SYS_ADMIN") && st == -ENOENT ? 0 : 1);
+	}
+	waitpid(kid, &st, 0);
+	ktap_test_result(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			 "uid 1000: ksmmodctl add --domain fails naming CAP_SYS_ADMIN, and registers nothing");
 
 	memset(&ds, 0, sizeof(ds));
 	ds.size = sizeof(ds);
@@ -264,7 +279,7 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "hold"))
 		return hold();
-	ktap_print_header(30);
+	ktap_print_header(35);
 	ksmt_ensure_loaded();
 	fd = ksmt_open();
 	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -287,7 +302,7 @@ int main(int argc, char **argv)
 			 "A and B map one PFN (%#llx, %#llx), C another (%#llx)",
 			 (unsigned long long)pa, (unsigned long long)pb, (unsigned long long)pc);
 
-	/* 4-5: the counters of each domain, exact, adding up to general_profit. */
+	/* 4-7: the counters of each domain, exact, adding up to general_profit. */
 	s = ksmt_stats(fd);
 	n = domains(e, MAXD);
 	ktap_test_result(n == 2 &&
@@ -299,8 +314,26 @@ int main(int argc, char **argv)
 			 e[0].ksm_zero_pages == 0 && !e[0].pad && !e[0].reserved[0],
 			 "the domains' profits add up to general_profit (%lld)",
 			 (long long)s.general_profit);
+	ktap_test_result(stats_domain_is(a.pid, KSMMOD_DOMAINS_EXPLICIT, 7) &&
+			 stats_domain_is(c.pid, KSMMOD_DOMAINS_NONE, 0),
+			 "PROCESS_STATS: A in explicit domain 7, C in the default domain");
+	{
+		char out[1024], err_out[256];
+		char line7[128], line0[128];
+		int rc;
 
-	/* 6-8: B moves to domain 8 while merged: unmerged at once, then merges alone. */
+		rc = ksmt_ksmmodctl((char *[]){ "ksmmodctl", "status", "--raw", "--domains", NULL },
+				    out, sizeof(out), err_out, sizeof(err_out));
+		snprintf(line0, sizeof(line0), "default 0 1 1 %d 0 %d ", NPAGES - 1, NPAGES);
+		snprintf(line7, sizeof(line7), "explicit 7 2 1 %d 0 %d ", 2 * NPAGES - 1,
+			 2 * NPAGES);
+		ktap_test_result(rc == 0 && strstr(out, line0) == out && strstr(out, line7),
+				 "ksmmodctl status --raw --domains: '%s...' then '%s...'", line0, line7);
+		if (rc || strstr(out, line0) != out || !strstr(out, line7))
+			ktap_print_msg("ksmmodctl: %d, out '%s', err '%s'", rc, out, err_out);
+	}
+
+	/* 8-10: B moves to domain 8 while merged: unmerged at once, then merges alone. */
 	ktap_test_result(!set_domain(b.pid, 8) && pfn_of(b.pid, b.addr) == 0 &&
 			 pfn_of(a.pid, a.addr) == pa,
 			 "SET_DOMAIN 8 for merged B: B's pages are private copies on return, A keeps its KSM page");
@@ -311,7 +344,7 @@ int main(int argc, char **argv)
 			 "A, B, C map three PFNs (%#llx, %#llx, %#llx)", (unsigned long long)pa,
 			 (unsigned long long)pb, (unsigned long long)pc);
 
-	/* 9-19: the errors, each changing nothing. */
+	/* 11-22: the errors, each changing nothing. */
 	plain = fork();
 	if (plain == 0) {
 		pause();
@@ -339,7 +372,7 @@ int main(int argc, char **argv)
 				 "DOMAIN_STATS with room for 1 of 3: count 3, one entry written");
 	}
 
-	/* 20-21: explicit domains override merge_domains=uid; domain 0 gives back to it. */
+	/* 23-24: explicit domains override merge_domains=uid; domain 0 gives back to it. */
 	unmerge();
 	err = set_policy(KSMMOD_DOMAINS_UID);
 	ktap_test_result(!err && merged(3, 3 * NPAGES - 3) && (n = domains(e, MAXD)) == 3 &&
@@ -356,7 +389,7 @@ int main(int argc, char **argv)
 	unmerge();
 	set_policy(KSMMOD_DOMAINS_NONE);
 
-	/* 22-23: a fork stays in its parent's explicit domain (drop-in: fork reaches ksmmod). */
+	/* 25-26: a fork stays in its parent's explicit domain (drop-in: fork reaches ksmmod). */
 	if (ksmt_dropin()) {
 		kid = fork_of(&a);
 		ok = merged(2, 4 * NPAGES - 2);
@@ -374,7 +407,7 @@ int main(int argc, char **argv)
 		ktap_test_skip("domain 7 has 2 processes", "as above");
 	}
 
-	/* 24-26: ksmmodctl run --domain: the program it executes is in the domain. */
+	/* 27-29: ksmmodctl run --domain: the program it executes is in the domain. */
 	h1 = run_in_domain(self, "9", &h1addr);
 	h2 = run_in_domain(self, "9", &h2addr);
 	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
@@ -401,14 +434,35 @@ int main(int argc, char **argv)
 	ktap_test_result(!s.mm_slots && !s.pages_shared && domains(e, MAXD) == 0,
 			 "all gone: no process, nothing merged, no domain");
 
-	/* 27-30: dropin=0: the fork of a process registered whole follows its domain. */
-	close(fd);
-	err = ksmt_unload();
-	if (!err)
-		err = ksmt_load("dropin=0");
-	if (err)
-		ktap_exit_fail_msg("reload with dropin=0: %s", strerror(-err));
-	fd = ksmt_open();
+	/* 30-35: dropin=0: the fork of a process registered whole follows its domain. */
+	reload("dropin=0");
+	/*
+	 * A's pages are all on one KSM page, which its unregistered fork
+	 * (dropin=0) maps too. Moved to domain 5, A's pages are unmerged and
+	 * the page's node, on which only A's pages were, leaves the tree: D,
+	 * in A's old domain, gets a KSM page of its own, not the one A's fork
+	 * (A's now) maps.
+	 */
+	a = start(NULL, 0);
+	ok = merged(1, NPAGES - 1);
+	pa = pfn_of(a.pid, a.addr);
+	kid = fork_of(&a);
+	pk = pfn_of(kid, a.addr);
+	ktap_test_result(ok && pa && pk == pa && !set_domain(a.pid, 5) && pfn_of(a.pid, a.addr) == 0,
+			 "dropin=0: A's KSM page (%#llx) also mapped by its unregistered fork; A moved to domain 5",
+			 (unsigned long long)pa);
+	c = start(NULL, 0);
+	ok = merged(2, 2 * NPAGES - 2);
+	pc = pfn_of(c.pid, c.addr);
+	ktap_test_result(ok && pc && pc != pk && pfn_of(kid, a.addr) == pk &&
+			 pfn_of(a.pid, a.addr) != pk,
+			 "a new process of A's old domain gets its own KSM page (%#llx), not the one A's fork maps (%#llx)",
+			 (unsigned long long)pc, (unsigned long long)pk);
+	kill(kid, SIGKILL);
+	unmerge();
+	stop(&a);
+	stop(&c);
+	KSMT_WAIT_STATS(fd, s, s.mm_slots == 0);
 	w = start(NULL, 0);
 	{
 		int pfd = pidfd_of(w.pid);
@@ -432,11 +486,6 @@ int main(int argc, char **argv)
 	stop(&w);
 	KSMT_WAIT_STATS(fd, s, s.mm_slots == 0);
 	ktap_test_result(!s.mm_slots && !s.pages_shared, "dropin=0: all gone");
-	close(fd);
-	err = ksmt_unload();
-	if (!err)
-		err = ksmt_load(NULL);
-	if (err)
-		ktap_exit_fail_msg("reload: %s", strerror(-err));
+	reload(NULL);
 	return ktap_finished();
 }

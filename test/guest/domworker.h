@@ -142,4 +142,46 @@ static uint64_t pfn_of(pid_t pid, uint64_t addr)
 	return pfn;
 }
 
+/* Set merge_domains through the ioctl: 0 or -errno. */
+static int set_policy(uint32_t policy)
+{
+	struct ksmmod_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.merge_domains = policy;
+	return ksmt_set_params(fd, &p, KSMMOD_PARAM_MERGE_DOMAINS);
+}
+
+/* Merge until settled; true if the counters are exactly @shared/@sharing. */
+static bool merged(uint64_t shared, uint64_t sharing)
+{
+	struct ksmmod_stats s;
+
+	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
+	ksmt_settle(fd, 3);
+	s = ksmt_settle(fd, 1);
+	return s.pages_shared == shared && s.pages_sharing == sharing;
+}
+
+/* run=2, then run=0: nothing merged, the scanner stopped. */
+static void unmerge(void)
+{
+	ksmt_set_run(fd, KSMMOD_RUN_UNMERGE);
+	ksmt_set_run(fd, KSMMOD_RUN_STOP);
+}
+
+/* Unload and load the module again with @params (NULL: none); @fd reopened. */
+static void reload(const char *params)
+{
+	int err;
+
+	close(fd);
+	err = ksmt_unload();
+	if (!err)
+		err = ksmt_load(params);
+	if (err)
+		ktap_exit_fail_msg("reload with '%s': %s", params ? params : "", strerror(-err));
+	fd = ksmt_open();
+}
+
 #endif /* KSMMOD_DOMWORKER_H */

@@ -89,7 +89,8 @@ int set_domain(int fd, int pidfd, uint64_t id)
 
 static const char *const kind_names[] = { "default", "uid", "cgroup", "explicit" };
 
-static const char *kind_name(uint32_t kind)
+/* The name of merge domain kind @kind (KSMMOD_DOMAINS_*), as status prints it. */
+const char *kind_name(uint32_t kind)
 {
 	return kind < ARRAY_SIZE(kind_names) ? kind_names[kind] : "unknown";
 }
@@ -153,13 +154,9 @@ int cmd_domain_status(bool raw, bool json)
 	size_t nr;
 	int fd;
 
-	fd = open_device(O_RDONLY);
+	fd = open_params_stats(&p, &s);
 	if (fd < 0)
 		return EXIT_FAILURE;
-	if (get_params_stats(fd, &p, &s)) {
-		close(fd);
-		return EXIT_FAILURE;
-	}
 	e = get_domains(fd, &nr);
 	close(fd);
 	if (!e)

@@ -65,6 +65,7 @@ int open_device(int flags);
 void ioctl_err(const char *what);
 int get_api(int fd, struct ksmmod_api *api);
 int get_params_stats(int fd, struct ksmmod_params *p, struct ksmmod_stats *s);
+int open_params_stats(struct ksmmod_params *p, struct ksmmod_stats *s);
 int parse_u32(const char *s, uint32_t *out);
 int parse_u64(const char *s, bool suffix, uint64_t *out);
 int parse_pid(const char *cmd, const char *s, pid_t *out);
@@ -127,5 +128,6 @@ int parse_domain(const char *cmd, const char *s, uint64_t *id);
 int domain_check_allowed(int fd);
 int set_domain(int fd, int pidfd, uint64_t id);
 int cmd_domain_status(bool raw, bool json);
+const char *kind_name(uint32_t kind);
 
 #endif /* KSMMODCTL_H */

@@ -155,13 +155,9 @@ int cmd_metrics(void)
 	size_t nr;
 	int fd;
 
-	fd = open_device(O_RDONLY);
+	fd = open_params_stats(&p, &s);
 	if (fd < 0)
 		return EXIT_FAILURE;
-	if (get_params_stats(fd, &p, &s)) {
-		close(fd);
-		return EXIT_FAILURE;
-	}
 	for (size_t i = 0; i < ARRAY_SIZE(metrics); i++) {
 		const struct metric_desc *m = &metrics[i];
 		const struct stat_desc *d;

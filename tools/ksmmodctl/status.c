@@ -196,13 +196,9 @@ int cmd_status(bool raw, bool json)
 	char buf[64];
 	int fd;
 
-	fd = open_device(O_RDONLY);
+	fd = open_params_stats(&p, &s);
 	if (fd < 0)
 		return EXIT_FAILURE;
-	if (get_params_stats(fd, &p, &s)) {
-		close(fd);
-		return EXIT_FAILURE;
-	}
 	close(fd);
 	if (json) {
 		print_status_json(&p, &s);
@@ -297,19 +293,23 @@ int cmd_process_status(pid_t pid, bool raw, bool json)
 		printf(", \"mergeable\": %s", ps.mergeable ? "true" : "false");
 		printf(", \"ineligible_pages\": %" PRIu64, (uint64_t)ps.ineligible_pages);
 		printf(", \"merge_pinned\": %" PRIu64, (uint64_t)ps.merge_pinned);
-		printf(", \"thp_unsplittable\": %" PRIu64 "}\n", (uint64_t)ps.thp_unsplittable);
+		printf(", \"thp_unsplittable\": %" PRIu64, (uint64_t)ps.thp_unsplittable);
+		printf(", \"domain_kind\": \"%s\", \"domain_id\": %" PRIu64 "}\n",
+		       kind_name(ps.domain_kind), (uint64_t)ps.domain_id);
 		return EXIT_SUCCESS;
 	}
 	if (raw) {
 		printf("pid %d\nregistered_bytes %" PRIu64 "\nrmap_items %" PRIu64
 		       "\nmerging_pages %" PRIu64 "\nzero_pages %" PRIu64 "\nprocess_profit %" PRId64
 		       "\nmerge_any %s\nmergeable %s\nineligible_pages %" PRIu64
-		       "\nmerge_pinned %" PRIu64 "\nthp_unsplittable %" PRIu64 "\n",
+		       "\nmerge_pinned %" PRIu64 "\nthp_unsplittable %" PRIu64
+		       "\ndomain_kind %s\ndomain_id %" PRIu64 "\n",
 		       (int)pid, (uint64_t)ps.registered_bytes, (uint64_t)ps.rmap_items,
 		       (uint64_t)ps.merging_pages, (uint64_t)ps.zero_pages, (int64_t)ps.process_profit,
 		       ps.merge_any ? "yes" : "no", ps.mergeable ? "yes" : "no",
 		       (uint64_t)ps.ineligible_pages, (uint64_t)ps.merge_pinned,
-		       (uint64_t)ps.thp_unsplittable);
+		       (uint64_t)ps.thp_unsplittable, kind_name(ps.domain_kind),
+		       (uint64_t)ps.domain_id);
 		return EXIT_SUCCESS;
 	}
 	printf("%-16s  %d\n", "pid", (int)pid);
@@ -333,6 +333,8 @@ int cmd_process_status(pid_t pid, bool raw, bool json)
 	       (uint64_t)ps.merge_pinned);
 	printf("%-16s  %" PRIu64 " (merges given up: huge page not splittable)\n",
 	       "thp_unsplittable", (uint64_t)ps.thp_unsplittable);
+	printf("%-16s  %s %" PRIu64 " (merge domain)\n", "domain", kind_name(ps.domain_kind),
+	       (uint64_t)ps.domain_id);
 	return EXIT_SUCCESS;
 }
 

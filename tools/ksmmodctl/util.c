@@ -161,6 +161,21 @@ int get_params_stats(int fd, struct ksmmod_params *p, struct ksmmod_stats *s)
 }
 
 /*
+ * Open the device read-only and read every parameter and counter: the open
+ * fd, or -1 (said why, nothing left open).
+ */
+int open_params_stats(struct ksmmod_params *p, struct ksmmod_stats *s)
+{
+	int fd = open_device(O_RDONLY);
+
+	if (fd >= 0 && get_params_stats(fd, p, s)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/*
  * Parse a decimal unsigned 32-bit number: digits only (no sign, no blanks,
  * no trailing garbage), at least one. Returns 0, -EINVAL if @s is not such a
  * number, -ERANGE if it does not fit in 32 bits.

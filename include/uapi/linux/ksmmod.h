@@ -363,8 +363,12 @@ struct ksmmod_process {
  *	(at the scanner's last pass over it).
  * @merge_pinned: out: as in struct ksmmod_stats, for this process's pages.
  * @thp_unsplittable: out: as in struct ksmmod_stats, for this process's
- *	pages. (Input: every out field must be zero.)
- * @reserved: out: zero.
+ *	pages.
+ * @domain_kind: out: the kind of its merge domain (KSMMOD_DOMAINS_*, as in
+ *	struct ksmmod_domain_entry; feature KSMMOD_FEATURE_DOMAIN_IOCTLS).
+ * @pad2: out: zero.
+ * @domain_id: out: the id of its merge domain.
+ * @reserved: out: zero. (Input: every out field must be zero.)
  */
 struct ksmmod_process_stats {
 	__u32 size;
@@ -381,7 +385,10 @@ struct ksmmod_process_stats {
 	__u64 ineligible_pages;
 	__u64 merge_pinned;
 	__u64 thp_unsplittable;
-	__u64 reserved[4];
+	__u32 domain_kind;
+	__u32 pad2;
+	__u64 domain_id;
+	__u64 reserved[2];
 };
 
 /**
@@ -398,9 +405,15 @@ struct ksmmod_process_stats {
  * Errors: EINVAL (flags, pad or reserved not zero), EPERM (the caller lacks
  * CAP_SYS_ADMIN, even for itself: a process that could pick its domain
  * could join another tenant's), EBADF, ESRCH as for struct ksmmod_range,
- * ENOENT (ksmmod has no memory of the process registered), ENOSPC (65535
- * domains are in use), ENOMEM, EINTR (a fatal signal while unmerging; the
- * process stays in its domain). On error the domain is unchanged.
+ * ENOENT (ksmmod has no memory of the process registered), EBUSY (the
+ * kernel's own KSM has it), ENOSPC (65535 domains are in use), ENOMEM,
+ * EINTR (a fatal signal while unmerging; the process stays in its domain).
+ * On error the domain is unchanged.
+ *
+ * The domain lasts as long as the registration: after REMOVE_PROCESS (or
+ * an exec that leaves ksmmod) the process is placed by merge_domains again.
+ * A call that races with an execve() of the process may leave the program
+ * it starts in the old domain: PROCESS_STATS says which domain it is in.
  *
  * @size: in: sizeof(struct ksmmod_set_domain) as the caller knows it.
  * @flags: must be zero.
