@@ -434,7 +434,7 @@ int main(int argc, char **argv)
 	ktap_test_result(!s.mm_slots && !s.pages_shared && domains(e, MAXD) == 0,
 			 "all gone: no process, nothing merged, no domain");
 
-	/* 30-35: dropin=0: the fork of a process registered whole follows its domain. */
+	/* 30-35: dropin=0 (and rmmod at the end): the fork of a process registered whole follows its domain. */
 	reload("dropin=0");
 	/*
 	 * A's pages are all on one KSM page, which its unregistered fork
@@ -481,11 +481,11 @@ int main(int argc, char **argv)
 	pk = pfn_of(kid, w.addr);
 	ktap_test_result(pk && pk == pfn_of(w.pid, w.addr),
 			 "W and its fork map one KSM page (%#llx)", (unsigned long long)pk);
-	kill(kid, SIGKILL);
-	unmerge();
-	stop(&w);
-	KSMT_WAIT_STATS(fd, s, s.mm_slots == 0);
-	ktap_test_result(!s.mm_slots && !s.pages_shared, "dropin=0: all gone");
+	/* rmmod while W and its fork are merged in domain 11: unmerged, as always. */
 	reload(NULL);
+	ktap_test_result(pfn_of(w.pid, w.addr) == 0 && pfn_of(kid, w.addr) == 0,
+			 "rmmod while merged in domain 11: W's and its fork's pages are private copies");
+	kill(kid, SIGKILL);
+	stop(&w);
 	return ktap_finished();
 }
