@@ -18,17 +18,24 @@
  * well-formed structure with random fields (parameter values, masks, ranges
  * over this process, the bystander and unmapped space, unaligned, huge and
  * overflowing ones; pidfds of this process, the bystander, a zombie and a
- * reaped child, other descriptors and random numbers) or a mutated one (size,
- * flags, padding, reserved bytes, random bytes). For each call the model
+ * reaped child, other descriptors and random numbers; merge domain ids; for
+ * DOMAIN_STATS counts, entry sizes and an entries array in a page area of its
+ * own, up to a guard page, in a read-only or PROT_NONE page, at NULL, near
+ * the top of user space or beyond) or a mutated one (size, flags, padding,
+ * reserved bytes, random bytes). For each call the model
  * computes the results src/dev.c and the UAPI rules allow, in the order the
  * module checks them, from what it knows: the bytes it passed, which of them
  * are readable and writable, the mappings of the target (/proc/PID/maps), the
- * tunables and whether the target is registered. Where the outcome depends
- * on something it cannot see (EBUSY while the scanner may have merged pages,
- * ENOENT after an UNMERGE_RANGE that may have left nothing registered) it
+ * tunables, whether the target is registered and the explicit merge domain
+ * SET_DOMAIN gave it. Where the outcome depends on something it cannot see
+ * (EBUSY while the scanner may have merged pages, ENOENT after an
+ * UNMERGE_RANGE that may have left nothing registered, EFAULT when
+ * DOMAIN_STATS has more domains to write than fit in writable memory) it
  * allows exactly those results. It also checks that a failed call and an
- * input-only command leave the buffer alone, what the output commands write,
- * and after every successful SET_PARAMS that GET_PARAMS reflects it.
+ * input-only command leave the buffer alone, what the output commands write
+ * (DOMAIN_STATS: each entry, nothing beyond the entries it counts, the
+ * domains of the registered processes it knows), and after every successful
+ * SET_PARAMS that GET_PARAMS reflects it.
  *
  * A child that drops to uid/gid 65534 without capabilities then makes
  * random calls on the descriptor it inherited: nothing may change (EPERM),
@@ -54,7 +61,10 @@
 #define ARENA_PAGES	32	/* the fuzzer's own target memory */
 #define IMG		(4096 + 64)
 #define KADDR		0xffff888000000000ULL
-#define NCMDS		9
+#define ENT_PAGES	4	/* DOMAIN_STATS entries area, then PROT_NONE, read-only, PROT_NONE */
+#define ENT_FILL	0xa5	/* what the entries area holds where nothing was written */
+#define DSTATS_MAX	65536	/* the largest DOMAIN_STATS @count (src/dev.c) */
+#define NCMDS		11
 #define MAXVIOL		10
 #define SYSDIR		"/sys/kernel/mm/ksmmod/"
 
@@ -147,24 +157,32 @@ struct cmdinfo {
 	unsigned int ksize;
 	bool out;	/* writes its structure back */
 	bool changes;	/* changes something (CAP_SYS_ADMIN or the target's owner) */
+	bool admin;	/* CAP_SYS_ADMIN only, checked before the argument is read */
 };
 
 static const struct cmdinfo cmds[NCMDS] = {
-	{ "API", KSMMOD_IOC_API, _IOC_READ | _IOC_WRITE, sizeof(struct ksmmod_api), true, false },
+	{ "API", KSMMOD_IOC_API, _IOC_READ | _IOC_WRITE, sizeof(struct ksmmod_api), true, false,
+	  false },
 	{ "GET_PARAMS", KSMMOD_IOC_GET_PARAMS, _IOC_READ | _IOC_WRITE,
-	  sizeof(struct ksmmod_params), true, false },
-	{ "SET_PARAMS", KSMMOD_IOC_SET_PARAMS, _IOC_WRITE, sizeof(struct ksmmod_params), false, true },
+	  sizeof(struct ksmmod_params), true, false, false },
+	{ "SET_PARAMS", KSMMOD_IOC_SET_PARAMS, _IOC_WRITE, sizeof(struct ksmmod_params), false, true,
+	  true },
 	{ "GET_STATS", KSMMOD_IOC_GET_STATS, _IOC_READ | _IOC_WRITE, sizeof(struct ksmmod_stats),
+	  true, false, false },
+	{ "MERGE_RANGE", KSMMOD_IOC_MERGE_RANGE, _IOC_WRITE, sizeof(struct ksmmod_range), false,
 	  true, false },
-	{ "MERGE_RANGE", KSMMOD_IOC_MERGE_RANGE, _IOC_WRITE, sizeof(struct ksmmod_range), false, true },
 	{ "UNMERGE_RANGE", KSMMOD_IOC_UNMERGE_RANGE, _IOC_WRITE, sizeof(struct ksmmod_range), false,
-	  true },
+	  true, false },
 	{ "ADD_PROCESS", KSMMOD_IOC_ADD_PROCESS, _IOC_WRITE, sizeof(struct ksmmod_process), false,
-	  true },
+	  true, false },
 	{ "REMOVE_PROCESS", KSMMOD_IOC_REMOVE_PROCESS, _IOC_WRITE, sizeof(struct ksmmod_process),
-	  false, true },
+	  false, true, false },
 	{ "PROCESS_STATS", KSMMOD_IOC_PROCESS_STATS, _IOC_READ | _IOC_WRITE,
-	  sizeof(struct ksmmod_process_stats), true, false },
+	  sizeof(struct ksmmod_process_stats), true, false, false },
+	{ "SET_DOMAIN", KSMMOD_IOC_SET_DOMAIN, _IOC_WRITE, sizeof(struct ksmmod_set_domain), false,
+	  true, true },
+	{ "DOMAIN_STATS", KSMMOD_IOC_DOMAIN_STATS, _IOC_READ | _IOC_WRITE,
+	  sizeof(struct ksmmod_domain_stats), true, false, true },
 };
 
 /* Where each structure has its flags, pad and reserved fields (for mutations). */
@@ -190,7 +208,19 @@ static const struct {
 	{ offsetof(struct ksmmod_process_stats, flags), offsetof(struct ksmmod_process_stats, pad),
 	  offsetof(struct ksmmod_process_stats, reserved),
 	  sizeof(((struct ksmmod_process_stats *)0)->reserved) },
+	{ offsetof(struct ksmmod_set_domain, flags), offsetof(struct ksmmod_set_domain, pad),
+	  offsetof(struct ksmmod_set_domain, reserved),
+	  sizeof(((struct ksmmod_set_domain *)0)->reserved) },
+	{ offsetof(struct ksmmod_domain_stats, flags), 0,
+	  offsetof(struct ksmmod_domain_stats, reserved),
+	  sizeof(((struct ksmmod_domain_stats *)0)->reserved) },
 };
+
+/* Structures with a pidfd at offset 8 (MERGE_RANGE to PROCESS_STATS, SET_DOMAIN). */
+static bool has_pidfd(int snr)
+{
+	return snr >= KSMMOD_NR_MERGE_RANGE && snr <= KSMMOD_NR_SET_DOMAIN;
+}
 
 /* ---- state ---- */
 
@@ -207,7 +237,9 @@ struct shared {
 static long ps;
 static int fd;
 static uint64_t task_size_max;
-static unsigned char *scratch, *ro;	/* see setup_buffers() */
+static unsigned char *scratch, *ro;	/* see setup_memory() */
+static unsigned char *ents;		/* DOMAIN_STATS entries (setup_memory()) */
+static bool ents_dirty;			/* something may have been written there */
 static char *arena, *byst;
 static struct shared *sh;
 static pid_t byst_pid, zombie_pid;
@@ -215,10 +247,17 @@ static int pfd_self, pfd_byst, pfd_zombie, pfd_dead;
 
 enum { K_NO, K_YES, K_MAYBE };
 static int known[2];		/* registered? [0] this process, [1] the bystander */
+/*
+ * If it has a slot, its explicit merge domain (SET_DOMAIN; 0: the one
+ * merge_domains gives it) is dom[i], when dom_sure[i]. A new slot starts at 0.
+ */
+static uint64_t dom[2];
+static bool dom_sure[2];
 static struct ksmmod_params cur;	/* the tunables as the model has them */
 static bool merged_possible;	/* pages may be merged (shape tunables: EBUSY) */
 
 static unsigned long long ncalls, nviol, counts[NCMDS + 1][NERRS], maxns[NCMDS + 1];
+static char mapsbuf[1 << 17];	/* a /proc/PID/maps */
 
 /* ---- the call ---- */
 
@@ -358,6 +397,121 @@ static uint32_t pick32(const uint32_t *v, int n)
 	return rnd(n + 1) == (uint32_t)n ? (uint32_t)rnd64() : v[rnd(n)];
 }
 
+/* Bytes writable from @a on in the entries area (0 anywhere else: see safe_entries()). */
+static uint64_t ents_room(uint64_t a)
+{
+	uint64_t base = (uintptr_t)ents, end = base + ENT_PAGES * ps;
+
+	return a >= base && a < end ? end - a : 0;
+}
+
+/*
+ * Whether DOMAIN_STATS may be given @a as its entries: in the entries area,
+ * or where nothing of this process is mapped (so the first byte faults and
+ * nothing is written: copy_to_user() stops there), nor within the reach of
+ * its stack's growth. A mutated address elsewhere could have the module
+ * write over this process's own memory.
+ */
+static bool safe_entries(uint64_t a)
+{
+	char *line, *save = NULL;
+	ssize_t n;
+
+	if (a < 0x10000 || a >= task_size_max ||
+	    (a >= (uintptr_t)ents && a < (uintptr_t)ents + (ENT_PAGES + 3) * ps))
+		return true;
+	n = ksmt_read_file("/proc/self/maps", mapsbuf, sizeof(mapsbuf));
+	if (n <= 0 || n >= (ssize_t)sizeof(mapsbuf) - 1)
+		ktap_exit_fail_msg("reading /proc/self/maps: %zd", n);
+	for (line = strtok_r(mapsbuf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long vs, ve;
+
+		if (sscanf(line, "%lx-%lx", &vs, &ve) < 2)
+			continue;
+		if (strstr(line, "[stack]"))
+			vs = vs > (64UL << 20) ? vs - (64UL << 20) : 0;
+		if (a >= vs && a < ve)
+			return false;
+	}
+	return true;
+}
+
+/* A DOMAIN_STATS entry size: the current one mostly, the edges, random ones. */
+static uint32_t gen_entry_size(void)
+{
+	static const uint32_t sz[] = { KSMMOD_DOMAIN_ENTRY_SIZE_VER0, 88, 128, 4096,
+				       0, 8, 79, 4097 };
+
+	switch (rnd(12)) {
+	case 0 ... 5:
+		return sizeof(struct ksmmod_domain_entry);
+	case 6 ... 8:
+		return sz[rnd(8)];
+	case 9 ... 10:
+		return KSMMOD_DOMAIN_ENTRY_SIZE_VER0 + rnd(4096 - KSMMOD_DOMAIN_ENTRY_SIZE_VER0 + 1);
+	default:
+		return rnd64();
+	}
+}
+
+static uint32_t gen_count(uint32_t esize)
+{
+	switch (rnd(16)) {
+	case 0 ... 3:
+		return 0;
+	case 4 ... 8:
+		return 1 + rnd(4);
+	case 9:
+		return 5 + rnd(60);
+	case 10:
+		return ENT_PAGES * ps / (esize ? esize : 1);
+	case 11:
+		return DSTATS_MAX;
+	case 12:
+		return DSTATS_MAX + 1;
+	case 13:
+		return 1 + rnd(DSTATS_MAX);
+	case 14:
+		return UINT32_MAX - rnd(2);
+	default:
+		return rnd64();
+	}
+}
+
+/* Where DOMAIN_STATS writes @count entries of @esize bytes. */
+static uint64_t gen_entries(uint32_t count, uint32_t esize)
+{
+	uint64_t room = ENT_PAGES * ps, all = (uint64_t)count * esize, a;
+
+	switch (rnd(16)) {
+	case 0 ... 7:
+		a = rnd(room);
+		if (rnd(4))
+			a &= ~7ULL;
+		return (uintptr_t)ents + a;
+	case 8 ... 9:
+		/* Exactly @count entries fit before the guard page, or one byte less. */
+		a = all && all <= room ? room - all : 0;
+		if (a && !rnd(2))
+			a += 1 + rnd(esize < 8 ? 1 : 8);
+		return (uintptr_t)ents + a;
+	case 10:
+		return 0;
+	case 11:
+		/* The guard page, the read-only page, the PROT_NONE page. */
+		return (uintptr_t)ents + room + rnd(3 * ps);
+	case 12:
+		return 0x1000 + rnd(ps);
+	case 13:
+		return rnd(2) ? KADDR + rnd(ps) : rnd(2) ? ~0ULL - rnd(ps) : 1ULL << 63;
+	case 14:
+		/* The array ends at or near the top of user space. */
+		return task_size_max - all - (rnd(2) ? 0 : esize) + (rnd(3) ? 0 : 1 + rnd(ps));
+	default:
+		return rnd(2) ? rnd64() : rnd64() & ((1ULL << 47) - 1);
+	}
+}
+
 static void gen_struct(struct call *c, int snr, bool priv)
 {
 	size_t ks = cmds[snr].ksize;
@@ -490,6 +644,42 @@ static void gen_struct(struct call *c, int snr, bool priv)
 		memcpy(img, &s, sizeof(s));
 		break;
 	}
+	case KSMMOD_NR_SET_DOMAIN: {
+		/*
+		 * A few ids, so that this process and the bystander share
+		 * domains and a process is often set to the domain it has;
+		 * sometimes the edges of 64 bits or a random id (a new domain).
+		 */
+		static const uint64_t ids[] = { 1, 2, 3, 1ULL << 32, 1ULL << 63, ~0ULL };
+		struct ksmmod_set_domain d = { 0 };
+
+		d.pidfd = gen_pidfd();
+		switch (rnd(10)) {
+		case 0 ... 2:
+			d.domain = 0;
+			break;
+		case 3 ... 6:
+			d.domain = 1 + rnd(3);
+			break;
+		case 7 ... 8:
+			d.domain = ids[rnd(6)];
+			break;
+		default:
+			d.domain = rnd64();
+			break;
+		}
+		memcpy(img, &d, sizeof(d));
+		break;
+	}
+	case KSMMOD_NR_DOMAIN_STATS: {
+		struct ksmmod_domain_stats d = { 0 };
+
+		d.entry_size = gen_entry_size();
+		d.count = gen_count(d.entry_size);
+		d.entries = gen_entries(d.count, d.entry_size);
+		memcpy(img, &d, sizeof(d));
+		break;
+	}
 	}
 
 	/* The size field. */
@@ -548,8 +738,18 @@ static void gen_struct(struct call *c, int snr, bool priv)
 	if (usize > ks && usize <= 4096 && rnd(10) < 3)
 		img[ks + rnd(usize - ks)] = 1 + rnd(255);
 	/* The unprivileged caller targets other processes only. */
-	if (!priv && (snr >= KSMMOD_NR_MERGE_RANGE) && !*(uint32_t *)(img + 8))
+	if (!priv && has_pidfd(snr) && !*(uint32_t *)(img + 8))
 		*(uint32_t *)(img + 8) = pfd_byst;
+	/* Entries mutated to elsewhere in this process: into the guard page. */
+	if (snr == KSMMOD_NR_DOMAIN_STATS) {
+		uint64_t a;
+
+		memcpy(&a, img + offsetof(struct ksmmod_domain_stats, entries), 8);
+		if (!safe_entries(a)) {
+			a = (uintptr_t)ents + ENT_PAGES * ps + (a & (ps - 1));
+			memcpy(img + offsetof(struct ksmmod_domain_stats, entries), &a, 8);
+		}
+	}
 	memcpy(img, &usize, 4);
 	c->imglen = usize <= 4096 && usize > ks ? usize : ks;
 }
@@ -637,8 +837,6 @@ static void gen_call(struct call *c, bool priv)
 
 /* ---- the model ---- */
 
-static char mapsbuf[1 << 17];
-
 /*
  * Whether [@s, @e) of process @pid has a hole (as the module's
  * ksmmod_count_pieces() sees it), and whether it overlaps an eligible
@@ -717,6 +915,32 @@ static unsigned int known_set(int t, unsigned int yes)
 	int k = known[t == T_SELF ? 0 : 1];
 
 	return k == K_YES ? yes : k == K_NO ? B(ENOENT) : yes | B(ENOENT);
+}
+
+/*
+ * The fewest domains DOMAIN_STATS can count: those of the processes known to
+ * be registered (the two may share one; others may have more).
+ */
+static unsigned int domains_min(void)
+{
+	bool any = false, policy = false;
+	uint64_t ex = 0;
+	unsigned int nex = 0;
+
+	for (int i = 0; i < 2; i++) {
+		if (known[i] != K_YES)
+			continue;
+		any = true;
+		if (!dom_sure[i])
+			continue;
+		if (!dom[i]) {
+			policy = true;
+		} else if (!nex || dom[i] != ex) {
+			ex = dom[i];
+			nex++;
+		}
+	}
+	return policy + nex ? policy + nex : any;
 }
 
 static unsigned int model_cmd(const struct call *c, bool priv)
@@ -832,6 +1056,48 @@ static unsigned int model_cmd(const struct call *c, bool priv)
 			return e;
 		return known_set(t, B(0));
 	}
+	case KSMMOD_NR_SET_DOMAIN: {
+		struct ksmmod_set_domain d;
+
+		/* Any id, 0 included; the same one again is a no-op. */
+		memcpy(&d, k, sizeof(d));
+		if (d.flags || d.pad || !all_zero(d.reserved, sizeof(d.reserved)))
+			return B(EINVAL);
+		t = classify(d.pidfd, priv);
+		e = target_err(t);
+		if (e)
+			return e;
+		return known_set(t, B(0));
+	}
+	case KSMMOD_NR_DOMAIN_STATS: {
+		struct ksmmod_domain_stats d;
+		uint64_t end, fit;
+
+		memcpy(&d, k, sizeof(d));
+		if (d.flags || !all_zero(d.reserved, sizeof(d.reserved)) ||
+		    d.entry_size < KSMMOD_DOMAIN_ENTRY_SIZE_VER0 || d.entry_size > 4096 ||
+		    d.count > DSTATS_MAX)
+			return B(EINVAL);
+		if (!d.count)
+			return B(0);	/* entries not looked at */
+		/* access_ok() of the whole array */
+		end = d.entries + (uint64_t)d.count * d.entry_size;
+		if (end < d.entries || end >= 1ULL << 63)
+			return B(EFAULT);
+		/*
+		 * Up to TASK_SIZE_MAX on 6.1; below it on 6.12 (USER_PTR_MAX), or
+		 * up to bit 63 with LAM: the architecture's to decide. Nothing is
+		 * mapped there, so only the domains to write decide beyond it.
+		 */
+		e = end >= task_size_max ? B(EFAULT) : 0;
+		/* min(count, domains) entries written, up to the first that faults */
+		fit = ents_room(d.entries) / d.entry_size;
+		if (d.count <= fit)
+			return e | B(0);
+		if (domains_min() > fit)
+			return e | B(EFAULT);
+		return e | B(0) | B(EFAULT);
+	}
 	}
 	return 0;
 }
@@ -848,7 +1114,7 @@ static unsigned int model(const struct call *c, bool priv)
 		return B(ENOTTY);
 	ci = &cmds[c->nr];
 	ks = ci->ksize;
-	if (c->nr == KSMMOD_NR_SET_PARAMS && !priv)
+	if (ci->admin && !priv)
 		return B(EPERM);	/* before looking at the argument */
 	if (c->readable < 4)
 		return B(EFAULT);
@@ -902,6 +1168,24 @@ static void violation(const struct call *c, int ret, unsigned int want, const ch
 		memcpy(&r, c->img, sizeof(r));
 		ktap_print_msg("  range pidfd %u start %#llx length %#llx flags %#x pad %#x", r.pidfd,
 			       (unsigned long long)r.start, (unsigned long long)r.length, r.flags, r.pad);
+	} else if (c->snr == KSMMOD_NR_SET_DOMAIN) {
+		struct ksmmod_set_domain d;
+
+		memcpy(&d, c->img, sizeof(d));
+		ktap_print_msg("  pidfd %u domain %#llx flags %#x pad %#x (model: known %d/%d, domains %#llx%s/%#llx%s)",
+			       d.pidfd, (unsigned long long)d.domain, d.flags, d.pad, known[0],
+			       known[1], (unsigned long long)dom[0], dom_sure[0] ? "" : "?",
+			       (unsigned long long)dom[1], dom_sure[1] ? "" : "?");
+	} else if (c->snr == KSMMOD_NR_DOMAIN_STATS) {
+		struct ksmmod_domain_stats d;
+
+		memcpy(&d, c->img, sizeof(d));
+		ktap_print_msg("  count %u entry_size %u entries %#llx (room %llu) flags %#x (model: at least %u domains, known %d/%d, domains %#llx%s/%#llx%s, merge_domains %u)",
+			       d.count, d.entry_size, (unsigned long long)d.entries,
+			       (unsigned long long)ents_room(d.entries), d.flags, domains_min(),
+			       known[0], known[1], (unsigned long long)dom[0], dom_sure[0] ? "" : "?",
+			       (unsigned long long)dom[1], dom_sure[1] ? "" : "?",
+			       cur.merge_domains);
 	} else if (c->snr >= KSMMOD_NR_ADD_PROCESS) {
 		ktap_print_msg("  pidfd %u flags %#x", *(uint32_t *)(c->img + 8),
 			       *(uint32_t *)(c->img + 4));
@@ -949,8 +1233,10 @@ static const char *check_output(const struct call *c)
 		struct ksmmod_api a;
 
 		memcpy(&a, o, sizeof(a));
+		/* Every command of the table, and no other: a new one needs a model. */
 		if (a.api_version != KSMMOD_API_VERSION || a.features != KSMMOD_FEATURES_ALL ||
-		    a.ioctls != 0x1ff || a.flags || a.pad || !all_zero(a.reserved, sizeof(a.reserved)) ||
+		    a.ioctls != (1ULL << NCMDS) - 1 || a.flags || a.pad ||
+		    !all_zero(a.reserved, sizeof(a.reserved)) ||
 		    !memchr(a.module_version, 0, sizeof(a.module_version)) ||
 		    strcmp(a.kernel_release, ksmt_release()))
 			return "API output";
@@ -989,8 +1275,132 @@ static const char *check_output(const struct call *c)
 			return "PROCESS_STATS output";
 		break;
 	}
+	case KSMMOD_NR_DOMAIN_STATS: {
+		struct ksmmod_domain_stats d, in;
+
+		/* The argument as it came, with @count set to the number of domains. */
+		memcpy(&d, o, sizeof(d));
+		memcpy(&in, c->img, sizeof(in));
+		if (d.flags || d.entry_size != in.entry_size || d.entries != in.entries ||
+		    !all_zero(d.reserved, sizeof(d.reserved)) || d.count > DSTATS_MAX ||
+		    d.count < domains_min())
+			return "DOMAIN_STATS output";
+		break;
+	}
 	}
 	return NULL;
+}
+
+/* Whether DOMAIN_STATS entry @e is of the domain of a process whose explicit domain is @id. */
+static bool entry_is(const struct ksmmod_domain_entry *e, uint64_t id)
+{
+	if (id)
+		return e->kind == KSMMOD_DOMAINS_EXPLICIT && e->id == id;
+	/* the policy's: the uid of root, or the cgroup it was in */
+	return e->kind == cur.merge_domains &&
+	       (cur.merge_domains == KSMMOD_DOMAINS_CGROUP || e->id == 0);
+}
+
+/*
+ * What a call left in the entries area: only DOMAIN_STATS writes there, on
+ * success exactly min(@count, domains) entries at @entries, on EFAULT what
+ * fitted before the fault (up to @count entries); nothing otherwise. NULL if
+ * fine.
+ */
+static const char *check_entries(const struct call *c, int ret)
+{
+	const unsigned char *rw = ents, *rw_end = ents + ENT_PAGES * ps, *from = rw, *to = rw;
+	struct ksmmod_domain_stats in, out;
+	uint64_t room;
+
+	memcpy(&in, c->img, sizeof(in));
+	room = ents_room(in.entries);
+	if (c->nr == KSMMOD_NR_DOMAIN_STATS && ret == -EFAULT && room) {
+		from = (const unsigned char *)(uintptr_t)in.entries;
+		to = from + ((uint64_t)in.count * in.entry_size < room ?
+			     (uint64_t)in.count * in.entry_size : room);
+	} else if (c->nr == KSMMOD_NR_DOMAIN_STATS && !ret) {
+		uint32_t n;
+
+		memcpy(&out, c->p, sizeof(out));
+		n = in.count < out.count ? in.count : out.count;
+		if (n && (uint64_t)n * in.entry_size > room)
+			return "DOMAIN_STATS succeeded, its entries not fitting in writable memory";
+		from = to = (const unsigned char *)(uintptr_t)in.entries;
+		for (uint32_t i = 0; i < n; i++, to += in.entry_size) {
+			struct ksmmod_domain_entry e, f;
+			const __u64 *v;
+
+			memcpy(&e, to, sizeof(e));
+			if (e.kind > KSMMOD_DOMAINS_EXPLICIT || e.pad ||
+			    !all_zero(e.reserved, sizeof(e.reserved)) ||
+			    !all_zero(to + sizeof(e), in.entry_size - sizeof(e)))
+				return "DOMAIN_STATS entry: kind, padding, reserved or tail bytes";
+			if ((e.kind == KSMMOD_DOMAINS_NONE && e.id) ||
+			    (e.kind == KSMMOD_DOMAINS_EXPLICIT && !e.id) ||
+			    (e.kind != KSMMOD_DOMAINS_EXPLICIT && e.kind != cur.merge_domains))
+				return "DOMAIN_STATS entry: kind and id do not fit merge_domains";
+			/* Only domains with processes; no counter wrapped below zero. */
+			for (v = &e.processes; v <= &e.rmap_items; v++)
+				if (*v > (1ULL << 48))
+					return "DOMAIN_STATS entry: counter out of range";
+			if (!e.processes || (e.pages_sharing && !e.pages_shared) ||
+			    e.profit > (int64_t)(e.pages_sharing + e.ksm_zero_pages) * ps)
+				return "DOMAIN_STATS entry: processes, pages or profit";
+			for (const unsigned char *x = from; x < to; x += in.entry_size) {
+				memcpy(&f, x, sizeof(f));
+				if (f.kind == e.kind && f.id == e.id)
+					return "DOMAIN_STATS: one domain twice";
+			}
+		}
+		/* All written: the domains of the processes known to be registered are there. */
+		for (int i = 0; n == out.count && i < 2; i++) {
+			struct ksmmod_domain_entry e;
+			uint64_t want = 0;
+			const unsigned char *x;
+
+			if (known[i] != K_YES || !dom_sure[i])
+				continue;
+			for (int j = 0; j < 2; j++)
+				want += known[j] == K_YES && dom_sure[j] && dom[j] == dom[i];
+			if (!dom[i] && cur.merge_domains == KSMMOD_DOMAINS_CGROUP)
+				want = 1;	/* the two may be in different cgroups */
+			for (x = from; x < to; x += in.entry_size) {
+				memcpy(&e, x, sizeof(e));
+				if (entry_is(&e, dom[i]))
+					break;
+			}
+			if (x == to || e.processes < want)
+				return i ? "DOMAIN_STATS: the bystander's domain missing or short" :
+					   "DOMAIN_STATS: this process's domain missing or short";
+		}
+	}
+	for (const unsigned char *x = rw; x < rw_end; x++) {
+		if (x == from)
+			x = to;
+		if (x < rw_end && *x != ENT_FILL)
+			return "the entries area changed beyond what DOMAIN_STATS may write";
+	}
+	return NULL;
+}
+
+/* Target @i is now known (not) to be registered: @now (K_*). */
+static void set_known(int i, int now)
+{
+	/* Not registered: a new slot starts in no explicit domain. */
+	if (now == K_NO) {
+		dom[i] = 0;
+		dom_sure[i] = true;
+	}
+	known[i] = now;
+}
+
+/* Target @i was registered by a call: if it was not before, it has a new slot. */
+static void registered(int i, int now)
+{
+	if (known[i] != K_YES && dom[i])
+		dom_sure[i] = false;	/* the old slot's, or a new one's (0) */
+	set_known(i, now);
 }
 
 /* Update the model from a result. */
@@ -1067,9 +1477,9 @@ static void learn(const struct call *c, int ret, bool priv)
 		if (c->nr == KSMMOD_NR_MERGE_RANGE) {
 			maps_holes(target_pid(t), r.start, r.start + len, &elig);
 			if (elig)
-				*kn = K_YES;
+				registered(t == T_SELF ? 0 : 1, K_YES);
 			else if (*kn == K_NO)
-				*kn = K_MAYBE;
+				registered(t == T_SELF ? 0 : 1, K_MAYBE);
 		} else if (*kn == K_YES) {
 			*kn = K_MAYBE;	/* the last range may have gone */
 		}
@@ -1078,14 +1488,31 @@ static void learn(const struct call *c, int ret, bool priv)
 	case KSMMOD_NR_ADD_PROCESS:
 	case KSMMOD_NR_REMOVE_PROCESS:
 	case KSMMOD_NR_PROCESS_STATS:
+	case KSMMOD_NR_SET_DOMAIN:
 		t = classify(*(const uint32_t *)(k + 8), priv);
 		if (t != T_SELF && t != T_BYST)
 			return;
-		kn = &known[t == T_SELF ? 0 : 1];
-		if (ret == -ENOENT)
-			*kn = K_NO;
-		else if (!ret)
-			*kn = c->nr == KSMMOD_NR_REMOVE_PROCESS ? K_NO : K_YES;
+		t = t == T_SELF ? 0 : 1;
+		if (ret == -ENOENT) {
+			set_known(t, K_NO);
+		} else if (ret) {
+			return;
+		} else if (c->nr == KSMMOD_NR_REMOVE_PROCESS) {
+			set_known(t, K_NO);
+		} else if (c->nr == KSMMOD_NR_ADD_PROCESS) {
+			registered(t, K_YES);
+		} else if (c->nr == KSMMOD_NR_PROCESS_STATS) {
+			set_known(t, K_YES);	/* the slot it had, if it was known */
+		} else {
+			/*
+			 * It moved (its pages unmerged) or was there already.
+			 * merged_possible stays: other processes keep theirs, and
+			 * the scanner merges its pages again in the new domain.
+			 */
+			set_known(t, K_YES);
+			memcpy(&dom[t], k + offsetof(struct ksmmod_set_domain, domain), 8);
+			dom_sure[t] = true;
+		}
 		return;
 	}
 }
@@ -1104,6 +1531,10 @@ static int one_call(bool priv, unsigned long long *changing, unsigned long long 
 
 	gen_call(&c, priv);
 	want = model(&c, priv);
+	if (c.snr == KSMMOD_NR_DOMAIN_STATS && ents_dirty) {
+		memset(ents, ENT_FILL, ENT_PAGES * ps);
+		ents_dirty = false;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = ioctl(fd, c.cmd, c.p) ? -errno : 0;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -1130,6 +1561,12 @@ static int one_call(bool priv, unsigned long long *changing, unsigned long long 
 			bad = check_output(&c);
 		if (bad)
 			violation(&c, ret, want, bad);
+	}
+	if (c.snr == KSMMOD_NR_DOMAIN_STATS) {
+		bad = check_entries(&c, ret);
+		if (bad)
+			violation(&c, ret, want, bad);
+		ents_dirty = (c.nr >= 0 && (!ret || ret == -EFAULT)) || bad;
 	}
 	learn(&c, ret, priv);
 	if (c.nr >= 0 && cmds[c.nr].changes && changing) {
@@ -1592,6 +2029,16 @@ static void setup_memory(void)
 	mprotect(arena + 25 * ps, ps, PROT_READ);
 	munmap(arena + 28 * ps, 2 * ps);
 
+	/* DOMAIN_STATS entries: [ENT_PAGES RW][PROT_NONE][read-only page][PROT_NONE] */
+	ents = mmap(NULL, (ENT_PAGES + 3) * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	if (ents == MAP_FAILED)
+		ktap_exit_fail_msg("mmap: %s", strerror(errno));
+	memset(ents, ENT_FILL, (ENT_PAGES + 3) * ps);
+	mprotect(ents + ENT_PAGES * ps, ps, PROT_NONE);
+	mprotect(ents + (ENT_PAGES + 1) * ps, ps, PROT_READ);
+	mprotect(ents + (ENT_PAGES + 2) * ps, ps, PROT_NONE);
+
 	byst = (char *)mmap(NULL, (BYST_PAGES + BYST_HOLE) * ps, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	sh = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1684,8 +2131,9 @@ int main(void)
 		usleep(10000);
 	if (!sh->ready || sh->reg_err)
 		ktap_exit_fail_msg("bystander not registered (%s)", strerror(-sh->reg_err));
-	known[0] = K_NO;
-	known[1] = K_YES;
+	set_known(0, K_NO);
+	set_known(1, K_NO);
+	set_known(1, K_YES);	/* its own MERGE_RANGE: no explicit domain */
 
 	/* 1: the bystander's pages merge. */
 	ksmt_set_run(fd, KSMMOD_RUN_MERGE);

@@ -246,7 +246,8 @@ int main(void)
 	rc = run((char *[]){ "ksmmodctl", "version", NULL });
 	ktap_test_result(rc == 0 && strstr(out, "register") && strstr(out, "MERGE_RANGE") &&
 			 strstr(out, "UNMERGE_RANGE") && strstr(out, "ADD_PROCESS") &&
-			 strstr(out, "REMOVE_PROCESS") && strstr(out, "PROCESS_STATS") && !strstr(out, "bit"),
+			 strstr(out, "REMOVE_PROCESS") && strstr(out, "PROCESS_STATS") &&
+			 strstr(out, "SET_DOMAIN") && strstr(out, "DOMAIN_STATS") && !strstr(out, "bit"),
 			 "ksmmodctl version: exit %d, names feature register and every ioctl", rc);
 	base = slots();		/* 45-register may leave a slot behind */
 	child = sleeper(&addr);
