@@ -1048,6 +1048,7 @@ static unsigned int model_cmd(const struct call *c, bool priv)
 		if (s.flags || s.pad || s.merging_pages || s.rmap_items || s.zero_pages ||
 		    s.process_profit || s.registered_bytes || s.merge_any || s.mergeable ||
 		    s.ineligible_pages || s.merge_pinned || s.thp_unsplittable ||
+		    s.domain_kind || s.pad2 || s.domain_id ||
 		    !all_zero(s.reserved, sizeof(s.reserved)))
 			return B(EINVAL);
 		t = classify(s.pidfd, priv);
@@ -1271,7 +1272,9 @@ static const char *check_output(const struct call *c)
 		if (s.pidfd != *(const uint32_t *)(c->img + 8) || s.flags || s.pad ||
 		    !all_zero(s.reserved, sizeof(s.reserved)) || s.merging_pages > (1ULL << 40) ||
 		    s.rmap_items > (1ULL << 40) || s.merge_any > 1 || s.mergeable > 1 ||
-		    s.mergeable != (s.merge_any || s.registered_bytes))
+		    s.mergeable != (s.merge_any || s.registered_bytes) ||
+		    s.domain_kind > KSMMOD_DOMAINS_EXPLICIT || s.pad2 ||
+		    (s.domain_kind == KSMMOD_DOMAINS_NONE && s.domain_id))
 			return "PROCESS_STATS output";
 		break;
 	}
