@@ -21,6 +21,7 @@
 #include "domworker.h"
 
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -226,7 +227,8 @@ static void errors(struct worker *a, pid_t plain)
 		pid_t g;
 		int rc, pfd;
 
-		if (setresuid(1000, 1000, 1000))
+		/* Dumpable again after the uid change: its own child's stats are readable. */
+		if (setresuid(1000, 1000, 1000) || prctl(PR_SET_DUMPABLE, 1))
 			_exit(3);
 		g = fork();
 		if (g == 0) {

@@ -58,6 +58,8 @@ static void worker_main(const char *cgroup, uid_t uid, bool unique, int up, int 
 		memset(m + i * psize, BYTE + 1 + i, psize);
 	if (!m || ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize))
 		_exit(4);
+	/* An open device would keep the module from unloading (reload()). */
+	close(fd);
 	msg = (uintptr_t)m;
 	if (write(up, &msg, sizeof(msg)) != sizeof(msg))
 		_exit(5);
