@@ -52,7 +52,9 @@ if [ -f "$dir/done" ]; then
 else
 	# older builds (this script's and the 6.12 one built on the host before)
 	rm -rf "$CH/usr/src/ksmmod-debug" "$CACHE/debug" "$CACHE"/kernels/*-ksmmod-debug
-	find "$CH/usr/lib/modules" -maxdepth 1 -name '*-ksmmod-debug' -exec rm -rf {} +
+	# A fresh minimal chroot has no modules directory yet.
+	[ ! -d "$CH/usr/lib/modules" ] ||
+		find "$CH/usr/lib/modules" -maxdepth 1 -name '*-ksmmod-debug' -exec rm -rf {} +
 	mkdir -p "$dir"
 	say "unpacking linux-source-$SERIES $srcver"
 	tar -C "$dir" -xJf "$CH/usr/src/linux-source-$SERIES.tar.xz"

@@ -119,29 +119,7 @@ static void stop(struct worker *w)
 /* The PFN all of @pid's NPAGES pages at @addr map, 0 if they do not map one. */
 static uint64_t pfn_of(pid_t pid, uint64_t addr)
 {
-	long psize = sysconf(_SC_PAGESIZE);
-	uint64_t e, pfn = 0;
-	char path[64];
-	int pm;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	pm = open(path, O_RDONLY | O_CLOEXEC);
-	if (pm < 0)
-		ktap_exit_fail_msg("%s: %s", path, strerror(errno));
-	for (int i = 0; i < NPAGES; i++) {
-		if (pread(pm, &e, sizeof(e), (addr / psize + i) * sizeof(e)) != sizeof(e))
-			ktap_exit_fail_msg("%s: %s", path, strerror(errno));
-		e = (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
-		if (!i) {
-			pfn = e;
-		} else if (e != pfn && pfn) {
-			ktap_print_msg("pid %d: page %d maps %#llx, page 0 %#llx", pid, i,
-				       (unsigned long long)e, (unsigned long long)pfn);
-			pfn = 0;
-		}
-	}
-	close(pm);
-	return pfn;
+	return ksmt_pfn_all(pid, addr, NPAGES);
 }
 
 /* Set merge_domains through the ioctl: 0 or -errno. */

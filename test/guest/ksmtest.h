@@ -233,6 +233,66 @@ static inline uint64_t ksmt_pfn_of(void *addr)
 	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
 }
 
+/**
+ * ksmt_pagemap_entry() - the /proc/PID/pagemap entry of one page
+ * @pid: the process (0: the caller)
+ * @addr: an address in its page
+ *
+ * Needs root to see PFNs (and another process's entries at all). Bails out
+ * if the file cannot be read.
+ *
+ * Return: the raw 64-bit entry (bit 63 present, bit 62 swapped, bits 0-54
+ * the PFN of a present page).
+ */
+static inline uint64_t ksmt_pagemap_entry(pid_t pid, uint64_t addr)
+{
+	long psize = sysconf(_SC_PAGESIZE);
+	char path[64];
+	uint64_t e = 0;
+	int pm;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/pagemap");
+	pm = open(path, O_RDONLY | O_CLOEXEC);
+	if (pm < 0 || pread(pm, &e, sizeof(e), addr / psize * sizeof(e)) != sizeof(e))
+		ktap_exit_fail_msg("%s: %s", path, strerror(errno));
+	close(pm);
+	return e;
+}
+
+/**
+ * ksmt_pfn_all() - the one PFN that @n pages of a process map
+ * @pid: the process (0: the caller)
+ * @addr: the first page
+ * @n: how many pages
+ *
+ * For a process whose @n identical pages are expected to be merged into one
+ * KSM page: says which page that is, read by root from its pagemap.
+ *
+ * Return: the PFN every one of the pages maps, or 0 if one is not present
+ * or they do not all map the same page (the first difference is printed).
+ */
+static inline uint64_t ksmt_pfn_all(pid_t pid, uint64_t addr, int n)
+{
+	long psize = sysconf(_SC_PAGESIZE);
+	uint64_t e, pfn = 0;
+
+	for (int i = 0; i < n; i++) {
+		e = ksmt_pagemap_entry(pid, addr + i * psize);
+		e = (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
+		if (!i) {
+			pfn = e;
+		} else if (e != pfn && pfn) {
+			ktap_print_msg("pid %d: page %d maps %#llx, page 0 %#llx", pid, i,
+				       (unsigned long long)e, (unsigned long long)pfn);
+			pfn = 0;
+		}
+	}
+	return pfn;
+}
+
 /* Counters, or bail out. */
 static inline struct ksmmod_stats ksmt_stats(int fd)
 {
@@ -409,6 +469,35 @@ static inline long ksmt_move_page(void *addr, int node, int *status)
 		       MPOL_MF_MOVE_ALL);
 }
 
+/**
+ * ksmt_move_pages_of() - move_pages(2) of another process's pages
+ * @pid: the process (0: the caller); root may move anyone's
+ * @addr: the first of @n consecutive pages
+ * @n: how many (at most 512)
+ * @node: the NUMA node to move them to; < 0: only query their nodes
+ * @status: @n entries, set to each page's node or -errno
+ *
+ * With MPOL_MF_MOVE_ALL, so that a KSM page (mapped more than once) moves
+ * too, with every one of its mappings in every process.
+ *
+ * Return: the syscall's result (0, the number of pages not moved, or -1).
+ */
+static inline long ksmt_move_pages_of(pid_t pid, uint64_t addr, int n, int node, int *status)
+{
+	long psize = sysconf(_SC_PAGESIZE);
+	void *pages[512];
+	int nodes[512];
+
+	if (n > 512)
+		ktap_exit_fail_msg("ksmt_move_pages_of: %d pages", n);
+	for (int i = 0; i < n; i++) {
+		pages[i] = (void *)(uintptr_t)(addr + i * psize);
+		nodes[i] = node;
+	}
+	return syscall(SYS_move_pages, pid, (unsigned long)n, pages, node < 0 ? NULL : nodes,
+		       status, MPOL_MF_MOVE_ALL);
+}
+
 /* Load the modules listed in /modules.order (zram and its dependencies). */
 static inline void ksmt_load_listed_modules(void)
 {
@@ -465,16 +554,25 @@ static inline bool ksmt_own_memcg(void)
 	       !access("/sys/fs/cgroup/ksmtest/memory.reclaim", W_OK);
 }
 
-/* Number of pages of [@p, @p + @n pages) that pagemap reports swapped out. */
-static inline int ksmt_swapped_pages(char *p, int n)
+/*
+ * Number of pages of process @pid's (0: the caller's) [@addr, @addr + @n
+ * pages) that pagemap reports swapped out (needs root for another process).
+ */
+static inline int ksmt_swapped_pages_of(pid_t pid, uint64_t addr, int n)
 {
 	long psize = sysconf(_SC_PAGESIZE);
-	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), count = 0;
+	char path[64];
+	int pm, count = 0;
 
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/pagemap");
+	pm = open(path, O_RDONLY | O_CLOEXEC);
 	for (int i = 0; i < n; i++) {
 		uint64_t e = 0;
 
-		if (pread(pm, &e, sizeof(e), (uintptr_t)(p + i * psize) / psize * sizeof(e)) ==
+		if (pread(pm, &e, sizeof(e), (addr + i * psize) / psize * sizeof(e)) ==
 		    sizeof(e) && (e >> 62 & 1))
 			count++;
 	}
@@ -482,21 +580,35 @@ static inline int ksmt_swapped_pages(char *p, int n)
 	return count;
 }
 
+/* Number of pages of [@p, @p + @n pages) that pagemap reports swapped out. */
+static inline int ksmt_swapped_pages(char *p, int n)
+{
+	return ksmt_swapped_pages_of(0, (uintptr_t)p, n);
+}
+
 /*
  * Have the memory cgroup of ksmt_own_memcg() reclaim (swap out) its memory
- * until all of [@p, @p + @n pages) is out, at most 200 times: recently used
- * pages take passes of LRU aging first, and 6.1's reclaim needs many more
- * passes than 6.12's for pages mapped many times. Returns the pages out.
+ * until all of process @pid's (0: the caller's) [@addr, @addr + @n pages)
+ * is out, at most 200 times: recently used pages take passes of LRU aging
+ * first, and 6.1's reclaim needs many more passes than 6.12's for pages
+ * mapped many times. The process must be in that cgroup (a child forked
+ * after ksmt_own_memcg() is). Returns the pages out.
  */
-static inline int ksmt_reclaim(char *p, int n)
+static inline int ksmt_reclaim_of(pid_t pid, uint64_t addr, int n)
 {
 	ksmt_write_file("/proc/sys/vm/swappiness", "200");
-	for (int i = 0; i < 200 && ksmt_swapped_pages(p, n) < n; i++) {
+	for (int i = 0; i < 200 && ksmt_swapped_pages_of(pid, addr, n) < n; i++) {
 		ksmt_write_file("/sys/fs/cgroup/ksmtest/memory.reclaim", "64M");
 		usleep(10000);
 	}
 	ksmt_write_file("/proc/sys/vm/swappiness", "60");
-	return ksmt_swapped_pages(p, n);
+	return ksmt_swapped_pages_of(pid, addr, n);
+}
+
+/* ksmt_reclaim_of() of the caller's [@p, @p + @n pages). */
+static inline int ksmt_reclaim(char *p, int n)
+{
+	return ksmt_reclaim_of(0, (uintptr_t)p, n);
 }
 
 /*
