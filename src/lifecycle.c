@@ -633,6 +633,11 @@ int ksmmod_set_domain(u32 pidfd, u64 explicit)
 		/* First what can fail for want of memory (no unmerge wasted). */
 		old = slot->owner.explicit;
 		err = ksmmod_registry_set_explicit(slot, explicit);
+		/* Indexes of dead domains are freed at full-scan starts: now, if need be. */
+		if (err == -ENOSPC) {
+			ksmmod_stable_reap_domains();
+			err = ksmmod_registry_set_explicit(slot, explicit);
+		}
 		if (!err) {
 			err = ksmmod_unmerge_slot(slot, 0, ULONG_MAX);
 			/* The old domain is still in the table (reaping needs our mutex). */
