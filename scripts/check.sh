@@ -217,8 +217,9 @@ for lane in $LANES; do
 	kselftests_for "$krel"
 	[ -z "$KST" ] || mods+=("$KST")
 	"$H/mkinitramfs.sh" "$initrd" "$ko" "$GUEST" "${mods[@]}"
-	# long soak and fuzzing: the per-test and the whole-guest timeouts grow with them
-	long="" gtimeout=${KSMMOD_GUEST_TIMEOUT:-900}
+	# long soak and fuzzing: the per-test and the whole-guest timeouts grow with them.
+	# The debug lane's other tests alone take about 1100 s under TCG (session 13).
+	long="" gtimeout=${KSMMOD_GUEST_TIMEOUT:-1200}
 	case " $LONG_LANES " in
 	*" $lane "* | *" $series "*)
 		long="ksmmod.soak=$SOAK_SECONDS ksmmod.fuzz=$FUZZ_SECONDS"
