@@ -29,7 +29,9 @@ inch() { "$ROOT/scripts/chroot.sh" run "$REL" "$@"; }
 
 "$ROOT/scripts/chroot.sh" create "$REL" >&2
 need=()
-for p in "linux-source-$SERIES" bc bison flex libelf-dev libssl-dev xz-utils make gcc cpio; do
+# dwarves (pahole): the module's W=1 build warns when its pahole differs from the
+# kernel's; without it here, the kernel's would depend on which lanes ran first.
+for p in "linux-source-$SERIES" bc bison flex libelf-dev libssl-dev xz-utils make gcc cpio dwarves; do
 	inch dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
