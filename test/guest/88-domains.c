@@ -28,18 +28,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#define DOMAINS	"/sys/kernel/mm/ksmmod/merge_domains"
-
-static bool reads(const char *want)
-{
-	char buf[64] = "";
-
-	ksmt_read_file(DOMAINS, buf, sizeof(buf));
-	buf[strcspn(buf, "\n")] = '\0';
-	if (strcmp(buf, want))
-		ktap_print_msg("merge_domains reads '%s', want '%s'", buf, want);
-	return !strcmp(buf, want);
-}
 
 int main(void)
 {
@@ -54,15 +42,15 @@ int main(void)
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 
 	/* 1-3: the file, and bad input that changes nothing. */
-	ktap_test_result(reads("[none] uid cgroup"), "merge_domains reads [none] uid cgroup");
-	err = ksmt_write_errno(DOMAINS, "tenant");
-	ktap_test_result(err == -EINVAL && reads("[none] uid cgroup"),
+	ktap_test_result(ksmt_domains_read("[none] uid cgroup"), "merge_domains reads [none] uid cgroup");
+	err = ksmt_write_errno(KSMT_DOMAINS, "tenant");
+	ktap_test_result(err == -EINVAL && ksmt_domains_read("[none] uid cgroup"),
 			 "an unknown word: EINVAL, unchanged (got %s)", strerror(-err));
-	ktap_test_result(set_policy(3) == -EINVAL && reads("[none] uid cgroup"),
+	ktap_test_result(set_policy(3) == -EINVAL && ksmt_domains_read("[none] uid cgroup"),
 			 "SET_PARAMS merge_domains=3: EINVAL, unchanged");
 
 	/* 4-6: per uid. */
-	ktap_test_result(!ksmt_write_errno(DOMAINS, "uid") && reads("none [uid] cgroup"),
+	ktap_test_result(!ksmt_write_errno(KSMT_DOMAINS, "uid") && ksmt_domains_read("none [uid] cgroup"),
 			 "merge_domains=uid");
 	a = start(NULL, 1000);
 	b = start(NULL, 1001);
@@ -93,15 +81,15 @@ int main(void)
 	}
 
 	/* 8-9: no change while merged. */
-	err = ksmt_write_errno(DOMAINS, "none");
-	ktap_test_result(err == -EBUSY && reads("none [uid] cgroup"),
+	err = ksmt_write_errno(KSMT_DOMAINS, "none");
+	ktap_test_result(err == -EBUSY && ksmt_domains_read("none [uid] cgroup"),
 			 "merge_domains=none while merged: EBUSY, unchanged (got %s)", strerror(-err));
-	ktap_test_result(set_policy(KSMMOD_DOMAINS_CGROUP) == -EBUSY && reads("none [uid] cgroup"),
+	ktap_test_result(set_policy(KSMMOD_DOMAINS_CGROUP) == -EBUSY && ksmt_domains_read("none [uid] cgroup"),
 			 "SET_PARAMS merge_domains=cgroup while merged: EBUSY, unchanged");
 
 	/* 10: after run=2, a new policy places the same processes anew. */
 	unmerge();
-	ktap_test_result(!set_policy(KSMMOD_DOMAINS_CGROUP) && reads("none uid [cgroup]") &&
+	ktap_test_result(!set_policy(KSMMOD_DOMAINS_CGROUP) && ksmt_domains_read("none uid [cgroup]") &&
 			 merged(1, 3 * NPAGES - 1) && pfn_of(a.pid, a.addr) == pfn_of(b.pid, b.addr),
 			 "cgroup after run=2: the three (one cgroup) share one KSM page");
 	unmerge();
@@ -132,11 +120,11 @@ int main(void)
 	}
 
 	/* 13-15: back to one domain: everything merges. */
-	err = ksmt_write_errno(DOMAINS, "none");
-	ktap_test_result(!cgroups || (err == -EBUSY && reads("none uid [cgroup]")),
+	err = ksmt_write_errno(KSMT_DOMAINS, "none");
+	ktap_test_result(!cgroups || (err == -EBUSY && ksmt_domains_read("none uid [cgroup]")),
 			 "merge_domains=none while merged: EBUSY");
 	unmerge();
-	ktap_test_result(!ksmt_write_errno(DOMAINS, "none") && reads("[none] uid cgroup"),
+	ktap_test_result(!ksmt_write_errno(KSMT_DOMAINS, "none") && ksmt_domains_read("[none] uid cgroup"),
 			 "merge_domains=none after run=2");
 	if (cgroups) {
 		ktap_test_result(merged(1, 3 * NPAGES - 1) &&
@@ -160,14 +148,14 @@ int main(void)
 		if (setresuid(1000, 1000, 1000))
 			_exit(2);
 		ok = set_policy(KSMMOD_DOMAINS_UID) == -EPERM;
-		ok = ok && ksmt_write_errno(DOMAINS, "uid") != 0;
+		ok = ok && ksmt_write_errno(KSMT_DOMAINS, "uid") != 0;
 		_exit(ok ? 0 : 1);
 	} else {
 		int status;
 
 		wait(&status);
 		ktap_test_result(WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-				 reads("[none] uid cgroup"),
+				 ksmt_domains_read("[none] uid cgroup"),
 				 "uid 1000: SET_PARAMS EPERM, the file refused, unchanged");
 	}
 	ktap_test_result(ksmt_stats(fd).pages_shared == 0 && ksmt_stats(fd).pages_sharing == 0,
@@ -191,7 +179,7 @@ int main(void)
 		 * pages_unshared until the scan reaches them (as always).
 		 */
 		ktap_test_result(s.pages_unshared == NPAGES && nok == 256 &&
-				 ksmt_stats(fd).pages_unshared <= NPAGES && reads("[none] uid cgroup"),
+				 ksmt_stats(fd).pages_unshared <= NPAGES && ksmt_domains_read("[none] uid cgroup"),
 				 "256 policy changes (the tag's period) with %llu items unshared: %d succeed (%llu still counted)",
 				 (unsigned long long)s.pages_unshared, nok,
 				 (unsigned long long)ksmt_stats(fd).pages_unshared);

@@ -51,7 +51,6 @@
 #define NPAGES	16
 #define BYTE	0x6b
 #define PLAN	15
-#define DOMAINS	"/sys/kernel/mm/ksmmod/merge_domains"
 #define ANSWER_MS	60000	/* how long a worker may take to answer */
 
 /**
@@ -330,18 +329,6 @@ static int set(struct ksmmod_params p, uint64_t mask)
 	return ksmt_set_params(fd, &p, mask);
 }
 
-/* Whether merge_domains reads @want. */
-static bool reads(const char *want)
-{
-	char buf[64] = "";
-
-	ksmt_read_file(DOMAINS, buf, sizeof(buf));
-	buf[strcspn(buf, "\n")] = '\0';
-	if (strcmp(buf, want))
-		ktap_print_msg("merge_domains reads '%s', want '%s'", buf, want);
-	return !strcmp(buf, want);
-}
-
 /* Tests 4-7: swap every mapping of both KSM pages out and back in. */
 static void swap_cycle(void)
 {
@@ -492,8 +479,8 @@ int main(void)
 		ktap_exit_fail_msg("ksmmod not idle at the start: an earlier test left pages or processes");
 
 	/* 1-3: two domains, two KSM pages. */
-	err = ksmt_write_errno(DOMAINS, "uid");
-	ktap_test_result(!err && reads("none [uid] cgroup"), "merge_domains=uid (%s)",
+	err = ksmt_write_errno(KSMT_DOMAINS, "uid");
+	ktap_test_result(!err && ksmt_domains_read("none [uid] cgroup"), "merge_domains=uid (%s)",
 			 err ? strerror(-err) : "ok");
 	start(&w[A], 'A', 1000);
 	start(&w[B], 'B', 1001);
@@ -534,9 +521,9 @@ int main(void)
 	s = ksmt_stats(fd);
 	ksmt_set_run(fd, KSMMOD_RUN_STOP);
 	err = set((struct ksmmod_params){ .merge_across_nodes = 1 }, KSMMOD_PARAM_MERGE_ACROSS_NODES);
-	err = err ?: ksmt_write_errno(DOMAINS, "none");
+	err = err ?: ksmt_write_errno(KSMT_DOMAINS, "none");
 	ktap_test_result(!s.pages_shared && !s.pages_sharing && !bad_bytes() && !err &&
-			 reads("[none] uid cgroup"),
+			 ksmt_domains_read("[none] uid cgroup"),
 			 "run=2: shared %llu sharing %llu, bytes intact; merge_across_nodes=1 and merge_domains=none again (%s)",
 			 (unsigned long long)s.pages_shared, (unsigned long long)s.pages_sharing,
 			 err ? strerror(-err) : "ok");

@@ -293,6 +293,20 @@ static inline uint64_t ksmt_pfn_all(pid_t pid, uint64_t addr, int n)
 	return pfn;
 }
 
+#define KSMT_DOMAINS	"/sys/kernel/mm/ksmmod/merge_domains"
+
+/* Whether merge_domains reads @want (what it reads is printed if not). */
+static inline bool ksmt_domains_read(const char *want)
+{
+	char buf[64] = "";
+
+	ksmt_read_file(KSMT_DOMAINS, buf, sizeof(buf));
+	buf[strcspn(buf, "\n")] = '\0';
+	if (strcmp(buf, want))
+		ktap_print_msg("merge_domains reads '%s', want '%s'", buf, want);
+	return !strcmp(buf, want);
+}
+
 /* Counters, or bail out. */
 static inline struct ksmmod_stats ksmt_stats(int fd)
 {
