@@ -386,6 +386,10 @@ if [ ${#DETAIL[@]} -gt 0 ]; then
 	echo "first kernel splat:"
 	for r in "${DETAIL[@]}"; do echo "  $r"; done
 fi
+# CI shows only the tail of this output: name the failures again here.
+for r in "${RESULTS[@]}"; do
+	case $r in fail* | *": FAIL"* | *": splat:"*) echo "  again: ${r#"${r%%[! ]*}"}" ;; esac
+done
 echo "wall time: $((T1 - T0))s"
 echo "$PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ]

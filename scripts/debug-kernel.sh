@@ -43,7 +43,7 @@ srcver=$(inch dpkg-query -W -f='${Version}' "linux-source-$SERIES")
 # Bump RECIPE when a change of this script changes what gets built (a key
 # over the whole script would rebuild for every comment). The key covers the
 # fragment's options only: a comment there changes nothing built either.
-RECIPE=2
+RECIPE=3
 key=$srcver-$( { grep -E '^(CONFIG_|# CONFIG_[A-Za-z0-9_]+ is not set)' "$FRAG" | sed 's/[[:space:]]*$//'
 	echo "recipe $RECIPE"; } | sha256sum | cut -c1-12)
 rel=/usr/src/ksmmod-debug/$key # inside the chroot
