@@ -143,8 +143,13 @@ int main(void)
 			 "after offlining its block the KSM page moved out (%#llx -> %#llx), still merged",
 			 (unsigned long long)pfn_a, (unsigned long long)pfn_a2);
 	ktap_test_result(ksmt_bytes_ok(a, NA * psize, 0x3c), "every byte of the moved page intact");
-	set_block_state(pfn_a, "online");
-	set_block_state(pfn_b, "online");
+	/*
+	 * Back into ZONE_MOVABLE, as the harness onlined them: plain "online"
+	 * may pick ZONE_NORMAL, and slab pages there would keep every later
+	 * offlining of the block (97-unload-offline) from going through.
+	 */
+	set_block_state(pfn_a, "online_movable");
+	set_block_state(pfn_b, "online_movable");
 
 	ksmt_set_run(fd, KSMMOD_RUN_MERGE);
 	ksmt_settle(fd, 2);

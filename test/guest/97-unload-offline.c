@@ -36,7 +36,10 @@
 #define MPOL_BIND	2
 #define OFFLINE_SECS	10
 
-/* The sysfs state file of an online memory block of node @node, or "". */
+/*
+ * The sysfs state file of an online memory block of node @node in
+ * ZONE_MOVABLE (only such a block can be offlined reliably), or "".
+ */
 static void block_of_node(int node, char *path, size_t size)
 {
 	char dir[64];
@@ -47,12 +50,14 @@ static void block_of_node(int node, char *path, size_t size)
 	snprintf(dir, sizeof(dir), "/sys/devices/system/node/node%d", node);
 	d = opendir(dir);
 	while (d && (e = readdir(d))) {
-		char state[16] = "";
+		char state[16] = "", zones[64] = "", zpath[320];
 
 		if (strncmp(e->d_name, "memory", 6) || e->d_name[6] < '0' || e->d_name[6] > '9')
 			continue;
 		snprintf(path, size, "/sys/devices/system/memory/%s/state", e->d_name);
-		if (ksmt_read_file(path, state, sizeof(state)) > 0 && !strncmp(state, "online", 6))
+		snprintf(zpath, sizeof(zpath), "/sys/devices/system/memory/%s/valid_zones", e->d_name);
+		if (ksmt_read_file(path, state, sizeof(state)) > 0 && !strncmp(state, "online", 6) &&
+		    ksmt_read_file(zpath, zones, sizeof(zones)) > 0 && !strncmp(zones, "Movable", 7))
 			break;
 		path[0] = '\0';
 	}
@@ -205,8 +210,8 @@ int main(void)
 	ktap_print_header(2);
 	block_of_node(DIMM_NODE, state, sizeof(state));
 	if (!state[0]) {
-		ktap_test_skip("rmmod while memory is being offlined", "no online memory block on node 2");
-		ktap_test_skip("the module loads again", "no online memory block on node 2");
+		ktap_test_skip("rmmod while memory is being offlined", "no online ZONE_MOVABLE memory block on node 2");
+		ktap_test_skip("the module loads again", "no online ZONE_MOVABLE memory block on node 2");
 		return ktap_finished();
 	}
 	ktap_print_msg("offlining and onlining %s", state);
