@@ -39,6 +39,9 @@ DEFINE_SHOW_ATTRIBUTE(ksmmod_layout);
 static int ksmmod_scanner_show(struct seq_file *m, void *unused)
 {
 	seq_printf(m, "batches %lld\n", (long long)atomic64_read(&ksmmod_counters.scan_batches));
+	seq_printf(m, "merge_runs %lld\n", (long long)atomic64_read(&ksmmod_counters.merge_runs));
+	seq_printf(m, "merge_run_pages %lld\n",
+		   (long long)atomic64_read(&ksmmod_counters.merge_run_pages));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(ksmmod_scanner);

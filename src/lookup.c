@@ -164,6 +164,30 @@ pte_t *ksmmod_lock_pte_table(struct mm_struct *mm, unsigned long addr, unsigned 
 	return ptep;
 }
 
+/**
+ * ksmmod_find_pte_table() - the PMD entry of the page table that maps @addr
+ * @mm: the address space, mmap_lock held (the entry stays where it is while
+ *	the lock is held, usable with ksmmod_get_anon_page_pmd())
+ * @addr: an address
+ *
+ * Return: the PMD entry if it points to a page table, else NULL (nothing
+ * there, or a huge or non-present PMD).
+ */
+pmd_t *ksmmod_find_pte_table(struct mm_struct *mm, unsigned long addr)
+{
+	pmd_t *pmd = kcall_mm_find_pmd(mm, addr);
+	pmd_t pmde;
+
+	if (!pmd)
+		return NULL;
+	/* As in ksmmod_lock_pte_table(). */
+	pmde = READ_ONCE(*pmd);
+	barrier();
+	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
+		return NULL;
+	return pmd;
+}
+
 /*
  * The anonymous page a PTE maps, if the scanner looks at it: present (also
  * PROT_NONE NUMA-hinting PTEs, which pte_present() accepts), no zero page,
@@ -264,9 +288,12 @@ int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsign
  * on both kernels (khugepaged and MADV_COLLAPSE of anonymous memory,
  * mremap, munmap before it downgrades the lock: then it frees only page
  * tables no mapping uses any more); 6.12's page table retraction works
- * without it, but only on mappings with no anon_vma. 6.1's
+ * without it, but only on mappings with no anon_vma, and 7.3's page table
+ * reclaim (CONFIG_PT_RECLAIM: zap_pte_table_if_empty() frees a table left
+ * empty by MADV_DONTNEED under the read lock) on any. 6.1's
  * pte_offset_map_lock() does not check the entry again, so that rule is
- * what makes this safe there (6.12's does, and gives NULL if it changed).
+ * what makes this safe there (6.1 has neither); 6.5 and later check it
+ * under the page table lock, and give NULL if it changed.
  *
  * Return: what is mapped at @addr now, if ksmmod_get_anon_pages() would
  * serve it, with a reference; or NULL.

@@ -28,6 +28,12 @@
  * (ksmmod_merge_pte()): the PTE is cleared and flushed once, the references
  * checked, the contents compared while nothing can change them, and the new
  * PTE installed, all under one page table lock and one mmu_notifier range.
+ * Identical memory usually brings a run of such pages in one page table:
+ * ksmmod_merge_ptes() does them together, clearing every PTE of the run
+ * first and flushing the TLB once for all (the range, or the whole mm past
+ * the kernel's tlb_single_page_flush_ceiling), then checking, comparing and
+ * replacing page by page. The scanner forms the runs (src/scan.c,
+ * ksmmod_scan_merge_run()).
  *
  * With use_zero_pages, a page found empty is not merged into a KSM page but
  * replaced (step 3) by a dirty-marked mapping of the shared zero page (see
@@ -286,90 +292,158 @@ out_mn:
 }
 
 /**
+ * ksmmod_merge_ptes() - steps 1 and 3 at once, for pages of one page table
+ * @vma: the mapping (mmap_lock held)
+ * @pmd: the PMD entry of their page table (stable under the mmap_lock: see
+ *	ksmmod_get_anon_page_pmd())
+ * @pages: order-0 anonymous pages that are not KSM pages, each locked and
+ *	with a reference held by the caller
+ * @addrs: their addresses, ascending, all in @pmd's page table
+ * @nr: how many (1 to KSMMOD_MERGE_RUN)
+ * @kpage: a KSM page or the zero page, with (supposedly) the same contents
+ * @errp: set to why the first page not merged was not: -EFAULT if it is not
+ *	mapped there any more or is pinned, -ESTALE if its contents differ
+ *
+ * For a page merged into an existing KSM page, write-protecting it first
+ * (step 1) and then replacing it (step 3) means two page table walks, two
+ * PTE clears with TLB flushes, two mmu_notifier ranges. Here, for a run of
+ * such pages, one of each does: under the page table lock, every PTE is
+ * cleared, then the TLB is flushed once for all of them (for the range or
+ * the whole mm, as the kernel's tlb_single_page_flush_ceiling decides), so
+ * that no CPU or device can reach a page through them and no GUP can start
+ * on one. Then, page by page: the references are checked as in step 1
+ * (mapcount + 1 + swapcache == refcount, so no pin can write the page), the
+ * contents are compared while nothing can change them, PageAnonExclusive is
+ * cleared, and the PTE set to map @kpage. The first page that fails any of
+ * this, and every page after it, gets its PTE back exactly as it was: a
+ * failure leaves those pages as they were, the ones before it merged.
+ *
+ * Return: how many leading pages of @pages map @kpage now (@nr: all).
+ */
+int ksmmod_merge_ptes(struct vm_area_struct *vma, pmd_t *pmd, struct page **pages,
+		      const unsigned long *addrs, unsigned int nr, struct page *kpage, int *errp)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	unsigned int i, cleared, merged = 0;
+	pte_t old[KSMMOD_MERGE_RUN];
+	struct mmu_notifier_range range;
+	unsigned long start, end;
+	pte_t *start_pte, *ptep;
+	spinlock_t *ptl;
+
+	*errp = -EFAULT;
+	if (WARN_ON_ONCE(!nr || nr > KSMMOD_MERGE_RUN ||
+			 (addrs[0] & PMD_MASK) != (addrs[nr - 1] & PMD_MASK)))
+		return 0;
+	start = addrs[0];
+	end = addrs[nr - 1] + PAGE_SIZE;
+
+	/*
+	 * The caller holds the pages' locks across the range start, which may
+	 * block (a secondary MMU's invalidation): up to KSMMOD_MERGE_RUN of
+	 * them where mm/ksm.c holds one.
+	 */
+	ksmmod_mn_range_init(&range, vma, start, end);
+	ksmmod_mn_range_start(&range);
+	start_pte = ksmmod_pte_offset_map_lock(mm, pmd, start, &ptl);
+	if (!start_pte)
+		goto out_mn;
+
+	for (cleared = 0; cleared < nr; cleared++) {
+		struct page *page = pages[cleared];
+		pte_t entry;
+
+		if (WARN_ON_ONCE(folio_test_large(page_folio(page))))
+			break;
+		ptep = start_pte + ((addrs[cleared] - start) >> PAGE_SHIFT);
+		entry = ptep_get(ptep);
+		/*
+		 * Not this page any more, a device-exclusive entry, or
+		 * userfaultfd's access tracking: stop here (see
+		 * ksmmod_write_protect_page()).
+		 */
+		if (!pte_present(entry) || pte_pfn(entry) != page_to_pfn(page) ||
+		    ksmmod_pte_uffd_rwp(vma, entry))
+			break;
+		flush_cache_page(vma, addrs[cleared], page_to_pfn(page));
+		old[cleared] = ptep_get_and_clear(mm, addrs[cleared], ptep);
+	}
+	if (cleared) {
+		/* One flush before counting references and comparing (see step 1). */
+		kcall_flush_tlb_mm_range(mm, start, addrs[cleared - 1] + PAGE_SIZE, PAGE_SHIFT,
+					 false);
+		/* The compares below trust that no device can write the pages either. */
+		for (i = 0; i < cleared; i++)
+			ksmmod_flush_secondary_tlbs(mm, addrs[i]);
+	}
+
+	for (merged = 0; merged < cleared; merged++) {
+		struct page *page = pages[merged];
+		struct folio *folio = page_folio(page);
+		int swapped = folio_test_swapcache(folio);
+
+		ptep = start_pte + ((addrs[merged] - start) >> PAGE_SHIFT);
+		if (ksmmod_folio_mapcount(folio) + 1 + swapped != folio_ref_count(folio)) {
+			/* Only the first page's refusal is the caller's to count. */
+			if (!merged && folio_maybe_dma_pinned(folio))
+				ksmmod_refuse(KSMMOD_REFUSED_PINNED, mm);
+			break;
+		}
+		if (ksmmod_memcmp_pages(page, kpage)) {
+			*errp = -ESTALE;	/* not the same (any more) */
+			break;
+		}
+		if (PageAnonExclusive(page) && ksmmod_try_share_anon_rmap(folio, page)) {
+			if (!merged)
+				ksmmod_refuse(KSMMOD_REFUSED_PINNED, mm);
+			break;
+		}
+		if (pte_dirty(old[merged]))
+			folio_mark_dirty(folio);
+		ksmmod_set_pte_replace(mm, addrs[merged], ptep,
+				       ksmmod_kpage_pte(vma, addrs[merged], kpage, old[merged]));
+		ksmmod_unmap_replaced(vma, page);
+	}
+	/* Those not merged: their PTEs back as they were (cleared and flushed only). */
+	for (i = merged; i < cleared; i++)
+		set_pte_at(mm, addrs[i], start_pte + ((addrs[i] - start) >> PAGE_SHIFT), old[i]);
+	if (merged == nr)
+		*errp = 0;
+	pte_unmap_unlock(start_pte, ptl);
+out_mn:
+	ksmmod_mn_range_end(&range);
+	return start_pte ? merged : 0;
+}
+
+/**
  * ksmmod_merge_pte() - steps 1 and 3 at once: replace @folio by @kpage at @addr
  * @vma: the mapping
  * @folio: the (order-0, locked, not KSM) folio mapped at @addr
  * @addr: its address
  * @kpage: a KSM page or the zero page, with (supposedly) the same contents
  *
- * For a page merged into an existing KSM page, write-protecting it first
- * (step 1) and then replacing it (step 3) means two page table walks, two
- * PTE clears with TLB flushes, two mmu_notifier ranges. Here one of each
- * does: under the page table lock, the PTE is cleared and flushed (no access
- * to the page through it, no new GUP), the references are checked as in
- * step 1 (mapcount + 1 + swapcache == refcount, so no pin can write the
- * page), PageAnonExclusive is cleared, and the contents are compared while
- * nothing can change them; equal, the PTE is set to map @kpage; else it is
- * put back write-protected and clean, as step 1 leaves it.
+ * ksmmod_merge_ptes() for one page.
  *
  * Return: 0 if @kpage is mapped at @addr now, -EFAULT if the page is not
- * mapped there any more or is pinned, -ESTALE if the contents differ.
+ * mapped there any more or is pinned, -ESTALE if the contents differ (the
+ * page is then left as it was).
  */
 static int ksmmod_merge_pte(struct vm_area_struct *vma, struct folio *folio,
 			    unsigned long addr, struct page *kpage)
 {
-	struct mm_struct *mm = vma->vm_mm;
 	struct page *page = &folio->page;
-	/* DEFINE_FOLIO_VMA_WALK() for an order-0 anonymous folio. */
-	struct page_vma_mapped_walk pvmw = {
-		.pfn = folio_pfn(folio),
-		.nr_pages = 1,
-		.pgoff = folio->index,
-		.vma = vma,
-		.address = addr,
-	};
-	struct mmu_notifier_range range;
+	pmd_t *pmd, pmde;
 	int err = -EFAULT;
-	pte_t entry;
-	int swapped;
 
-	if (WARN_ON_ONCE(folio_test_large(folio)))
+	pmd = kcall_mm_find_pmd(vma->vm_mm, addr);
+	if (!pmd)
 		return err;
-
-	ksmmod_mn_range_init(&range, vma, addr, addr + PAGE_SIZE);
-	ksmmod_mn_range_start(&range);
-
-	if (!kcall_page_vma_mapped_walk(&pvmw))
-		goto out_mn;
-	if (WARN_ONCE(!pvmw.pte, "ksmmod: unexpected PMD mapping"))
-		goto out_unlock;
-	/*
-	 * A device-exclusive entry, or userfaultfd's access tracking: give up
-	 * (see ksmmod_write_protect_page()).
-	 */
-	if (unlikely(!pte_present(ptep_get(pvmw.pte)) ||
-		     ksmmod_pte_uffd_rwp(vma, ptep_get(pvmw.pte))))
-		goto out_unlock;
-
-	swapped = folio_test_swapcache(folio);
-	flush_cache_page(vma, addr, folio_pfn(folio));
-	/* Clear and flush before counting references (see step 1). */
-	entry = kcall_ptep_clear_flush(vma, addr, pvmw.pte);
-	/* The compare below trusts that no device can write the page either. */
-	ksmmod_flush_secondary_tlbs(mm, addr);
-	if (ksmmod_folio_mapcount(folio) + 1 + swapped != folio_ref_count(folio) ||
-	    (PageAnonExclusive(page) && ksmmod_try_share_anon_rmap(folio, page))) {
-		set_pte_at(mm, addr, pvmw.pte, entry);
-		if (folio_maybe_dma_pinned(folio))
-			ksmmod_refuse(KSMMOD_REFUSED_PINNED, mm);
-		goto out_unlock;
-	}
-	if (pte_dirty(entry))
-		folio_mark_dirty(folio);
-	if (ksmmod_memcmp_pages(page, kpage)) {
-		/* Not the same (any more): leave it write-protected, as step 1. */
-		set_pte_at(mm, addr, pvmw.pte, pte_wrprotect(pte_mkclean(entry)));
-		err = -ESTALE;
-		goto out_unlock;
-	}
-	ksmmod_set_pte_replace(mm, addr, pvmw.pte, ksmmod_kpage_pte(vma, addr, kpage, entry));
-	ksmmod_unmap_replaced(vma, page);
-	err = 0;
-
-out_unlock:
-	page_vma_mapped_walk_done(&pvmw);
-out_mn:
-	ksmmod_mn_range_end(&range);
+	/* A huge PMD may be set up without the anon_vma lock: check both. */
+	pmde = READ_ONCE(*pmd);
+	barrier();
+	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
+		return err;
+	ksmmod_merge_ptes(vma, pmd, &page, &addr, 1, kpage, &err);
 	return err;
 }
 

@@ -424,6 +424,82 @@ int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
 }
 
 /**
+ * ksmmod_merge_run() - ksmmod_merge_with_ksm_page() for pages of one page table
+ * @items: the pages' rmap items, in no tree (the first) or in no tree or the
+ *	unstable tree (the others)
+ * @pages: the pages mapped at the items' addresses (references held):
+ *	order-0, anonymous, not KSM pages, in @pmd's page table of @vma
+ * @nr: how many (1 to KSMMOD_MERGE_RUN)
+ * @kpage: a KSM page of ksmmod's stable tree with (supposedly) the same
+ *	contents, on a node with room for @nr more mappings (reference held)
+ * @vma: their mapping; the caller holds its mmap_lock
+ * @pmd: the PMD entry of their page table
+ * @errp: set to why the first page not merged was not (0 if all were)
+ *
+ * One page table lock and one TLB flush for all of them (ksmmod_merge_ptes());
+ * the bookkeeping (anon_vma reference, stable node) for each merged page
+ * after it, as for a page merged alone.
+ *
+ * Return: how many leading pages map @kpage now, their items on its node;
+ * the others are unchanged.
+ */
+unsigned int ksmmod_merge_run(struct ksmmod_rmap_item **items, struct page **pages,
+			      unsigned int nr, struct page *kpage, struct vm_area_struct *vma,
+			      pmd_t *pmd, int *errp)
+{
+	struct folio *kfolio = page_folio(kpage);
+	unsigned long addrs[KSMMOD_MERGE_RUN];
+	struct ksmmod_stable_node *node;
+	unsigned int locked, merged, i;
+
+	for (locked = 0; locked < nr; locked++) {
+		if (!folio_trylock(page_folio(pages[locked])))
+			break;
+		addrs[locked] = items[locked]->address & PAGE_MASK;
+	}
+	merged = 0;
+	*errp = -EBUSY;
+	if (locked)
+		merged = ksmmod_merge_ptes(vma, pmd, pages, addrs, locked, kpage, errp);
+	if (merged == locked && locked < nr)
+		*errp = -EBUSY;
+	for (i = 0; i < locked; i++)
+		folio_unlock(page_folio(pages[i]));
+	/* Only the first page's failure is reported here: the others are served later. */
+	if (!merged) {
+		trace_ksm_merge_with_ksm_page(kpage, page_to_pfn(kpage), items[0], items[0]->mm,
+					      *errp);
+		return 0;
+	}
+	for (i = 0; i < merged; i++) {
+		/* As ksmmod_try_to_merge_vma(): out of the unstable tree first. */
+		ksmmod_remove_rmap_item_from_tree(items[i]);
+		ksmmod_rmap_item_get_anon_vma(items[i], vma);
+		trace_ksm_merge_with_ksm_page(kpage, page_to_pfn(kpage), items[i], items[i]->mm, 0);
+	}
+	folio_lock(kfolio);
+	node = ksmmod_folio_stable_node(kfolio);
+	for (i = 0; node && i < merged; i++)
+		ksmmod_stable_tree_append(items[i], node);
+	folio_unlock(kfolio);
+	if (node) {
+		if (merged > 1) {
+			ksmmod_count_inc(merge_runs);
+			atomic64_add(merged, &ksmmod_counters.merge_run_pages);
+		}
+		return merged;
+	}
+	/* The node went away meanwhile: undo them all (see ksmmod_merge_with_ksm_page()). */
+	for (i = 0; i < merged; i++) {
+		ksmmod_rmap_item_put_anon_vma(items[i], 0);
+		if (atomic_read(&vma->vm_mm->mm_users))
+			ksmmod_break_ksm(vma, items[i]->address & PAGE_MASK, NULL);
+	}
+	*errp = -EAGAIN;
+	return 0;
+}
+
+/**
  * ksmmod_try_to_merge_with_zero_page() - map the zero page instead of empty @page
  * @item: rmap item of @page (in no tree)
  * @page: the page (reference held), whose hash is that of an empty page

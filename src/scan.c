@@ -119,13 +119,16 @@ void ksmmod_thread_offlining(bool begin)
  * @range_end: where the part of the registered range within @vma ends (the
  *	range's end or @vma's, whichever is first)
  * @pmd: the PMD entry of the batch's page table while the lock has been
- *	held since the batch was found (ksmmod_scan_unlock() clears it); else
- *	NULL
+ *	held since the batch was found or since the entry was looked up again
+ *	(ksmmod_scan_next_batched(); ksmmod_scan_unlock() clears it); else NULL
  * @batch_next: index of the next page of the batch to serve
  * @batch_nr: pages in the batch
  * @batch_end: first address after the batch's page table range
  * @budget: pages the current ksmmod_scan_batch() may still look at: a batch is
  *	no larger (what it does not serve is looked up again next time)
+ * @run_served: pages of the batch served by a merge run (ksmmod_scan_merge_run())
+ *	besides the page being served: ksmmod_scan_batch() counts them in
+ * @run_stop: address of the page the last merge run stopped at, or 0
  * @batch_addr: addresses of the batch's pages, ascending, all >= @address
  * @batch_page: the batch's pages: the one being served with a reference,
  *	the later ones NULL (looked up again when served)
@@ -145,6 +148,8 @@ struct ksmmod_scan_cursor {
 	unsigned int batch_nr;
 	unsigned long batch_end;
 	unsigned int budget;
+	unsigned int run_served;
+	unsigned long run_stop;
 	unsigned long batch_addr[KSMMOD_SCAN_BATCH];
 	struct page *batch_page[KSMMOD_SCAN_BATCH];
 };
@@ -292,16 +297,24 @@ static void ksmmod_scan_drop_batch(void)
 	ksmmod_scan_unlock();
 }
 
+/* Move the cursor past the batch's next page, whose rmap item is @item. */
+static void ksmmod_scan_advance(struct ksmmod_rmap_item *item)
+{
+	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
+	unsigned long addr = c->batch_addr[c->batch_next++];
+
+	c->rmap_link = &item->rmap_list;
+	c->address = c->batch_next < c->batch_nr ? addr + PAGE_SIZE : c->batch_end;
+}
+
 /* Hand out the batch's next page, whose rmap item is @item. */
 static void ksmmod_scan_serve(struct ksmmod_rmap_item *item, struct page **pagep,
 			      struct vm_area_struct **vmap)
 {
 	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
-	unsigned long addr = c->batch_addr[c->batch_next];
 
-	c->rmap_link = &item->rmap_list;
-	*pagep = c->batch_page[c->batch_next++];
-	c->address = c->batch_next < c->batch_nr ? addr + PAGE_SIZE : c->batch_end;
+	*pagep = c->batch_page[c->batch_next];
+	ksmmod_scan_advance(item);
 	*vmap = c->vma;
 }
 
@@ -335,6 +348,12 @@ static struct ksmmod_rmap_item *ksmmod_scan_next_batched(struct page **pagep,
 		/* Handed to the kernel's KSM meanwhile: the slow path lets go. */
 		if (ksmmod_mm_flag_test(mm, MMF_VM_MERGEABLE) && !c->slot->entered)
 			c->vma = NULL;
+		/*
+		 * The batch's page table, looked up again: valid while the lock
+		 * is held from now on (the rest of the batch, a merge run).
+		 */
+		if (c->vma)
+			c->pmd = ksmmod_find_pte_table(mm, addr);
 	}
 	/*
 	 * The registered ranges cannot change (ksmmod_thread_mutex is held),
@@ -665,6 +684,115 @@ static void ksmmod_count_refusal(void)
 		ksmmod_note_refusal(why, ksmmod_registry_find(mm));
 }
 
+/*
+ * Whether @page (reference held by the scanner) may go into a merge run: no
+ * reference beyond its mappings', the swap cache's and the scanner's, as
+ * the merge will check under the page table lock (a pinned page, say a VFIO
+ * guest's, would fail there and stop the run after its PTEs were cleared).
+ */
+static bool ksmmod_run_candidate(struct page *page)
+{
+	struct folio *folio = page_folio(page);
+
+	return ksmmod_folio_mapcount(folio) + 1 + folio_test_swapcache(folio) ==
+	       folio_ref_count(folio);
+}
+
+/* Whether smart scan skips the page of @item (a plain page) in this scan. */
+static bool ksmmod_smart_would_skip(const struct ksmmod_rmap_item *item)
+{
+	return READ_ONCE(ksmmod_tunables.smart_scan) && item->age >= 3 && item->remaining_skips;
+}
+
+/**
+ * ksmmod_scan_merge_run() - merge @page into @kpage, and the batch's next pages like it
+ * @item: rmap item of @page (in no tree)
+ * @page: a plain page (reference held), served from the current batch
+ * @kpage: the KSM page its hash at the last scan (@hint) found (reference held)
+ * @vma: the mapping of the batch, whose mmap_lock is held
+ * @hint: that hash
+ *
+ * Identical memory is the common case: the batch's pages after @page then
+ * had @hint at the last scan too. Those that follow @page without a gap
+ * (in the batch, with rmap items already), are plain pages of @page's tree
+ * and would not be skipped by smart scan are merged together with it, in
+ * one visit of their page table (ksmmod_merge_run()), as far as @kpage's
+ * node has room (max_page_sharing) and this batch's budget goes. Each is
+ * compared byte for byte before it is replaced, as a page merged alone.
+ * The ones merged are served now (counted as scanned, the cursor past them,
+ * ksmmod_scan_batch() told through @run_served); the rest of the batch is
+ * served as usual, from the first page not merged.
+ *
+ * Return: as ksmmod_merge_with_ksm_page() for @page.
+ */
+static int ksmmod_scan_merge_run(struct ksmmod_rmap_item *item, struct page *page,
+				 struct page *kpage, struct vm_area_struct *vma, u64 hint)
+{
+	struct ksmmod_stable_node *node = ksmmod_folio_stable_node(page_folio(kpage));
+	struct ksmmod_scan_cursor *c = &ksmmod_cursor;
+	struct ksmmod_rmap_item *items[KSMMOD_MERGE_RUN];
+	struct page *pages[KSMMOD_MERGE_RUN];
+	unsigned int nr = 1, merged, i;
+	int nid = ksmmod_tree_nid(page);
+	long room;
+	int err;
+
+	/*
+	 * Only a page the batch served, while its page table lookup holds; not
+	 * the page the last run stopped at (it failed once already: a run led
+	 * by it would clear and restore its followers' PTEs for nothing).
+	 */
+	if (!node || !c->pmd || c->vma != vma || !c->batch_next ||
+	    c->batch_addr[c->batch_next - 1] != (item->address & PAGE_MASK) ||
+	    c->run_stop == (item->address & PAGE_MASK) || !PageAnon(page) ||
+	    folio_test_large(page_folio(page)) || folio_test_ksm(page_folio(page)) ||
+	    !ksmmod_run_candidate(page))
+		return ksmmod_merge_with_ksm_page(item, page, kpage, vma);
+
+	room = (long)READ_ONCE(ksmmod_tunables.max_page_sharing) - node->rmap_hlist_len;
+	room = min3(room, (long)c->budget, (long)KSMMOD_MERGE_RUN);
+	items[0] = item;
+	pages[0] = page;
+	for (i = c->batch_next; i < c->batch_nr && nr < room; i++) {
+		struct ksmmod_rmap_item *next = items[nr - 1]->rmap_list;
+		unsigned long addr = c->batch_addr[i];
+		struct page *p;
+
+		/* The mapping may have been split while the lock was dropped. */
+		if (addr >= vma->vm_end || !next ||
+		    (next->address & (PAGE_MASK | KSMMOD_STABLE_FLAG)) != addr ||
+		    ksmmod_rmap_item_hash(next) != hint || ksmmod_smart_would_skip(next))
+			break;
+		p = ksmmod_get_anon_page_pmd(vma, c->pmd, addr);
+		if (!p)
+			break;
+		if (p == kpage || !PageAnon(p) || folio_test_large(page_folio(p)) ||
+		    folio_test_ksm(page_folio(p)) || ksmmod_tree_nid(p) != nid ||
+		    !ksmmod_run_candidate(p)) {
+			put_page(p);
+			break;
+		}
+		items[nr] = next;
+		pages[nr++] = p;
+	}
+	if (nr == 1)
+		return ksmmod_merge_with_ksm_page(item, page, kpage, vma);
+
+	merged = ksmmod_merge_run(items, pages, nr, kpage, vma, c->pmd, &err);
+	c->run_stop = merged < nr ? items[merged]->address & PAGE_MASK : 0;
+	for (i = 1; i < nr; i++) {
+		if (i < merged) {
+			ksmmod_scan_advance(items[i]);
+			ksmmod_count_inc(pages_scanned);
+			c->run_served++;
+			ksmmod_scan_put_page(pages[i]);
+		} else {
+			put_page(pages[i]);
+		}
+	}
+	return merged ? 0 : err;
+}
+
 /**
  * ksmmod_cmp_with_stable() - the stable tree part of ksmmod_cmp_and_merge_page()
  * @page: the page (reference held)
@@ -683,7 +811,7 @@ static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *i
 				   struct vm_area_struct *vma, u16 domain, u64 *hashp)
 {
 	struct ksmmod_stable_node *node;
-	bool migrated, verify;
+	bool migrated, verify, run;
 	struct page *kpage;
 	u64 hash, hint;
 
@@ -714,6 +842,8 @@ static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *i
 	hash = hint;
 	if (hash)
 		kpage = ksmmod_stable_tree_search(page, ksmmod_tree_key(domain, hash), verify);
+	/* Found by the hash alone: pages after it with that hash may join (a run). */
+	run = kpage && !verify;
 	if (!kpage) {
 		hash = ksmmod_page_hash(page);
 		if (hash != hint)
@@ -749,7 +879,8 @@ static bool ksmmod_cmp_with_stable(struct page *page, struct ksmmod_rmap_item *i
 		ksmmod_remove_rmap_item_from_tree(item);
 
 	if (kpage) {
-		int err = ksmmod_merge_with_ksm_page(item, page, kpage, vma);
+		int err = run ? ksmmod_scan_merge_run(item, page, kpage, vma, hint) :
+			  ksmmod_merge_with_ksm_page(item, page, kpage, vma);
 
 		put_page(kpage);
 		if (!err || verify)
@@ -961,6 +1092,9 @@ void ksmmod_scan_batch(unsigned int pages)
 			}
 			ksmmod_count_inc(pages_scanned);
 			ksmmod_count_refusal();
+			/* Pages a merge run served with it (within the budget). */
+			pages -= min(c->run_served, pages);
+			c->run_served = 0;
 		}
 		ksmmod_scan_put_page(page);
 		/*

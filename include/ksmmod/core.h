@@ -49,6 +49,9 @@ int ksmmod_try_to_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page
 				      struct page *kpage);
 int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
 			       struct page *kpage, struct vm_area_struct *vma);
+unsigned int ksmmod_merge_run(struct ksmmod_rmap_item **items, struct page **pages,
+			      unsigned int nr, struct page *kpage, struct vm_area_struct *vma,
+			      pmd_t *pmd, int *errp);
 int ksmmod_try_to_merge_with_zero_page(struct ksmmod_rmap_item *item, struct page *page,
 				       atomic_long_t *zero_pages);
 struct page *ksmmod_try_to_merge_two_pages(struct ksmmod_rmap_item *item, struct page *page,
@@ -167,6 +170,7 @@ int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsign
 			  unsigned long *next);
 struct page *ksmmod_get_anon_page_pmd(struct vm_area_struct *vma, pmd_t *pmd,
 				      unsigned long addr);
+pmd_t *ksmmod_find_pte_table(struct mm_struct *mm, unsigned long addr);
 struct page *ksmmod_get_mergeable_page(struct ksmmod_rmap_item *item);
 
 /* merge.c */
@@ -182,7 +186,12 @@ enum ksmmod_refusal {
 	KSMMOD_REFUSED_THP,
 };
 
+/* Pages of one page table merged in one visit at most (ksmmod_merge_ptes()). */
+#define KSMMOD_MERGE_RUN	32
+
 enum ksmmod_refusal ksmmod_merge_take_refusal(struct mm_struct **mm);
+int ksmmod_merge_ptes(struct vm_area_struct *vma, pmd_t *pmd, struct page **pages,
+		      const unsigned long *addrs, unsigned int nr, struct page *kpage, int *errp);
 int ksmmod_try_to_merge_one_page(struct vm_area_struct *vma, struct page *page, unsigned long addr,
 				 struct page *kpage);
 

@@ -91,6 +91,9 @@ int ksmmod_params_set(const struct ksmmod_params *p);
  * @rmap_items: tracked pages
  * @scan_batches: scanner batches (one per wakeup of pages_to_scan pages),
  *	all time; debugfs only (tests prove a full scan's batches are bounded)
+ * @merge_runs: merges of several pages of one page table in one visit
+ *	(ksmmod_merge_run()), all time; debugfs only
+ * @merge_run_pages: pages merged by those, all time; debugfs only
  */
 struct ksmmod_counters {
 	atomic64_t pages_shared;
@@ -108,6 +111,8 @@ struct ksmmod_counters {
 	atomic64_t thp_unsplittable;
 	atomic64_t rmap_items;
 	atomic64_t scan_batches;
+	atomic64_t merge_runs;
+	atomic64_t merge_run_pages;
 };
 
 extern struct ksmmod_counters ksmmod_counters;

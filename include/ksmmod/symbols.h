@@ -31,6 +31,9 @@
 	  unsigned long address, pte_t *ptep), 1)				\
 	X(int, __mmu_notifier_invalidate_range_start,				\
 	  (struct mmu_notifier_range *r), 1)					\
+	/* flush_tlb_range() of x86, hidden from modules (same in 6.1-7.3) */ \
+	X(void, flush_tlb_mm_range, (struct mm_struct *mm, unsigned long start, \
+	  unsigned long end, unsigned int stride_shift, bool freed_tables), 0) \
 	/* mm/internal.h, same in 6.1 and 6.12 */				\
 	X(pmd_t *, mm_find_pmd, (struct mm_struct *mm, unsigned long address), 0) \
 	X(void, lru_add_drain_all, (void), 1)				\

@@ -19,6 +19,7 @@ static const char *const common[] = {
 	"__mmu_notifier_invalidate_range_start", "__mmu_notifier_invalidate_range_end",
 	"mm_find_pmd", "__put_anon_vma", "lru_add_drain_all", "folio_free_swap", "pidfd_get_task",
 	"ptrace_may_access", "mm_trace_rss_stat", "__ksm_enter", "__ksm_exit", "do_madvise",
+	"flush_tlb_mm_range",
 	/* variables */
 	"mm_kobj", "ksm_run", "ksm_pages_shared",
 };
