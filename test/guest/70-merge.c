@@ -97,19 +97,6 @@ static bool pfns_all_distinct(char *mem)
 	return true;
 }
 
-/* merge_runs and merge_run_pages from debugfs; false if unreadable. */
-static bool merge_runs(long long *runs, long long *pages)
-{
-	char buf[256], *l;
-
-	if (ksmt_read_file("/sys/kernel/debug/ksmmod/scanner", buf, sizeof(buf)) <= 0)
-		return false;
-	l = strstr(buf, "merge_runs ");
-	if (!l || sscanf(l, "merge_runs %lld\nmerge_run_pages %lld", runs, pages) != 2)
-		return false;
-	return true;
-}
-
 /* The merge runs part (see the top of this file); the module freshly loaded. */
 static void test_merge_runs(void)
 {
@@ -137,7 +124,7 @@ static void test_merge_runs(void)
 	madvise(map, 4 << 20, MADV_NOHUGEPAGE);
 	m = (char *)(((uintptr_t)map + (2 << 20) - 1) & ~(uintptr_t)((2 << 20) - 1));
 	memset(m, 0x77, NPAGES * psize);
-	if (!merge_runs(&runs0, &pages0))
+	if (!ksmt_merge_runs(&runs0, &pages0))
 		ktap_exit_fail_msg("no merge_runs in /sys/kernel/debug/ksmmod/scanner");
 	ksmt_range(fd, KSMMOD_IOC_MERGE_RANGE, m, NPAGES * psize);
 	scans = ksmt_stats(fd).full_scans;
@@ -147,7 +134,7 @@ static void test_merge_runs(void)
 	/* Scanned once: every item has the hash of 0x77 pages. Now page 10 differs. */
 	m[10 * psize] = (char)0x99;
 	s = ksmt_settle(fd, 2);
-	ok = merge_runs(&runs, &pages);
+	ok = ksmt_merge_runs(&runs, &pages);
 	/*
 	 * At least 3: a loaded host may let one more go by before the read
 	 * (pages_unshared is not asserted: smart scan takes page 10 out of

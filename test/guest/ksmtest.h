@@ -388,6 +388,21 @@ static inline struct ksmmod_stats ksmt_settle(int fd, int n)
 	return s;
 }
 
+/*
+ * The scanner's merge runs so far (debugfs: runs of several pages of one
+ * page table merged in one visit, and the pages they merged); false if
+ * unreadable.
+ */
+static inline bool ksmt_merge_runs(long long *runs, long long *pages)
+{
+	char buf[256], *l;
+
+	if (ksmt_read_file("/sys/kernel/debug/ksmmod/scanner", buf, sizeof(buf)) <= 0)
+		return false;
+	l = strstr(buf, "merge_runs ");
+	return l && sscanf(l, "merge_runs %lld\nmerge_run_pages %lld", runs, pages) == 2;
+}
+
 /* Whether the loaded module is in drop-in mode (module parameter dropin). */
 static inline bool ksmt_dropin(void)
 {
