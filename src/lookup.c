@@ -164,30 +164,6 @@ pte_t *ksmmod_lock_pte_table(struct mm_struct *mm, unsigned long addr, unsigned 
 	return ptep;
 }
 
-/**
- * ksmmod_find_pte_table() - the PMD entry of the page table that maps @addr
- * @mm: the address space, mmap_lock held (the entry stays where it is while
- *	the lock is held, usable with ksmmod_get_anon_page_pmd())
- * @addr: an address
- *
- * Return: the PMD entry if it points to a page table, else NULL (nothing
- * there, or a huge or non-present PMD).
- */
-pmd_t *ksmmod_find_pte_table(struct mm_struct *mm, unsigned long addr)
-{
-	pmd_t *pmd = kcall_mm_find_pmd(mm, addr);
-	pmd_t pmde;
-
-	if (!pmd)
-		return NULL;
-	/* As in ksmmod_lock_pte_table(). */
-	pmde = READ_ONCE(*pmd);
-	barrier();
-	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
-		return NULL;
-	return pmd;
-}
-
 /*
  * The anonymous page a PTE maps, if the scanner looks at it: present (also
  * PROT_NONE NUMA-hinting PTEs, which pte_present() accepts), no zero page,

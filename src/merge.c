@@ -252,17 +252,12 @@ static int ksmmod_replace_page(struct vm_area_struct *vma, struct page *page,
 	struct mmu_notifier_range range;
 	int err = -EFAULT;
 	spinlock_t *ptl;
-	pmd_t *pmd, pmde;
 	pte_t *ptep;
 	pte_t newpte;
+	pmd_t *pmd;
 
-	pmd = kcall_mm_find_pmd(mm, addr);
+	pmd = ksmmod_find_pte_table(mm, addr);
 	if (!pmd)
-		return err;
-	/* A huge PMD may be set up without the anon_vma lock: check both. */
-	pmde = READ_ONCE(*pmd);
-	barrier();
-	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
 		return err;
 
 	ksmmod_mn_range_init(&range, vma, addr, addr + PAGE_SIZE);
@@ -432,18 +427,11 @@ static int ksmmod_merge_pte(struct vm_area_struct *vma, struct folio *folio,
 			    unsigned long addr, struct page *kpage)
 {
 	struct page *page = &folio->page;
-	pmd_t *pmd, pmde;
+	pmd_t *pmd = ksmmod_find_pte_table(vma->vm_mm, addr);
 	int err = -EFAULT;
 
-	pmd = kcall_mm_find_pmd(vma->vm_mm, addr);
-	if (!pmd)
-		return err;
-	/* A huge PMD may be set up without the anon_vma lock: check both. */
-	pmde = READ_ONCE(*pmd);
-	barrier();
-	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
-		return err;
-	ksmmod_merge_ptes(vma, pmd, &page, &addr, 1, kpage, &err);
+	if (pmd)
+		ksmmod_merge_ptes(vma, pmd, &page, &addr, 1, kpage, &err);
 	return err;
 }
 

@@ -170,7 +170,6 @@ int ksmmod_get_anon_pages(struct vm_area_struct *vma, unsigned long addr, unsign
 			  unsigned long *next);
 struct page *ksmmod_get_anon_page_pmd(struct vm_area_struct *vma, pmd_t *pmd,
 				      unsigned long addr);
-pmd_t *ksmmod_find_pte_table(struct mm_struct *mm, unsigned long addr);
 struct page *ksmmod_get_mergeable_page(struct ksmmod_rmap_item *item);
 
 /* merge.c */

@@ -71,6 +71,30 @@ static inline struct page *ksmmod_get_anon_page(struct vm_area_struct *vma, unsi
 }
 
 /**
+ * ksmmod_find_pte_table() - the PMD entry of the page table that maps @addr
+ * @mm: the address space, mmap_lock held (the entry stays where it is while
+ *	the lock is held, usable with ksmmod_get_anon_page_pmd())
+ * @addr: an address
+ *
+ * Return: the PMD entry if it points to a page table, else NULL (nothing
+ * there, or a huge or non-present PMD).
+ */
+static inline pmd_t *ksmmod_find_pte_table(struct mm_struct *mm, unsigned long addr)
+{
+	pmd_t *pmd = kcall_mm_find_pmd(mm, addr);
+	pmd_t pmde;
+
+	if (!pmd)
+		return NULL;
+	/* A huge PMD may be set up without the anon_vma lock: check both. */
+	pmde = READ_ONCE(*pmd);
+	barrier();
+	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
+		return NULL;
+	return pmd;
+}
+
+/**
  * ksmmod_pte_lock_at() - the PTE of @addr, mapped and locked, if a page table has it
  * @mm: the address space, mmap_lock held
  * @addr: page-aligned address
@@ -85,16 +109,9 @@ static inline struct page *ksmmod_get_anon_page(struct vm_area_struct *vma, unsi
 static inline pte_t *ksmmod_pte_lock_at(struct mm_struct *mm, unsigned long addr,
 					spinlock_t **ptlp)
 {
-	pmd_t *pmd, pmde;
+	pmd_t *pmd = ksmmod_find_pte_table(mm, addr);
 
-	pmd = kcall_mm_find_pmd(mm, addr);
-	if (!pmd)
-		return NULL;
-	pmde = READ_ONCE(*pmd);
-	barrier();
-	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
-		return NULL;
-	return ksmmod_pte_offset_map_lock(mm, pmd, addr, ptlp);
+	return pmd ? ksmmod_pte_offset_map_lock(mm, pmd, addr, ptlp) : NULL;
 }
 
 /**
