@@ -11,6 +11,10 @@
 #      BENCH_CPU_MIB=N      MiB per process of the default-knobs CPU workload (8)
 #      BENCH_COW_PAGES=N    pages written in the CoW workload (4000)
 #      BENCH_RMAP_MAPPINGS=N mappings of one content in the rmap workload (100000)
+#      BENCH_SCALE_MIB=N    the scale workload's largest size per process, 64
+#                           processes at N/8..N (default 64: 4 GiB registered)
+#      BENCH_GUEST_MEM=SIZE the guest's memory (default 8G: the scale workload's
+#                           4 GiB; the quick run keeps run-guest.sh's 2G)
 #      BENCH_OUTDIR=DIR     where the full run writes (bench/results)
 #      BENCH_QUICK=1        one tiny iteration (make check uses it: the harness
 #                           cannot rot); writes to build/bench-quick/ only
@@ -37,6 +41,7 @@ if [ "$QUICK" = 1 ]; then
 else
 	D=$ROOT/build/bench OUTDIR=${BENCH_OUTDIR:-$ROOT/bench/results}
 	MIB=${BENCH_MIB:-256} REPS=${BENCH_REPS:-3} CPU_MIB=${BENCH_CPU_MIB:-8}
+	SCALE_MIB=${BENCH_SCALE_MIB:-64} GUEST_MEM=${BENCH_GUEST_MEM:-8G}
 	COW_PAGES=${BENCH_COW_PAGES:-4000} RMAP_MAPPINGS=${BENCH_RMAP_MAPPINGS:-100000}
 fi
 
@@ -64,13 +69,14 @@ for series in ${KERNELS:-6.12}; do
 		"$D/prog/bench" "$D/prog/sprof" "$D/ksmmod-notrace.ko" >/dev/null
 	echo "bench: booting $krel (mib=$MIB reps=$REPS)" >&2
 	t0=$(date +%s)
-	KSMMOD_GUEST_TIMEOUT=${KSMMOD_GUEST_TIMEOUT:-1800} \
+	KSMMOD_GUEST_TIMEOUT=${KSMMOD_GUEST_TIMEOUT:-1800} KSMMOD_GUEST_MEM=${GUEST_MEM:-2G} \
 		"$H/run-guest.sh" "$krel" "$D/initramfs-$krel.cpio.gz" "$D/logs/$krel" \
 		ksmmod.test_timeout=1700 ksmmod.bench_mib="$MIB" ksmmod.bench_reps="$REPS" \
 		ksmmod.bench_cpu_mib="$CPU_MIB" ksmmod.bench_quick="$QUICK" \
 		ksmmod.bench_cow_pages="$COW_PAGES" ksmmod.bench_rmap_mappings="$RMAP_MAPPINGS" \
 		${BENCH_SPROF:+ksmmod.bench_sprof="$BENCH_SPROF"} \
 		${BENCH_WORKLOADS:+ksmmod.bench_workloads="$BENCH_WORKLOADS"} \
+		${SCALE_MIB:+ksmmod.bench_scale_mib="$SCALE_MIB"} \
 		>/dev/null || rc=$?
 	echo "bench: guest run took $(($(date +%s) - t0)) s" >&2
 	if ! grep -q '^# bench-done' "$D/logs/$krel/results.ktap"; then

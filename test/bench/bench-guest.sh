@@ -8,8 +8,9 @@
 # ksmmod.bench_reps=N, ksmmod.bench_cpu_mib=N, ksmmod.bench_cow_pages=N,
 # ksmmod.bench_rmap_mappings=N (workload 6, at max_page_sharing 256 and 100000),
 # ksmmod.bench_sprof=1|a (profile each workload with /sprof: see scripts/bench.sh),
-# ksmmod.bench_workloads=W1,W2 (only these workloads; for profiling a change).
-MIB=256 REPS=3 CPU_MIB=8 QUICK=0 COW_PAGES=4000 RMAP_MAPPINGS=100000
+# ksmmod.bench_workloads=W1,W2 (only these workloads; for profiling a change),
+# ksmmod.bench_scale_mib=N (the scale workload's largest size per process).
+MIB=256 REPS=3 CPU_MIB=8 QUICK=0 COW_PAGES=4000 RMAP_MAPPINGS=100000 SCALE_MIB=64
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ksmmod.bench_mib=*) MIB=${arg#ksmmod.bench_mib=} ;;
@@ -20,6 +21,7 @@ for arg in $(cat /proc/cmdline); do
 	ksmmod.bench_rmap_mappings=*) RMAP_MAPPINGS=${arg#ksmmod.bench_rmap_mappings=} ;;
 	ksmmod.bench_sprof=*) SPROF=${arg#ksmmod.bench_sprof=} ;;
 	ksmmod.bench_workloads=*) ONLY=$(echo "${arg#ksmmod.bench_workloads=}" | tr , ' ') ;;
+	ksmmod.bench_scale_mib=*) SCALE_MIB=${arg#ksmmod.bench_scale_mib=} ;;
 	esac
 done
 META_MIB=$((MIB / 4))
@@ -28,12 +30,13 @@ META_MIB=$((MIB / 4))
 SPARSE_GIB=16
 [ "$QUICK" = 1 ] && SPARSE_GIB=1
 [ "$META_MIB" -ge 1 ] || META_MIB=1
+[ "$QUICK" = 1 ] && SCALE_MIB=1
 TRACE_MIB=$META_MIB
-echo "# bench-config trace_mib=$TRACE_MIB mib=$MIB reps=$REPS cpu_mib=$CPU_MIB cow_pages=$COW_PAGES rmap_mappings=$RMAP_MAPPINGS meta_mib=$META_MIB sparse_gib=$SPARSE_GIB cpus=$(nproc) kernel=$(uname -r)"
+echo "# bench-config scale_mib=$SCALE_MIB trace_mib=$TRACE_MIB mib=$MIB reps=$REPS cpu_mib=$CPU_MIB cow_pages=$COW_PAGES rmap_mappings=$RMAP_MAPPINGS meta_mib=$META_MIB sparse_gib=$SPARSE_GIB cpus=$(nproc) kernel=$(uname -r)"
 echo 0 >/sys/kernel/mm/ksm/run
 /bench ceiling /sys/kernel/mm/ksm 64 || echo "# bench-error ceiling"
 # Every workload, also in the quick run (make check), so none can rot.
-workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-range cow rmap-256 rmap-max metadata densify sparse sparse-dense advisor trace"
+workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-range cow rmap-256 rmap-max metadata densify sparse sparse-dense advisor trace scale"
 [ -z "$ONLY" ] || workloads=$ONLY
 # Profiling: keep one perf event open throughout, so that the kernel's perf
 # static keys are not switched for every workload (see sprof.c).
@@ -42,6 +45,22 @@ workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-rang
 # speed, every merge fires events) with the events off and on, and for
 # ksmmod also built without them (/ksmmod-notrace.ko, NOTRACE): "trace-off"
 # against "trace-notrace" is what disabled events cost (TRACE_MIB above).
+# Scale (issue 19): 64 processes at SCALE_MIB/8, /4, /2 and SCALE_MIB each
+# (time against registered memory), then 1, 4 and 16 processes holding
+# what 64 x SCALE_MIB/4 hold (the same total over more or fewer processes).
+bench_scale() { # DIR
+	r=0
+	for m in $((SCALE_MIB / 8)) $((SCALE_MIB / 4)) $((SCALE_MIB / 2)) $SCALE_MIB; do
+		[ "$m" -ge 1 ] || continue
+		/bench scale "$1" "$m" 64 || r=1
+	done
+	total=$((64 * SCALE_MIB / 4))
+	[ "$total" -ge 16 ] || total=16
+	for p in 1 4 16; do
+		/bench scale "$1" $((total / p)) $p || r=1
+	done
+	return $r
+}
 trace_run() { # DIR VARIANT: the merge workload, its result named trace-VARIANT
 	/bench merge "$1" "$TRACE_MIB" >/tmp/trace.out
 	r=$?
@@ -104,6 +123,8 @@ while [ "$rep" -le "$REPS" ]; do
 			if [ "$w" = trace ]; then
 				bench_trace "$impl" "$dir" ||
 					echo "# bench-error impl=$impl rep=$rep workload=$w"
+			elif [ "$w" = scale ]; then
+				bench_scale "$dir" || echo "# bench-error impl=$impl rep=$rep workload=$w"
 			else
 				# shellcheck disable=SC2086 # $args is a word list
 				/bench $args || echo "# bench-error impl=$impl rep=$rep workload=$w"

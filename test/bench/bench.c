@@ -55,6 +55,10 @@
  *                ("# bench-advisor-scan" lines), then the last 3 full scans'
  *                mean time and CPU share, the final pages_to_scan and the
  *                second scan's time (the first starts mid-way)
+ *   scale        (a fourth argument: P processes) P processes x MIB of one
+ *                content, pages_to_scan 10000, sleep 0: time and scanner CPU
+ *                to merge, slab memory per tracked page when merged (workload
+ *                scale-PxMIB; bench-guest.sh runs the sizes and counts)
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -947,6 +951,48 @@ static int bench_metadata(long mib)
 	return names[0] && now() - t0 < 600 ? 0 : 1;
 }
 
+/*
+ * Workload: scale (issue 19). @nprocs processes of @mib MiB each, one content
+ * everywhere, merged at full speed (pages_to_scan 10000, sleep 0): time and
+ * scanner CPU to merge, and the implementation's slab memory per tracked
+ * page once everything is merged. The guest script runs it at several sizes
+ * and process counts; the report fits time against registered memory.
+ */
+static int bench_scale(long mib, int nprocs)
+{
+	long pages = mib * 1048576 / psize, total, slab0, objs0, slab1, objs1;
+	char names0[512], names[512];
+	double t0, cpu0, secs, cpu;
+	pid_t *pids;
+
+	if (nprocs < 1 || pages < 1)
+		return 2;
+	total = nprocs * pages;
+	pids = calloc(nprocs, sizeof(*pids));
+	if (!pids)
+		return 1;
+	sys_set("run", 0);
+	sys_set("pages_to_scan", 10000);
+	sys_set("sleep_millisecs", 0);
+	sys_set("max_page_sharing", total);
+	slab_bytes(&slab0, &objs0, names0, sizeof(names0));
+	start_procs_ex(pids, nprocs, pages, 0, 0x5a, NULL, NULL, NULL);
+	cpu0 = thread_cpu(scanner());
+	t0 = now();
+	sys_set("run", 1);
+	secs = wait_sharing(total - 1, t0, 900);
+	cpu = thread_cpu(scanner()) - cpu0;
+	slab_bytes(&slab1, &objs1, names, sizeof(names));
+	printf("# bench workload=scale-%dx%ld procs=%d mib_per_proc=%ld total_mib=%ld pages=%ld seconds=%.3f scanner_cpu_s=%.3f slab_bytes_per_page=%.1f object_bytes_per_page=%.1f full_scans=%ld\n",
+	       nprocs, mib, nprocs, mib, nprocs * mib, total, secs, cpu,
+	       (slab1 - slab0) / (double)total, (objs1 - objs0) / (double)total,
+	       sys_get("full_scans"));
+	stop_procs(pids, nprocs);
+	free(pids);
+	reset(256);
+	return secs > 0 ? 0 : 1;
+}
+
 /* xxh64 (public domain algorithm by Yann Collet), as the kernel's lib/xxhash.c. */
 #define P1 11400714785074694791ULL
 #define P2 14029467366897019727ULL
@@ -1156,7 +1202,7 @@ int main(int argc, char **argv)
 	long mib;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: bench WORKLOAD SYSFS_DIR SIZE [MAX_PAGE_SHARING]\n");
+		fprintf(stderr, "usage: bench WORKLOAD SYSFS_DIR SIZE [MAX_PAGE_SHARING|PROCESSES]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1183,6 +1229,8 @@ int main(int argc, char **argv)
 		return bench_densify(mib);
 	if (!strcmp(argv[1], "metadata"))
 		return bench_metadata(mib);
+	if (!strcmp(argv[1], "scale"))
+		return bench_scale(mib, argc > 4 ? atoi(argv[4]) : NPROC);
 	if (!strcmp(argv[1], "sparse"))
 		return bench_sparse(mib, false);
 	if (!strcmp(argv[1], "sparse-dense"))

@@ -176,6 +176,56 @@ if advisor:
     for i, scans in sorted(advisor.items()):
         lines.append(f'- {i}: ' + ', '.join(f'{d["seconds"]} ({d["cpu_percent"]}%, {d["pages_to_scan"]})'
                                             for d in scans[:24]) + (', ...' if len(scans) > 24 else ''))
+scale = {}          # impl -> {(procs, mib_per_proc): {key: [values]}}
+for (i, r, w_, k, v) in samples:
+    if w_.startswith('scale-'):
+        procs, mib = (int(x) for x in w_[6:].split('x'))
+        scale.setdefault(i, {}).setdefault((procs, mib), {}).setdefault(k, []).append(v)
+
+
+def fit(points):
+    """Least squares y = a x + b over (x, y); returns a, b, R^2 (None if under 2 points)."""
+    if len(points) < 2:
+        return None
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    a = sum((x - mx) * (y - my) for x, y in points) / sxx
+    b = my - a * mx
+    ss_tot = sum((y - my) ** 2 for _, y in points)
+    ss_res = sum((y - (a * x + b)) ** 2 for x, y in points)
+    return a, b, (1 - ss_res / ss_tot) if ss_tot > 0 else 1.0
+
+
+if scale:
+    lines += ['', 'Scale (issue 19): P processes x M MiB of one content merged at full speed '
+              '(pages_to_scan 10000, sleep 0); medians over the repetitions. Time and scanner CPU '
+              'against registered memory, fitted over the 64-process sizes (slope per GiB, R^2); '
+              'metadata is the slab memory per tracked page once all are merged.', '',
+              '| impl | processes x MiB | GiB | time (s) | s per GiB | scanner CPU (s) | '
+              'slab B per page |', '|---|---|---|---|---|---|---|']
+    for i in sorted(scale):
+        for (procs, mib), d in sorted(scale[i].items(), key=lambda kv: (kv[0][0] != 64, kv[0])):
+            gib = procs * mib / 1024
+            t = statistics.median(d['seconds'])
+            lines.append(f'| {i} | {procs} x {mib} | {gib:.3g} | {num(t)} | {num(t / gib)} | '
+                         f'{num(statistics.median(d["scanner_cpu_s"]))} | '
+                         f'{num(max(d["slab_bytes_per_page"]))} |')
+    for i in sorted(scale):
+        a_pts = [(p * m / 1024, statistics.median(d['seconds'])) for (p, m), d in scale[i].items()
+                 if p == 64]
+        c_pts = [(p * m / 1024, statistics.median(d['scanner_cpu_s'])) for (p, m), d in scale[i].items()
+                 if p == 64]
+        meta = max(max(d['slab_bytes_per_page']) for d in scale[i].values())
+        ft, fc = fit(a_pts), fit(c_pts)
+        lines.append(f'- {i}: time = {ft[0]:.3g} s/GiB x GiB + {ft[1]:.3g} s, R^2 {ft[2]:.4f}; '
+                     f'scanner CPU = {fc[0]:.3g} s/GiB x GiB + {fc[1]:.3g} s, R^2 {fc[2]:.4f}; '
+                     f'metadata at most {meta:.1f} B per tracked page' if ft and fc else
+                     f'- {i}: too few sizes to fit; metadata at most {meta:.1f} B per tracked page')
+
 if durations:
     lines += ['', 'Guest time per workload (s, all repetitions, both implementations): ' +
               ', '.join(f'{w} {t:.0f}' for w, t in durations.items()) +
