@@ -32,7 +32,7 @@
 
 #define DIMM_NODE	2
 #define FILL_MIB	48
-#define CYCLES		25
+#define CYCLES		12
 #define MPOL_BIND	2
 #define OFFLINE_SECS	10
 
