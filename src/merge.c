@@ -88,6 +88,21 @@ enum ksmmod_refusal ksmmod_merge_take_refusal(struct mm_struct **mm)
 }
 
 /**
+ * ksmmod_folio_refs_mapped_only() - whether only @folio's mappings hold it
+ * @folio: a folio the caller holds one reference on (and, for the answer to
+ *	last, its lock and the PTEs cleared and flushed: see step 1)
+ *
+ * Return: true if its references are its mappings', the swap cache's and
+ * the caller's (mapcount + 1 + swapcache == refcount): no GUP pin can
+ * write the page behind a merge's back.
+ */
+bool ksmmod_folio_refs_mapped_only(struct folio *folio)
+{
+	return ksmmod_folio_mapcount(folio) + 1 + folio_test_swapcache(folio) ==
+	       folio_ref_count(folio);
+}
+
+/**
  * ksmmod_write_protect_page() - step 1 of a merge (see DOC above)
  * @vma: the mapping
  * @folio: the (order-0, locked) folio mapped at @addr
@@ -113,7 +128,6 @@ static int ksmmod_write_protect_page(struct vm_area_struct *vma, struct folio *f
 	bool anon_exclusive;
 	int err = -EFAULT;
 	pte_t entry;
-	int swapped;
 
 	if (WARN_ON_ONCE(folio_test_large(folio)))
 		return err;
@@ -146,14 +160,13 @@ static int ksmmod_write_protect_page(struct vm_area_struct *vma, struct folio *f
 
 	anon_exclusive = PageAnonExclusive(&folio->page);
 	if (pte_write(entry) || pte_dirty(entry) || anon_exclusive || mm_tlb_flush_pending(mm)) {
-		swapped = folio_test_swapcache(folio);
 		flush_cache_page(vma, addr, folio_pfn(folio));
 		/*
 		 * Clear the PTE and flush before counting references, so that
 		 * no lockless GUP can take a new one after the check.
 		 */
 		entry = kcall_ptep_clear_flush(vma, addr, pvmw.pte);
-		if (ksmmod_folio_mapcount(folio) + 1 + swapped != folio_ref_count(folio) ||
+		if (!ksmmod_folio_refs_mapped_only(folio) ||
 		    (anon_exclusive && ksmmod_try_share_anon_rmap(folio, &folio->page))) {
 			set_pte_at(mm, addr, pvmw.pte, entry);
 			if (folio_maybe_dma_pinned(folio))
@@ -375,10 +388,9 @@ int ksmmod_merge_ptes(struct vm_area_struct *vma, pmd_t *pmd, struct page **page
 	for (merged = 0; merged < cleared; merged++) {
 		struct page *page = pages[merged];
 		struct folio *folio = page_folio(page);
-		int swapped = folio_test_swapcache(folio);
 
 		ptep = start_pte + ((addrs[merged] - start) >> PAGE_SHIFT);
-		if (ksmmod_folio_mapcount(folio) + 1 + swapped != folio_ref_count(folio)) {
+		if (!ksmmod_folio_refs_mapped_only(folio)) {
 			/* Only the first page's refusal is the caller's to count. */
 			if (!merged && folio_maybe_dma_pinned(folio))
 				ksmmod_refuse(KSMMOD_REFUSED_PINNED, mm);

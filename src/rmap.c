@@ -375,6 +375,25 @@ int ksmmod_try_to_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page
 	return err;
 }
 
+/*
+ * @item's page was merged but its stable node went away before the item
+ * could be put on it: do not leave an untracked merge. Its hash is gone
+ * with it: the page counts as changed at its next scan. @vma: as for
+ * ksmmod_merge_with_ksm_page().
+ */
+static void ksmmod_undo_untracked_merge(struct ksmmod_rmap_item *item,
+					struct vm_area_struct *vma)
+{
+	if (vma) {
+		ksmmod_rmap_item_put_anon_vma(item, 0);
+		/* The caller's mmap_lock was held throughout: unless it is exiting. */
+		if (atomic_read(&vma->vm_mm->mm_users))
+			ksmmod_break_ksm(vma, item->address & PAGE_MASK, NULL);
+	} else {
+		ksmmod_break_cow(item, 0);
+	}
+}
+
 /**
  * ksmmod_merge_with_ksm_page() - merge @item's page into @kpage and record it
  * @item: rmap item of @page (in no tree, or on the stable node it leaves)
@@ -408,18 +427,7 @@ int ksmmod_merge_with_ksm_page(struct ksmmod_rmap_item *item, struct page *page,
 	folio_unlock(kfolio);
 	if (node)
 		return 0;
-	/*
-	 * The node went away meanwhile: do not leave an untracked merge. Its
-	 * hash is gone with it: the page counts as changed at its next scan.
-	 */
-	if (vma) {
-		ksmmod_rmap_item_put_anon_vma(item, 0);
-		/* The caller's mmap_lock was held throughout: unless it is exiting. */
-		if (atomic_read(&vma->vm_mm->mm_users))
-			ksmmod_break_ksm(vma, item->address & PAGE_MASK, NULL);
-	} else {
-		ksmmod_break_cow(item, 0);
-	}
+	ksmmod_undo_untracked_merge(item, vma);
 	return -EAGAIN;
 }
 
@@ -489,12 +497,9 @@ unsigned int ksmmod_merge_run(struct ksmmod_rmap_item **items, struct page **pag
 		}
 		return merged;
 	}
-	/* The node went away meanwhile: undo them all (see ksmmod_merge_with_ksm_page()). */
-	for (i = 0; i < merged; i++) {
-		ksmmod_rmap_item_put_anon_vma(items[i], 0);
-		if (atomic_read(&vma->vm_mm->mm_users))
-			ksmmod_break_ksm(vma, items[i]->address & PAGE_MASK, NULL);
-	}
+	/* The node went away meanwhile: undo them all. */
+	for (i = 0; i < merged; i++)
+		ksmmod_undo_untracked_merge(items[i], vma);
 	*errp = -EAGAIN;
 	return 0;
 }

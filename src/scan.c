@@ -685,17 +685,18 @@ static void ksmmod_count_refusal(void)
 }
 
 /*
- * Whether @page (reference held by the scanner) may go into a merge run: no
- * reference beyond its mappings', the swap cache's and the scanner's, as
- * the merge will check under the page table lock (a pinned page, say a VFIO
+ * Whether @page (reference held by the scanner) may go into a merge run: a
+ * plain order-0 anonymous page of the tree of NUMA node @nid, with no
+ * reference beyond its mappings', the swap cache's and the scanner's, as the
+ * merge will check under the page table lock (a pinned page, say a VFIO
  * guest's, would fail there and stop the run after its PTEs were cleared).
  */
-static bool ksmmod_run_candidate(struct page *page)
+static bool ksmmod_run_candidate(struct page *page, int nid)
 {
 	struct folio *folio = page_folio(page);
 
-	return ksmmod_folio_mapcount(folio) + 1 + folio_test_swapcache(folio) ==
-	       folio_ref_count(folio);
+	return PageAnon(page) && !folio_test_large(folio) && !folio_test_ksm(folio) &&
+	       ksmmod_tree_nid(page) == nid && ksmmod_folio_refs_mapped_only(folio);
 }
 
 /* Whether smart scan skips the page of @item (a plain page) in this scan. */
@@ -744,9 +745,7 @@ static int ksmmod_scan_merge_run(struct ksmmod_rmap_item *item, struct page *pag
 	 */
 	if (!node || !c->pmd || c->vma != vma || !c->batch_next ||
 	    c->batch_addr[c->batch_next - 1] != (item->address & PAGE_MASK) ||
-	    c->run_stop == (item->address & PAGE_MASK) || !PageAnon(page) ||
-	    folio_test_large(page_folio(page)) || folio_test_ksm(page_folio(page)) ||
-	    !ksmmod_run_candidate(page))
+	    c->run_stop == (item->address & PAGE_MASK) || !ksmmod_run_candidate(page, nid))
 		return ksmmod_merge_with_ksm_page(item, page, kpage, vma);
 
 	room = (long)READ_ONCE(ksmmod_tunables.max_page_sharing) - node->rmap_hlist_len;
@@ -766,9 +765,8 @@ static int ksmmod_scan_merge_run(struct ksmmod_rmap_item *item, struct page *pag
 		p = ksmmod_get_anon_page_pmd(vma, c->pmd, addr);
 		if (!p)
 			break;
-		if (p == kpage || !PageAnon(p) || folio_test_large(page_folio(p)) ||
-		    folio_test_ksm(page_folio(p)) || ksmmod_tree_nid(p) != nid ||
-		    !ksmmod_run_candidate(p)) {
+		/* (@kpage itself is a KSM page: not a candidate.) */
+		if (!ksmmod_run_candidate(p, nid)) {
 			put_page(p);
 			break;
 		}

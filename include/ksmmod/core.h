@@ -189,6 +189,7 @@ enum ksmmod_refusal {
 #define KSMMOD_MERGE_RUN	32
 
 enum ksmmod_refusal ksmmod_merge_take_refusal(struct mm_struct **mm);
+bool ksmmod_folio_refs_mapped_only(struct folio *folio);
 int ksmmod_merge_ptes(struct vm_area_struct *vma, pmd_t *pmd, struct page **pages,
 		      const unsigned long *addrs, unsigned int nr, struct page *kpage, int *errp);
 int ksmmod_try_to_merge_one_page(struct vm_area_struct *vma, struct page *page, unsigned long addr,

@@ -296,45 +296,33 @@ static void one_line(struct outcome *o, char *line)
 	}
 }
 
-/* Print a file as "# " lines (diagnostics of a timed-out run). */
-static void dump_file(const char *what, const char *path)
-{
-	char buf[2048];
-	ssize_t n = ksmt_read_file(path, buf, sizeof(buf));
-
-	if (n <= 0)
-		return;
-	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
-		printf("# %s: %s\n", what, l);
-}
-
 /* A run timed out: show where it and ksmmodd are, and the counters. */
 static void dump_stuck(pid_t pid)
 {
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/stack", (int)pid);
-	dump_file("test stack", path);
+	ksmt_print_file("test stack", path);
 	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
-	dump_file("test wchan", path);
+	ksmt_print_file("test wchan", path);
 	for (int i = 0; i < 5; i++) {
 		snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-		dump_file("test syscall", path);
+		ksmt_print_file("test syscall", path);
 		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		dump_file("test stat", path);
+		ksmt_print_file("test stat", path);
 		usleep(100000);
 	}
-	dump_file("full_scans", "/sys/kernel/mm/ksmmod/full_scans");
-	dump_file("run", "/sys/kernel/mm/ksmmod/run");
-	dump_file("pages_sharing", "/sys/kernel/mm/ksmmod/pages_sharing");
-	dump_file("ksm_zero_pages", "/sys/kernel/mm/ksmmod/ksm_zero_pages");
+	ksmt_print_file("full_scans", "/sys/kernel/mm/ksmmod/full_scans");
+	ksmt_print_file("run", "/sys/kernel/mm/ksmmod/run");
+	ksmt_print_file("pages_sharing", "/sys/kernel/mm/ksmmod/pages_sharing");
+	ksmt_print_file("ksm_zero_pages", "/sys/kernel/mm/ksmmod/ksm_zero_pages");
 	for (int i = 1; i < 400; i++) {
 		char comm[32];
 
 		snprintf(path, sizeof(path), "/proc/%d/comm", i);
 		if (ksmt_read_file(path, comm, sizeof(comm)) > 0 && !strncmp(comm, "ksmmodd", 7)) {
 			snprintf(path, sizeof(path), "/proc/%d/stack", i);
-			dump_file("ksmmodd stack", path);
+			ksmt_print_file("ksmmodd stack", path);
 		}
 	}
 	fflush(stdout);

@@ -119,13 +119,10 @@ static void offliner(const char *state)
 /* Print the kernel stack of task @pid, named @who. */
 static void print_stack(const char *who, pid_t pid)
 {
-	char path[64], buf[4096], *line, *save;
+	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/stack", pid);
-	if (ksmt_read_file(path, buf, sizeof(buf)) <= 0)
-		return;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		ktap_print_msg("%s: %s", who, line);
+	ksmt_print_file(who, path);
 }
 
 /* Print the stacks of ksmmod's kernel threads. */

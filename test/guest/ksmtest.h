@@ -388,6 +388,17 @@ static inline struct ksmmod_stats ksmt_settle(int fd, int n)
 	return s;
 }
 
+/* Print file @path as "# @what: LINE" diagnostics (nothing if unreadable). */
+static inline void ksmt_print_file(const char *what, const char *path)
+{
+	char buf[4096], *line, *save;
+
+	if (ksmt_read_file(path, buf, sizeof(buf)) <= 0)
+		return;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		ktap_print_msg("%s: %s", what, line);
+}
+
 /*
  * The scanner's merge runs so far (debugfs: runs of several pages of one
  * page table merged in one visit, and the pages they merged); false if
