@@ -4,7 +4,9 @@
 #
 #   scripts/bench.sh              (root, Debian 12; KERNELS="6.12" by default)
 #
-# Env: KERNELS="6.1 6.12"   kernels to bench (one guest boot each)
+# Env: KERNELS="6.1 6.12"   kernels to bench (one guest boot each): 6.1, 6.12 (Debian
+#                           12), or 7-bpo, sid (trixie-backports' newest 7.x, sid's
+#                           newest: fetched and built in a chroot, scripts/chroot.sh)
 #      BENCH_MIB=N          MiB per process of the merge workloads (default 256, the
 #                           issue's size; unmerge: N MiB in all; metadata: N/4 each)
 #      BENCH_REPS=N         repetitions of each workload and implementation (3)
@@ -57,13 +59,19 @@ cp "$ROOT/test/bench/bench-guest.sh" "$D/bin/bench"
 
 rc=0
 for series in ${KERNELS:-6.12}; do
-	krel=$("$S/kernels.sh" fetch "$series" | tail -n1)
+	case $series in
+	7-bpo | sid)
+		krel=$("$S/chroot.sh" fetch "$series" | tail -n1)
+		build() { "$S/chroot.sh" build "$krel" "$2" "$ROOT" "$1"; } ;;
+	*)
+		krel=$("$S/kernels.sh" fetch "$series" | tail -n1)
+		build() { "$S/build-module.sh" "$krel" "$1" "$2"; } ;;
+	esac
 	echo "bench: building ksmmod for $krel" >&2
-	"$S/build-module.sh" "$krel" "$D/$krel" "$D/logs/build-$krel.log"
+	build "$D/$krel" "$D/logs/build-$krel.log"
 	# The trace workload's baseline: the same module with its trace points
 	# compiled out (linux/tracepoint.h's NOTRACE).
-	KCFLAGS=-DNOTRACE "$S/build-module.sh" "$krel" "$D/$krel-notrace" \
-		"$D/logs/build-$krel-notrace.log"
+	KCFLAGS=-DNOTRACE build "$D/$krel-notrace" "$D/logs/build-$krel-notrace.log"
 	cp "$D/$krel-notrace/ksmmod.ko" "$D/ksmmod-notrace.ko"
 	"$H/mkinitramfs.sh" "$D/initramfs-$krel.cpio.gz" "$D/$krel/ksmmod.ko" "$D/bin" \
 		"$D/prog/bench" "$D/prog/sprof" "$D/ksmmod-notrace.ko" >/dev/null

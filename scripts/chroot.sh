@@ -304,8 +304,9 @@ cmd_build() {
 		item=${item#"$src"/}
 		[ -e "$src/$item" ] && cp -a "$src/$item" "$dir$bdir/"
 	done
+	# (KCFLAGS, as build-module.sh's make takes it from the environment)
 	in_chroot "$release" nice -n 10 make -C "/usr/lib/modules/$krel/build" M="$bdir" W=1 \
-		-j"$(nproc)" modules >"$logf" 2>&1 || rc=$?
+		${KCFLAGS:+KCFLAGS="$KCFLAGS"} -j"$(nproc)" modules >"$logf" 2>&1 || rc=$?
 	if [ $rc -ne 0 ] || [ ! -f "$dir$bdir/ksmmod.ko" ]; then
 		tail -n 40 "$logf" >&2
 		exit 1

@@ -29,14 +29,17 @@ META_MIB=$((MIB / 4))
 # KSM before 6.16 walks it address by address.
 SPARSE_GIB=16
 [ "$QUICK" = 1 ] && SPARSE_GIB=1
+# sparse-wide: issue 17's several TiB (one page every 2 GiB); 64 GiB quick.
+SPARSE_WIDE_GIB=4096
+[ "$QUICK" = 1 ] && SPARSE_WIDE_GIB=64
 [ "$META_MIB" -ge 1 ] || META_MIB=1
 [ "$QUICK" = 1 ] && SCALE_MIB=1
 TRACE_MIB=$META_MIB
-echo "# bench-config scale_mib=$SCALE_MIB trace_mib=$TRACE_MIB mib=$MIB reps=$REPS cpu_mib=$CPU_MIB cow_pages=$COW_PAGES rmap_mappings=$RMAP_MAPPINGS meta_mib=$META_MIB sparse_gib=$SPARSE_GIB cpus=$(nproc) kernel=$(uname -r)"
+echo "# bench-config scale_mib=$SCALE_MIB trace_mib=$TRACE_MIB mib=$MIB reps=$REPS cpu_mib=$CPU_MIB cow_pages=$COW_PAGES rmap_mappings=$RMAP_MAPPINGS meta_mib=$META_MIB sparse_gib=$SPARSE_GIB sparse_wide_gib=$SPARSE_WIDE_GIB cpus=$(nproc) kernel=$(uname -r)"
 echo 0 >/sys/kernel/mm/ksm/run
 /bench ceiling /sys/kernel/mm/ksm 64 || echo "# bench-error ceiling"
 # Every workload, also in the quick run (make check), so none can rot.
-workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-range cow rmap-256 rmap-max metadata densify sparse sparse-dense advisor trace scale"
+workloads="merge merge-half cpu unique unmerge-run2 unmerge-madvise unmerge-range cow rmap-256 rmap-max metadata densify sparse sparse-wide sparse-dense advisor trace scale"
 [ -z "$ONLY" ] || workloads=$ONLY
 # Profiling: keep one perf event open throughout, so that the kernel's perf
 # static keys are not switched for every workload (see sprof.c).
@@ -107,6 +110,7 @@ while [ "$rep" -le "$REPS" ]; do
 			rmap-max) args="rmap $dir $RMAP_MAPPINGS 100000" ;;
 			metadata | densify) args="$w $dir $META_MIB" ;;
 			sparse | sparse-dense) args="$w $dir $SPARSE_GIB" ;;
+			sparse-wide) args="$w $dir $SPARSE_WIDE_GIB" ;;
 			esac
 			echo "# bench-run impl=$impl rep=$rep workload=$w"
 			t0=$(cut -d' ' -f1 /proc/uptime)

@@ -92,6 +92,9 @@ METRICS = [
     ('densify', 'scanner_cpu_s', 'densify: scanner CPU in the window after the unmapping (s)', True),
     ('sparse', 'seconds_per_scan', 'sparse: full scan of {sparse_gib} GiB with 2048 pages touched (s)', True),
     ('sparse', 'scanner_cpu_s_per_scan', 'sparse: scanner CPU per full scan (s)', True),
+    ('sparse-wide', 'seconds_per_scan', 'sparse-wide: full scan of {sparse_wide_gib} GiB with 2048 pages '
+     'touched (s)', True),
+    ('sparse-wide', 'scanner_cpu_s_per_scan', 'sparse-wide: scanner CPU per full scan (s)', True),
     ('sparse-dense', 'seconds_per_scan', 'sparse-dense: full scan of the same 2048 pages, dense (s)', True),
     ('sparse-dense', 'scanner_cpu_s_per_scan', 'sparse-dense: scanner CPU per full scan (s)', True),
     ('advisor', 'first_scan_seconds', 'advisor scan-time, {mib} MiB unique, target 5 s (2 s below 128 MiB): '
@@ -106,13 +109,21 @@ METRICS = [
 ]
 
 
+# What the labels name from bench-config, for results that lack it.
+UNKNOWN_CONFIG = {k: '?' for k in ('mib', 'cow_pages', 'rmap_mappings', 'meta_mib', 'sparse_gib',
+                                   'sparse_wide_gib', 'trace_mib')}
+
+
 def values(impl_, wl, key):
-    # -1: the guest could not measure it (6.1's KSM has no pages_scanned file)
+    # -1: the guest could not measure it (6.1's KSM has no pages_scanned file;
+    # no full scan of a sparse mapping within the workload's cap)
     return [v for (i, r, w_, k, v) in samples if i == impl_ and w_ == wl and k == key and
-            not (key == 'pages_scanned_per_s' and v < 0)]
+            not (key in UNMEASURABLE and v < 0)]
 
 
+UNMEASURABLE = ('pages_scanned_per_s', 'seconds_per_scan', 'scanner_cpu_s_per_scan')
 unmeasured = sorted({i for (i, r, w_, k, v) in samples if k == 'pages_scanned_per_s' and v < 0})
+no_scan = sorted({(i, w_) for (i, r, w_, k, v) in samples if k == 'seconds_per_scan' and v < 0})
 
 
 def num(v):
@@ -138,11 +149,14 @@ for wl, key, label, lower in METRICS:
     if k and m and statistics.median(k) > 0:
         ratio = f'{statistics.median(m) / statistics.median(k):.2f}' + \
             ('' if lower is None else ' (lower is better)' if lower else ' (higher is better)')
-    lines.append(f'| {label.format(**{**{"mib": "?", "cow_pages": "?", "rmap_mappings": "?", "meta_mib": "?", "sparse_gib": "?", "trace_mib": "?"}, **config})} '
+    lines.append(f'| {label.format(**{**UNKNOWN_CONFIG, **config})} '
                  f'| {fmt(k)} | {fmt(m)} | {ratio} |')
 if unmeasured:
     lines += ['', f'pages scanned/s: n/a for {", ".join(unmeasured)}: this kernel\'s KSM has no '
               'pages_scanned counter in sysfs (6.1 has none; 6.12 has)']
+for i, wl in no_scan:
+    lines += ['', f'{wl}: n/a for {i} in the repetitions where its scanner did not complete a full '
+              'scan within the workload\'s 60 s (a walk of every address)']
 if ceiling:
     mc = float(ceiling['memcmp_pages_per_s'])
     xx = float(ceiling['xxh64_pages_per_s'])
