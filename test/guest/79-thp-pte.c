@@ -13,22 +13,12 @@
 #include "ksmtest.h"
 
 #define HPAGE	KSMT_HPAGE
-/* /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h). */
-#define KPF_COMPOUND_HEAD	15
-#define KPF_COMPOUND_TAIL	16
-
 /* Whether @pfn is part of a large folio (-1 if /proc/kpageflags is unreadable). */
 static int pfn_compound(uint64_t pfn)
 {
-	int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-	uint64_t flags = 0;
-	ssize_t n;
+	uint64_t flags;
 
-	if (fd < 0)
-		return -1;
-	n = pread(fd, &flags, sizeof(flags), pfn * sizeof(flags));
-	close(fd);
-	if (n != sizeof(flags))
+	if (ksmt_kpageflags(pfn, &flags))
 		return -1;
 	return !!(flags & ((1ULL << KPF_COMPOUND_HEAD) | (1ULL << KPF_COMPOUND_TAIL)));
 }

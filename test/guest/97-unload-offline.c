@@ -147,30 +147,26 @@ static void print_threads(void)
 /* Print the pages of memory block @state that are in use (/proc/kpageflags). */
 static void print_block(const char *state)
 {
-	int fd = open("/proc/kpageflags", O_RDONLY);
 	const char *nr = strstr(state, "/memory/memory");
 	unsigned long npfn, start, used = 0;
 	char bs[32] = "";
 
 	ksmt_read_file("/sys/devices/system/memory/block_size_bytes", bs, sizeof(bs));
 	npfn = strtoul(bs, NULL, 16) / 4096;
-	if (fd < 0 || !nr || !npfn)
-		goto out;
+	if (!nr || !npfn)
+		return;
 	start = strtoul(nr + 14, NULL, 10) * npfn;
 	for (unsigned long pfn = start; pfn < start + npfn; pfn++) {
-		uint64_t flags = 0;
+		uint64_t flags;
 
 		/* Free pages: the buddy head (KPF_BUDDY) and its tails (no flags). */
-		if (pread(fd, &flags, 8, pfn * 8) != 8 || !flags || (flags & (1 << 10)))
+		if (ksmt_kpageflags(pfn, &flags) || !flags || (flags & (1ULL << KPF_BUDDY)))
 			continue;
 		if (used++ < 8)
 			ktap_print_msg("block: pfn %#lx kpageflags %#llx", pfn,
 				       (unsigned long long)flags);
 	}
 	ktap_print_msg("block: %lu pages in use", used);
-out:
-	if (fd >= 0)
-		close(fd);
 }
 
 /*

@@ -34,7 +34,6 @@
 #define MADV_SOFT_OFFLINE	101
 #endif
 #define NPAGES		16	/* per process, all with one content */
-#define KPF_HWPOISON	19
 
 static int fd;
 static long psize;
@@ -155,13 +154,9 @@ static int finish(struct proc *p)
 
 static bool kpage_hwpoison(uint64_t pfn)
 {
-	int f = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-	uint64_t flags = 0;
+	uint64_t flags;
 
-	if (f < 0 || pread(f, &flags, sizeof(flags), pfn * sizeof(flags)) != sizeof(flags))
-		flags = 0;
-	if (f >= 0)
-		close(f);
+	ksmt_kpageflags(pfn, &flags);	/* 0 if unreadable */
 	return flags & (1ULL << KPF_HWPOISON);
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Worker processes for the merge domain tests (88-domains, 89-*): each
+ * Worker processes for the merge domain tests (53-domains, 54-domains-explicit, 55-domains-mm): each
  * holds NPAGES pages of one byte, registered by itself (MERGE_RANGE), under
  * a uid and in a cgroup of the test's choosing, and forks on request; the
  * root parent reads the PFN they map from /proc/PID/pagemap.

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/kernel-page-flags.h>
 #include <linux/ksmmod.h>
 
 #include "ktap.h"
@@ -218,6 +219,26 @@ static inline char *ksmt_map_filled(long npages, int byte)
 	madvise(m, npages * psize, MADV_NOHUGEPAGE);
 	memset(m, byte, npages * psize);
 	return m;
+}
+
+/**
+ * ksmt_kpageflags() - the /proc/kpageflags word of page frame @pfn (needs root)
+ * @pfn: the page frame
+ * @flags: set to its flags (bit numbers KPF_* of linux/kernel-page-flags.h)
+ *
+ * Return: 0, or -1 if the file cannot be read there.
+ */
+static inline int ksmt_kpageflags(uint64_t pfn, uint64_t *flags)
+{
+	int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	ssize_t n = -1;
+
+	*flags = 0;
+	if (fd >= 0) {
+		n = pread(fd, flags, sizeof(*flags), pfn * sizeof(*flags));
+		close(fd);
+	}
+	return n == sizeof(*flags) ? 0 : -1;
 }
 
 /* PFN mapped at @addr in this process (0: not present); needs root. */
