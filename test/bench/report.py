@@ -40,8 +40,14 @@ for line in open(ktap, errors='replace'):
             float(d['end']) - float(d['start'])
     elif line.startswith('# bench '):
         d = dict(kv.findall(line))
+        # The ceiling runs once per repetition: keep the best (it is a ceiling;
+        # a slower run only says the guest was disturbed then).
         if d.get('workload') == 'ceiling':
-            ceiling = d
+            for k in ('memcmp', 'xxh64'):
+                if float(d[k + '_pages_per_s']) > float(ceiling.get(k + '_pages_per_s', -1)):
+                    ceiling.update({kk: v for kk, v in d.items() if kk.startswith(k)})
+            ceiling['mib'] = d['mib']
+            ceiling['runs'] = ceiling.get('runs', 0) + 1
             continue
         if 'max_page_sharing' in d:
             rmap_info.setdefault((impl, d['workload']), []).append(d)
@@ -160,7 +166,8 @@ for i, wl in no_scan:
 if ceiling:
     mc = float(ceiling['memcmp_pages_per_s'])
     xx = float(ceiling['xxh64_pages_per_s'])
-    lines += ['', f'Ceiling in this guest (user space, {ceiling["mib"]} MiB): memcmp of two 4 KiB pages '
+    lines += ['', f'Ceiling in this guest (user space, {ceiling["mib"]} MiB, the best of '
+              f'{ceiling["runs"]} runs, one per repetition): memcmp of two 4 KiB pages '
               f'{mc:.0f} pages/s ({ceiling["memcmp_ns_per_page"]} ns/page), xxh64 of one page '
               f'{xx:.0f} pages/s ({ceiling["xxh64_ns_per_page"]} ns/page).']
     for i in ('kernel', 'ksmmod'):
