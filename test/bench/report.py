@@ -75,6 +75,8 @@ METRICS = [
     ('cpu', 'pages_scanned_per_s', 'pages scanned/s, default knobs', False),
     ('unique', 'cpu_ns_per_scanned_page', 'CPU per scanned unique page (ns)', True),
     ('unique', 'pages_scanned_per_s', 'unique pages scanned/s (pages_to_scan 10000, sleep 0)', False),
+    ('unique', 'of_xxh64', 'unique pages scanned/s as a fraction of user-space xxh64 pages/s, measured '
+     'around each run', False),
     ('unmerge-run2', 'mib_per_s', 'unmerge by run=2 (MiB/s of {mib} MiB merged)', False),
     ('unmerge-range', 'mib_per_s', 'range unmerge, {mib} MiB: kernel madvise(MADV_UNMERGEABLE), '
      'ksmmod UNMERGE_RANGE (MiB/s)', False),
@@ -162,7 +164,7 @@ if unmeasured:
               'pages_scanned counter in sysfs (6.1 has none; 6.12 has)']
 for i, wl in no_scan:
     lines += ['', f'{wl}: n/a for {i} in the repetitions where its scanner did not complete a full '
-              'scan within the workload\'s 60 s (a walk of every address)']
+              'scan within the workload\'s time limit']
 if ceiling:
     mc = float(ceiling['memcmp_pages_per_s'])
     xx = float(ceiling['xxh64_pages_per_s'])
@@ -170,6 +172,10 @@ if ceiling:
               f'{ceiling["runs"]} runs, one per repetition): memcmp of two 4 KiB pages '
               f'{mc:.0f} pages/s ({ceiling["memcmp_ns_per_page"]} ns/page), xxh64 of one page '
               f'{xx:.0f} pages/s ({ceiling["xxh64_ns_per_page"]} ns/page).']
+    if values('ksmmod', 'unique', 'of_xxh64'):
+        lines.append('(The table\'s "fraction of user-space xxh64" compares each unique run with '
+                     'xxh64 measured just before and after it; the lines below compare medians '
+                     'with this best ceiling, measured minutes apart.)')
     for i in ('kernel', 'ksmmod'):
         u = values(i, 'unique', 'pages_scanned_per_s')
         if u:

@@ -226,19 +226,20 @@ static inline char *ksmt_map_filled(long npages, int byte)
  * @pfn: the page frame
  * @flags: set to its flags (bit numbers KPF_* of linux/kernel-page-flags.h)
  *
- * Return: 0, or -1 if the file cannot be read there.
+ * Return: 0, or -1 (and *@flags 0) if the file cannot be read there.
  */
 static inline int ksmt_kpageflags(uint64_t pfn, uint64_t *flags)
 {
 	int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	uint64_t f = 0;
 	ssize_t n = -1;
 
-	*flags = 0;
 	if (fd >= 0) {
-		n = pread(fd, flags, sizeof(*flags), pfn * sizeof(*flags));
+		n = pread(fd, &f, sizeof(f), pfn * sizeof(f));
 		close(fd);
 	}
-	return n == sizeof(*flags) ? 0 : -1;
+	*flags = n == sizeof(f) ? f : 0;
+	return n == sizeof(f) ? 0 : -1;
 }
 
 /* PFN mapped at @addr in this process (0: not present); needs root. */
