@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Loading and unloading: 50 clean load/unload cycles, and loads that must
+ * Loading and unloading: 20 clean load/unload cycles, and loads that must
  * fail (a required symbol that is missing, is data, or on an IBT kernel is
  * not a function entry) fail with a message naming the symbol and the kernel
  * release, leaving nothing behind. Leaves the module loaded.
  */
 #include "ksmtest.h"
 
-#define CYCLES 50
+#define CYCLES 20
 
 /* One load/unload cycle with checks; returns NULL or what went wrong. */
 static const char *cycle(void)
