@@ -50,8 +50,8 @@
  *                (at most 60 s in all: no full scan in that time is reported
  *                as scans=0); then unmapped without unmerging (the kernel's
  *                KSM unmerges address by address), the scanner left running
- *                for two more full scans and until pages_shared and
- *                pages_sharing are 0 again (30 s at most, else an error)
+ *                until pages_shared and pages_sharing are 0 again (30 s at
+ *                most, else an error)
  *   sparse-wide  the same over G GiB (bench-guest.sh: 4 TiB, one page every
  *                2 GiB: a page table and a PMD table per page)
  *   sparse-dense the same 2048 pages in one dense mapping
@@ -1161,20 +1161,19 @@ static int bench_sparse(const char *name, long gib, bool dense)
 	 * No run=2 or MADV_UNMERGEABLE: the kernel's KSM unmerges address by
 	 * address (for 4 TiB it had not finished after minutes in a TCG guest).
 	 * Unmapping frees the merged pairs; the scanner, still running, drops
-	 * its items for them within two full scans, so that the next workload
-	 * counts nothing of these.
+	 * its items for them, so that the next workload counts none of them.
+	 * (Not also "two more full scans": after the unmap, the kernel's
+	 * full_scans did not advance twice within 30 s on 6.12.)
 	 */
 	munmap(m, span);
 	t0 = now();
-	scans = sys_get("full_scans");
-	while ((sys_get("full_scans") < scans + 2 || sys_get("pages_shared") > 0 ||
-		sys_get("pages_sharing") > 0) && now() - t0 < 30)
+	while ((sys_get("pages_shared") > 0 || sys_get("pages_sharing") > 0) && now() - t0 < 30)
 		usleep(10000);
 	left = sys_get("pages_shared") + sys_get("pages_sharing");
 	sys_set("run", 0);
 	sys_set("pages_to_scan", 100);
 	sys_set("sleep_millisecs", 20);
-	if (left > 0 || sys_get("full_scans") < scans + 2) {
+	if (left > 0) {
 		printf("# bench-error %s: %ld KSM pages and mappings still counted 30 s after the unmap\n",
 		       name, left);
 		return 1;
