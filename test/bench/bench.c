@@ -1159,7 +1159,7 @@ static int bench_sparse(const char *name, long gib, bool dense)
 	       scans ? secs / scans : -1, scans ? cpu / scans : -1);
 	/*
 	 * No run=2 or MADV_UNMERGEABLE: the kernel's KSM unmerges address by
-	 * address (for 4 TiB it had not finished after minutes in a TCG guest).
+	 * address (for 4 TiB on 6.12 it had not finished when the run was stopped).
 	 * Unmapping frees the merged pairs; the scanner, still running, drops
 	 * its items for them, so that the next workload counts none of them.
 	 * (Not also "two more full scans": after the unmap, the kernel's
