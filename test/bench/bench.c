@@ -345,6 +345,23 @@ static double wait_sharing(long target, double t0, double limit)
 	}
 }
 
+/*
+ * Wait until pages_shared and pages_sharing are both 0 (the implementation
+ * has let go of every KSM page); return the seconds it took, or -1 after
+ * @limit seconds.
+ */
+static double wait_unshared(double limit)
+{
+	double t0 = now();
+
+	while (sys_get("pages_sharing") > 0 || sys_get("pages_shared") > 0) {
+		if (now() - t0 > limit)
+			return -1;
+		usleep(1000);
+	}
+	return now() - t0;
+}
+
 static int bench_merge(long mib, bool half)
 {
 	long pages = mib * 1048576 / psize, unique = half ? pages / 2 : 0;
@@ -512,16 +529,9 @@ static int bench_unmerge(long mib, const char *how)
 	sys_set("run", 0);
 	merged = sys_get("pages_shared") + sys_get("pages_sharing");
 	if (!strcmp(how, "run2")) {
-		t0 = now();
 		sys_set("run", 2);
-		while (sys_get("pages_sharing") > 0 || sys_get("pages_shared") > 0) {
-			if (now() - t0 > 300) {
-				ok = false;
-				break;
-			}
-			usleep(1000);
-		}
-		secs = now() - t0;
+		secs = wait_unshared(300);
+		ok = secs >= 0;
 	} else {
 		char c = !strcmp(method, "ioctl") ? CMD_UNMERGE_RANGE : CMD_MADV_UNMERGEABLE;
 
@@ -1134,7 +1144,7 @@ static int bench_sparse(const char *name, long gib, bool dense)
 {
 	size_t span = dense ? (size_t)SPARSE_PAGES * psize : (size_t)gib << 30;
 	size_t step = span / SPARSE_PAGES;
-	double secs, cpu, t0;
+	double secs, cpu;
 	long scans, left;
 	char *m;
 
@@ -1166,9 +1176,7 @@ static int bench_sparse(const char *name, long gib, bool dense)
 	 * full_scans did not advance twice within 30 s on 6.12.)
 	 */
 	munmap(m, span);
-	t0 = now();
-	while ((sys_get("pages_shared") > 0 || sys_get("pages_sharing") > 0) && now() - t0 < 30)
-		usleep(10000);
+	wait_unshared(30);
 	left = sys_get("pages_shared") + sys_get("pages_sharing");
 	sys_set("run", 0);
 	sys_set("pages_to_scan", 100);

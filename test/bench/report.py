@@ -122,14 +122,16 @@ UNKNOWN_CONFIG = {k: '?' for k in ('mib', 'cow_pages', 'rmap_mappings', 'meta_mi
                                    'sparse_wide_gib', 'trace_mib')}
 
 
+# Keys where -1 means the guest could not measure it (6.1's KSM has no
+# pages_scanned file; no full scan of a sparse mapping within the workload's cap).
+UNMEASURABLE = ('pages_scanned_per_s', 'seconds_per_scan', 'scanner_cpu_s_per_scan')
+
+
 def values(impl_, wl, key):
-    # -1: the guest could not measure it (6.1's KSM has no pages_scanned file;
-    # no full scan of a sparse mapping within the workload's cap)
     return [v for (i, r, w_, k, v) in samples if i == impl_ and w_ == wl and k == key and
             not (key in UNMEASURABLE and v < 0)]
 
 
-UNMEASURABLE = ('pages_scanned_per_s', 'seconds_per_scan', 'scanner_cpu_s_per_scan')
 unmeasured = sorted({i for (i, r, w_, k, v) in samples if k == 'pages_scanned_per_s' and v < 0})
 no_scan = sorted({(i, w_) for (i, r, w_, k, v) in samples if k == 'seconds_per_scan' and v < 0})
 

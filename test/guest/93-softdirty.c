@@ -22,24 +22,13 @@
 static int fd;
 static long psize;
 
-static uint64_t pagemap_entry(void *addr)
-{
-	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	uint64_t e = 0;
-
-	if (pm < 0 || pread(pm, &e, sizeof(e), (uintptr_t)addr / psize * sizeof(e)) != sizeof(e))
-		ktap_exit_fail_msg("pagemap: %s", strerror(errno));
-	close(pm);
-	return e;
-}
-
 /* Pages in [@from, @to) with pagemap bit @bit set. */
 static int with_bit(char *m, int from, int to, int bit)
 {
 	int n = 0;
 
 	for (int i = from; i < to; i++)
-		n += !!(pagemap_entry(m + i * psize) & (1ULL << bit));
+		n += !!(ksmt_pagemap_entry(0, (uintptr_t)m + i * psize) & (1ULL << bit));
 	return n;
 }
 

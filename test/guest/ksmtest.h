@@ -222,6 +222,30 @@ static inline char *ksmt_map_filled(long npages, int byte)
 }
 
 /**
+ * ksmt_read_u64_at() - the @index-th 64-bit word of @path
+ * @path: a file of one word per page (/proc/PID/pagemap, /proc/kpageflags)
+ * @index: the page (virtual page number or PFN)
+ * @v: set to the word (undefined on failure)
+ *
+ * Return: 0, or -1 with errno set (a short read sets EIO).
+ */
+static inline int ksmt_read_u64_at(const char *path, uint64_t index, uint64_t *v)
+{
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (f < 0)
+		return -1;
+	n = pread(f, v, sizeof(*v), index * sizeof(*v));
+	close(f);
+	if (n == sizeof(*v))
+		return 0;
+	if (n >= 0)
+		errno = EIO;
+	return -1;
+}
+
+/**
  * ksmt_kpageflags() - the /proc/kpageflags word of page frame @pfn (needs root)
  * @pfn: the page frame
  * @flags: set to its flags (bit numbers KPF_* of linux/kernel-page-flags.h)
@@ -230,29 +254,11 @@ static inline char *ksmt_map_filled(long npages, int byte)
  */
 static inline int ksmt_kpageflags(uint64_t pfn, uint64_t *flags)
 {
-	int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-	uint64_t f = 0;
-	ssize_t n = -1;
-
-	if (fd >= 0) {
-		n = pread(fd, &f, sizeof(f), pfn * sizeof(f));
-		close(fd);
+	if (ksmt_read_u64_at("/proc/kpageflags", pfn, flags)) {
+		*flags = 0;
+		return -1;
 	}
-	*flags = n == sizeof(f) ? f : 0;
-	return n == sizeof(f) ? 0 : -1;
-}
-
-/* PFN mapped at @addr in this process (0: not present); needs root. */
-static inline uint64_t ksmt_pfn_of(void *addr)
-{
-	long psize = sysconf(_SC_PAGESIZE);
-	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	uint64_t e = 0;
-
-	if (pm < 0 || pread(pm, &e, sizeof(e), (uintptr_t)addr / psize * sizeof(e)) != sizeof(e))
-		ktap_exit_fail_msg("pagemap: %s", strerror(errno));
-	close(pm);
-	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
+	return 0;
 }
 
 /**
@@ -271,17 +277,22 @@ static inline uint64_t ksmt_pagemap_entry(pid_t pid, uint64_t addr)
 	long psize = sysconf(_SC_PAGESIZE);
 	char path[64];
 	uint64_t e = 0;
-	int pm;
 
 	if (pid)
 		snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	else
 		snprintf(path, sizeof(path), "/proc/self/pagemap");
-	pm = open(path, O_RDONLY | O_CLOEXEC);
-	if (pm < 0 || pread(pm, &e, sizeof(e), addr / psize * sizeof(e)) != sizeof(e))
+	if (ksmt_read_u64_at(path, addr / psize, &e))
 		ktap_exit_fail_msg("%s: %s", path, strerror(errno));
-	close(pm);
 	return e;
+}
+
+/* PFN mapped at @addr in this process (0: not present); needs root. */
+static inline uint64_t ksmt_pfn_of(void *addr)
+{
+	uint64_t e = ksmt_pagemap_entry(0, (uintptr_t)addr);
+
+	return (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
 }
 
 /**
